@@ -1,0 +1,175 @@
+"""The ``posguard`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+import msgspec
+from tqdm import tqdm
+
+from streams.config import ConfigError, load_config
+from streams.evaluate import evaluate_directory, format_evaluation
+from streams.replay import JsonLinesWriter, format_report, input_size, replay
+from streams.simulate import SimulationSettings, write_simulation
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad argument or an unreadable file: printed as one line, exit status 2."""
+
+
+def _readable(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"cannot read {path}: no such file")
+    try:
+        with p.open("rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    return p
+
+
+def _open_for_writing(stack: ExitStack, path: str | None) -> IO[bytes] | None:
+    if path is None or path == "-":
+        return None
+    try:
+        return stack.enter_context(open(path, "wb"))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    txns = _readable(args.transactions)
+    lines = _readable(args.settlements)
+    config = load_config(args.config)
+    with ExitStack() as stack:
+        out = _open_for_writing(stack, args.out) or sys.stdout.buffer
+        dead = _open_for_writing(stack, args.dead_letter)
+        alerts = JsonLinesWriter(out)
+        # Without --dead-letter, bad input still is not lost: it goes to stderr.
+        dead_letters = JsonLinesWriter(dead or sys.stderr.buffer)
+        progress = _progress_bar(stack, input_size([txns, lines]), args.progress)
+        report = replay(txns, lines, config, alerts.alert, dead_letters.dead_letter, progress)
+        out.flush()
+    sys.stderr.write(format_report(report) + "\n")
+    if report.dead_letters and args.dead_letter is None:
+        sys.stderr.write("(dead letters were written to stderr; use --dead-letter FILE)\n")
+    return EXIT_OK
+
+
+def _progress_bar(stack: ExitStack, total: int, mode: str) -> Callable[[int], None] | None:
+    if mode == "never" or (mode == "auto" and (total < 16 << 20 or not sys.stderr.isatty())):
+        return None
+    bar = stack.enter_context(
+        tqdm(total=total, unit="B", unit_scale=True, desc="replay", file=sys.stderr, leave=False)
+    )
+    return bar.update  # type: ignore[no-any-return]
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    settings = SimulationSettings(
+        seed=args.seed,
+        days=args.days,
+        merchants=args.merchants,
+        sales_per_terminal_day=args.sales_per_terminal_day,
+        start=args.start,
+    )
+    summary = write_simulation(Path(args.out_dir), settings)
+    sys.stderr.write(summary + "\n")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    if not (data / "transactions.jsonl").is_file() or not (data / "labels.jsonl").is_file():
+        raise UsageError(f"{data} is not a simulated data directory (see posguard simulate)")
+    config_path = args.config or (
+        data / "config.toml" if (data / "config.toml").is_file() else None
+    )
+    result = evaluate_directory(data, load_config(config_path))
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
+    else:
+        sys.stdout.write(format_evaluation(result) + "\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="posguard",
+        description="Anomaly detection for card-present POS payments.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rp = sub.add_parser(
+        "replay",
+        help="run detection over JSON Lines files",
+        description="Run the stream's detection over JSON Lines files, merged in event-time "
+        "order, and write every alert event as JSON Lines.",
+    )
+    rp.add_argument("--transactions", required=True, metavar="FILE")
+    rp.add_argument("--settlements", required=True, metavar="FILE")
+    rp.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
+    rp.add_argument("--out", metavar="FILE", help="alert events (default: stdout)")
+    rp.add_argument("--dead-letter", metavar="FILE", help="bad input lines (default: stderr)")
+    rp.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="progress bar on stderr (auto: for inputs over 16 MB on a terminal)",
+    )
+    rp.set_defaults(func=cmd_replay)
+
+    sp = sub.add_parser(
+        "simulate",
+        help="write realistic traffic with injected anomalies and labels",
+        description="Write transactions.jsonl, settlements.jsonl and labels.jsonl (the ground "
+        "truth) for a merchant fleet, deterministic per seed.",
+    )
+    sp.add_argument("--out-dir", required=True, metavar="DIR")
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--days", type=int, default=4, help="days of traffic (at least 3)")
+    sp.add_argument("--merchants", type=int, default=40)
+    sp.add_argument(
+        "--sales-per-terminal-day",
+        type=int,
+        default=60,
+        metavar="N",
+        help="average sales per terminal and day",
+    )
+    sp.add_argument("--start", default="2026-03-02", help="first day (UTC), YYYY-MM-DD")
+    sp.set_defaults(func=cmd_simulate)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="replay a simulated directory and score the alerts against its labels",
+    )
+    ev.add_argument("--data", required=True, metavar="DIR")
+    ev.add_argument("--config", metavar="FILE", help="default: DIR/config.toml when present")
+    ev.add_argument("--json", action="store_true", help="machine-readable output")
+    ev.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UsageError, ConfigError) as exc:
+        sys.stderr.write(f"posguard {args.command}: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Raw bytes to validated events, or a precise reason why not.
+
+Both drivers use this: the file driver per JSON line, the stream driver per Kafka message value.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, TypeAlias
+
+import msgspec
+
+from streams.cardmask import is_card_number
+from streams.events import NEEDS_ORIGINAL, Event, EventKind, Settlement, Transaction
+from streams.timefmt import to_us
+
+Reason: TypeAlias = Literal[
+    "INVALID_JSON", "SCHEMA_VIOLATION", "CARD_NUMBER", "CONFLICT", "NOT_UTF8"
+]
+REASONS: Final[tuple[Reason, ...]] = (
+    "INVALID_JSON",
+    "SCHEMA_VIOLATION",
+    "CARD_NUMBER",
+    "CONFLICT",
+    "NOT_UTF8",
+)
+
+
+class BadInputError(Exception):
+    """An input that must go to the dead letters, with a bounded reason code and a detail text."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: Reason = reason
+        self.detail = detail
+
+
+class EventDecoder:
+    """Decodes one kind of event; reuse one instance (msgspec decoders are cached state)."""
+
+    def __init__(self, kind: EventKind) -> None:
+        self.kind: EventKind = kind
+        self._decoder: msgspec.json.Decoder[Transaction] | msgspec.json.Decoder[Settlement]
+        if kind == "transaction":
+            self._decoder = msgspec.json.Decoder(Transaction)
+        else:
+            self._decoder = msgspec.json.Decoder(Settlement)
+
+    def decode(self, raw: bytes) -> Event:
+        try:
+            event = self._decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise BadInputError("SCHEMA_VIOLATION", str(exc)) from None
+        except UnicodeDecodeError:
+            raise BadInputError("NOT_UTF8", "the message is not UTF-8 text") from None
+        except msgspec.DecodeError as exc:
+            raise BadInputError("INVALID_JSON", str(exc)) from None
+        if isinstance(event, Transaction):
+            if is_card_number(event.card_token):
+                raise BadInputError(
+                    "CARD_NUMBER", "card_token is a card number (13-19 digits passing Luhn)"
+                )
+            if event.original_txn_id is None and event.type in NEEDS_ORIGINAL:
+                raise BadInputError(
+                    "SCHEMA_VIOLATION",
+                    f"Object missing required field `original_txn_id` (required for {event.type})",
+                )
+            event.ts = to_us(event.event_time)
+        else:
+            event.ts = to_us(event.settled_at)
+        return event

@@ -1,0 +1,291 @@
+"""The detection engine: events in, alert events out, in event-time order.
+
+Pure and synchronous: no Kafka, no Faust, no wall clock. Both drivers (file replay and the stream
+worker) feed it the same way, so replay reproduces what the stream decided.
+
+Events are processed in *steps*: all events with the same event time form one step. A step is run
+when an event with a later time arrives (or on ``flush``); inside it, events are put in a canonical
+order (sales, then other transactions, then settlement lines; by id), applied, and only then are the
+watermarks advanced and watermark rules judged. So the order of events with equal timestamps never
+changes the outcome, and a settlement batch stamped with one ``settled_at`` is matched as a whole
+before anything is declared missing. An event older than the open step is processed at once as a
+step of its own; watermarks never move backwards.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import msgspec
+
+from streams.alerts import Alert
+from streams.config import Config
+from streams.engine.duplicates import DuplicateCharges
+from streams.engine.feed import FeedMonitor
+from streams.engine.outbox import Outbox, Rejection
+from streams.engine.reconcile import Reconciliation
+from streams.engine.refunds import Refunds
+from streams.engine.state import MerchantState, TxnState
+from streams.engine.terminals import TerminalHealth
+from streams.engine.velocity import Velocity
+from streams.events import CANCELLING_TYPES, Event, Settlement, Transaction
+
+_SWEEP_EVERY_US = 600_000_000  # sweep short-lived state every 10 minutes of event time
+
+
+@dataclass(slots=True)
+class EngineStats:
+    transactions: int = 0
+    settlements: int = 0
+    redeliveries: int = 0
+    conflicts: int = 0
+    late_events: int = 0
+
+
+@dataclass(slots=True)
+class _Expiry:
+    """Evidence in arrival order, dropped once older than the retention horizon."""
+
+    entries: deque[tuple[int, str, bool, str]] = field(default_factory=deque)
+
+
+def _rank(event: Event) -> tuple[int, str]:
+    if isinstance(event, Transaction):
+        return (0 if event.type == "SALE" else 1, event.txn_id)
+    return (2, event.settlement_id)
+
+
+def _content(event: Event) -> bytes:
+    return msgspec.json.encode(msgspec.structs.replace(event, origin=None))
+
+
+def _same_content(a: Event, b: Event) -> bool:
+    return type(a) is type(b) and _content(a) == _content(b)
+
+
+class Engine:
+    """Detection over one ordered stream of transactions and settlement lines."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.out = Outbox()
+        self.stats = EngineStats()
+        self.merchants: dict[str, MerchantState] = {}
+        self.feed = FeedMonitor(self.config, self.out)
+        self.reconcile = Reconciliation(self.config, self.out, self.merchants)
+        self.duplicates = DuplicateCharges(self.config, self.out)
+        self.refunds = Refunds(self.config, self.out)
+        self.terminals = TerminalHealth(self.config, self.out)
+        self.velocity = Velocity(self.config, self.out)
+        self._step: list[Event] = []
+        self._step_ts: int | None = None
+        self._expiry = _Expiry()
+        self._next_sweep: int | None = None
+
+    # -- driver interface -----------------------------------------------------------------------
+
+    def submit(self, event: Event) -> None:
+        """Accept one decoded event (``event.ts`` set). Results accumulate in ``self.out``."""
+        ts = event.ts
+        if self._step_ts is None or ts == self._step_ts:
+            self._step_ts = ts
+            self._step.append(event)
+        elif ts > self._step_ts:
+            self._run_pending()
+            self._step_ts = ts
+            self._step.append(event)
+        else:
+            self.stats.late_events += 1
+            self._run_step([event], ts)
+
+    def flush(self) -> None:
+        """Run the open step (end of input, or the driver knows no more events share its time)."""
+        if self._step:
+            self._run_pending()
+
+    def take(self) -> tuple[list[Alert], list[Rejection]]:
+        """Hand over (and forget) the alert events and rejections produced so far."""
+        out = self.out
+        alerts, rejections = out.alerts, out.rejections
+        if alerts or rejections:
+            out.alerts, out.rejections = [], []
+        return alerts, rejections
+
+    @property
+    def pending(self) -> int:
+        """Events accepted but not yet processed (the open step)."""
+        return len(self._step)
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _run_pending(self) -> None:
+        events, ts = self._step, self._step_ts
+        self._step, self._step_ts = [], None
+        assert ts is not None
+        self._run_step(events, ts)
+
+    def _run_step(self, events: list[Event], ts: int) -> None:
+        if len(events) > 1:
+            events.sort(key=_rank)
+            _order_same_ids(events)
+        saw_txn = saw_line = False
+        last_line = ""
+        for event in events:
+            if isinstance(event, Transaction):
+                saw_txn |= self._on_transaction(event)
+            elif self._on_settlement(event):
+                saw_line = True
+                last_line = event.settlement_id
+            event.origin = None
+        feed = self.feed
+        if saw_txn:
+            feed.saw_transactions(ts)
+        if saw_line:
+            feed.saw_settlements(ts, last_line)
+        if not (saw_txn or saw_line):
+            return
+        feed.check(ts)
+        sw = feed.settlement_wm
+        if saw_line and sw is not None and feed.missing_judgments_allowed():
+            self.reconcile.judge_missing(sw, ts)
+        tw = feed.transaction_wm
+        if saw_txn and tw is not None:
+            self.reconcile.judge_unmatched(tw, ts)
+            self._expire(tw)
+
+    # -- transactions ---------------------------------------------------------------------------
+
+    def _on_transaction(self, t: Transaction) -> bool:
+        ms = self.merchants.get(t.merchant_id)
+        if ms is None:
+            ms = self.merchants[t.merchant_id] = MerchantState()
+        known = ms.txns.get(t.txn_id)
+        if known is not None:
+            self._redelivered(known.txn, t)
+            return False
+        self.stats.transactions += 1
+        st = ms.txns[t.txn_id] = TxnState(t)
+        self._expiry.entries.append((t.ts, t.merchant_id, True, t.txn_id))
+        self.terminals.on_attempt(ms, t)
+        waiting = ms.pending_cancels.pop(t.txn_id, None)
+        if waiting is not None:
+            self._cancel(ms, st, waiting)
+        if t.status == "APPROVED":
+            if t.type == "SALE":
+                if st.cancelled_by is None:
+                    self.duplicates.on_sale(ms, st)
+                self.velocity.on_sale(t)
+            elif t.type == "REFUND":
+                if st.cancelled_by is None:
+                    self.refunds.on_refund(ms, st)
+            elif t.original_txn_id is not None:  # VOID / REVERSAL
+                original = ms.txns.get(t.original_txn_id)
+                if original is None:
+                    ms.pending_cancels.setdefault(t.original_txn_id, t)
+                else:
+                    self._cancel(ms, original, t)
+        self.reconcile.on_transaction(ms, st)
+        return True
+
+    def _cancel(self, ms: MerchantState, st: TxnState, by: Transaction) -> None:
+        """An approved VOID/REVERSAL cancels an approved SALE or REFUND (anything else: no-op)."""
+        target = st.txn
+        if (
+            st.cancelled_by is not None
+            or target.status != "APPROVED"
+            or target.type in CANCELLING_TYPES
+        ):
+            return
+        st.cancelled_by = by.txn_id
+        ts = max(by.ts, target.ts)
+        self.duplicates.on_cancel(ms, st, ts)
+        self.refunds.on_cancel(ms, st, ts)
+        self.reconcile.on_cancel(ms, st, ts)
+
+    # -- settlements ----------------------------------------------------------------------------
+
+    def _on_settlement(self, line: Settlement) -> bool:
+        ms = self.merchants.get(line.merchant_id)
+        if ms is None:
+            ms = self.merchants[line.merchant_id] = MerchantState()
+        known = ms.settlements.get(line.settlement_id)
+        if known is not None:
+            self._redelivered(known, line)
+            return False
+        self.stats.settlements += 1
+        ms.settlements[line.settlement_id] = line
+        self._expiry.entries.append((line.ts, line.merchant_id, False, line.settlement_id))
+        self.reconcile.on_settlement(ms, line)
+        return True
+
+    def _redelivered(self, known: Event, again: Event) -> None:
+        if _same_content(known, again):
+            self.stats.redeliveries += 1
+            return
+        self.stats.conflicts += 1
+        what = "txn_id" if isinstance(again, Transaction) else "settlement_id"
+        ident = again.txn_id if isinstance(again, Transaction) else again.settlement_id
+        self.out.reject(
+            again,
+            "CONFLICT",
+            f"{what} {ident} was already seen with different content; the first version is kept",
+        )
+
+    # -- bounded state --------------------------------------------------------------------------
+
+    def _expire(self, tw: int) -> None:
+        """Drop evidence older than the retention horizon, and idle short-window state."""
+        horizon = tw - self.config.retention_us
+        entries = self._expiry.entries
+        merchants = self.merchants
+        while entries and entries[0][0] < horizon:
+            _, merchant_id, is_txn, key = entries.popleft()
+            ms = merchants[merchant_id]
+            if is_txn:
+                st = ms.txns.pop(key, None)
+                ms.clusters.pop(key, None)
+                ms.refund_excess.pop(key, None)
+                ms.pending_cancels.pop(key, None)
+                if st is not None and st.txn.original_txn_id is not None:
+                    ms.pending_cancels.pop(st.txn.original_txn_id, None)
+            else:
+                line = ms.settlements.pop(key, None)
+                ms.unmatched.pop(key, None)
+                if line is not None:
+                    lines = ms.lines.get(line.txn_id)
+                    if lines is not None:
+                        lines[:] = [x for x in lines if x.settlement_id != key]
+                        if not lines:
+                            del ms.lines[line.txn_id]
+                            ms.duplicate_settlements.pop(line.txn_id, None)
+        if self._next_sweep is None or tw >= self._next_sweep:
+            self._next_sweep = tw + _SWEEP_EVERY_US
+            self._sweep_short_lived(tw)
+
+    def _sweep_short_lived(self, tw: int) -> None:
+        cfg = self.config
+        self.velocity.expire(tw - cfg.velocity.window_us)
+        dup_before = tw - cfg.duplicate_charge.window_us
+        term_before = tw - cfg.terminal_fault.window_us
+        for ms in self.merchants.values():
+            index = ms.sale_index
+            stale = [key for key, sales in index.items() if sales[-1][0] < dup_before]
+            for key in stale:
+                del index[key]
+            TerminalHealth.expire(ms, term_before)
+
+
+def _order_same_ids(events: list[Event]) -> None:
+    """Events sorted by ``_rank``: where two share a rank (a redelivery or a conflict in one step),
+    order them by content so which one counts as first does not depend on arrival order."""
+    i = 0
+    n = len(events)
+    while i < n - 1:
+        j = i + 1
+        rank = _rank(events[i])
+        while j < n and _rank(events[j]) == rank:
+            j += 1
+        if j - i > 1:
+            events[i:j] = sorted(events[i:j], key=_content)
+        i = j

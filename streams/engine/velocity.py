@@ -1,0 +1,104 @@
+"""VELOCITY: one card used too often, or at too many merchants, within minutes.
+
+This is the one rule keyed by card rather than merchant (in the stream it sits behind a
+repartition by ``card_token``).
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections import deque
+from dataclasses import dataclass, field
+
+from streams.alerts import Alert
+from streams.config import Config
+from streams.engine.outbox import Outbox
+from streams.events import Transaction
+from streams.timefmt import describe_duration
+
+
+@dataclass(slots=True)
+class CardHistory:
+    sales: list[tuple[int, str, str]] = field(default_factory=list)  # (ts, merchant, txn_id)
+    alert: Alert | None = None
+    last_ts: int = 0
+
+
+class Velocity:
+    def __init__(self, config: Config, out: Outbox) -> None:
+        self.cfg = config.velocity
+        self.out = out
+        self.cards: dict[str, CardHistory] = {}
+        self._touched: deque[tuple[int, str]] = deque()  # (ts, card) per sale, for expiry
+
+    def on_sale(self, t: Transaction) -> None:
+        """``t`` is an approved SALE."""
+        if not self.cfg.enabled:
+            return
+        window = self.cfg.window_us
+        history = self.cards.get(t.card_token)
+        self._touched.append((t.ts, t.card_token))
+        if history is None:
+            self.cards[t.card_token] = CardHistory([(t.ts, t.merchant_id, t.txn_id)])
+            return
+        sales = history.sales
+        entry = (t.ts, t.merchant_id, t.txn_id)
+        if not sales or sales[-1] <= entry:
+            sales.append(entry)
+        else:
+            insort(sales, entry)
+        newest = sales[-1][0]
+        if sales[0][0] < newest - window:
+            sales[:] = [s for s in sales if s[0] >= newest - window]
+        in_window = [s for s in sales if t.ts - window <= s[0] <= t.ts]
+        merchants = sorted({s[1] for s in in_window})
+        by_count = len(in_window) >= self.cfg.max_sales
+        by_merchants = len(merchants) >= self.cfg.distinct_merchants
+        alert = history.alert
+        if not (by_count or by_merchants):
+            return
+        reasons = (["COUNT"] if by_count else []) + (["MERCHANTS"] if by_merchants else [])
+        txn_ids = [s[2] for s in in_window]
+        span = in_window[-1][0] - in_window[0][0]
+        summary = (
+            f"Card {t.card_token} made {len(in_window)} approved sales at {len(merchants)} "
+            f"merchant{'s' if len(merchants) > 1 else ''} within {describe_duration(span)}: "
+            "check for card testing or a stolen card."
+        )
+        details = {
+            "card_token": t.card_token,
+            "reasons": reasons,
+            "sales_in_window": len(in_window),
+            "merchants": merchants,
+            "window_seconds": window // 1_000_000,
+        }
+        if alert is not None and t.ts - history.last_ts <= window:
+            known = set(alert.txn_ids)
+            merged = alert.txn_ids + [i for i in txn_ids if i not in known]
+            if merged != alert.txn_ids:
+                history.alert = self.out.update(
+                    alert, t.ts, summary=summary, txn_ids=merged, details=details
+                )
+        else:
+            history.alert = self.out.open(
+                "VELOCITY",
+                self.cfg,
+                (t.card_token, txn_ids[0]),
+                merchant_id=t.merchant_id,
+                terminal_id=None,
+                txn_ids=txn_ids,
+                settlement_ids=[],
+                ts=t.ts,
+                summary=summary,
+                details=details,
+            )
+        history.last_ts = max(history.last_ts, t.ts)
+
+    def expire(self, before: int) -> None:
+        """Forget cards with no sale since ``before`` (their window and episode are over)."""
+        touched = self._touched
+        while touched and touched[0][0] < before:
+            _, card = touched.popleft()
+            history = self.cards.get(card)
+            if history is not None and history.sales[-1][0] < before:
+                del self.cards[card]

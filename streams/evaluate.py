@@ -1,0 +1,158 @@
+"""``posguard evaluate``: replay a simulated directory and score the alerts against its labels.
+
+An alert matches a label of the same type when they share a transaction or settlement id, or, for
+labels without ids (the feed gap), when the merchant matches. Per type: expected labels, labels
+found with the right final status, false positives (alerts matching no label), precision, recall,
+and noise: alerts that opened and then resolved although no label asked for that.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from streams.alerts import ALERT_TYPES, Alert
+from streams.config import Config
+from streams.deadletter import DeadLetter
+from streams.replay import replay
+
+
+class TypeScore(msgspec.Struct):
+    type: str
+    expected: int
+    found: int
+    wrong_status: int
+    alerts: int
+    false_positives: int
+    noise: int
+    precision: float | None
+    recall: float | None
+
+
+class Evaluation(msgspec.Struct):
+    data: str
+    events: int
+    types: list[TypeScore]
+    dead_letters_expected: dict[str, int]
+    dead_letters_found: dict[str, int]
+    false_positive_ids: list[str]
+    missed_labels: list[dict[str, Any]]
+
+    @property
+    def perfect(self) -> bool:
+        return (
+            all(
+                t.found == t.expected and t.false_positives == 0 and t.noise == 0
+                for t in self.types
+            )
+            and self.dead_letters_expected == self.dead_letters_found
+        )
+
+
+def _matches(alert: Alert, label: dict[str, Any]) -> bool:
+    if alert.type != label["type"]:
+        return False
+    txn_ids, settlement_ids = label.get("txn_ids") or [], label.get("settlement_ids") or []
+    if txn_ids or settlement_ids:
+        return bool(set(txn_ids) & set(alert.txn_ids)) or bool(
+            set(settlement_ids) & set(alert.settlement_ids)
+        )
+    return label.get("merchant_id") in (None, alert.merchant_id)
+
+
+def evaluate_directory(data: Path, config: Config) -> Evaluation:
+    labels = [
+        msgspec.json.decode(line)
+        for line in (data / "labels.jsonl").read_bytes().split(b"\n")
+        if line.strip()
+    ]
+    alert_labels = [x for x in labels if x["type"] != "DEAD_LETTER"]
+    history: dict[str, list[Alert]] = {}
+    dead: Counter[str] = Counter()
+
+    def on_alert(alert: Alert) -> None:
+        history.setdefault(alert.alert_id, []).append(alert)
+
+    def on_dead_letter(letter: DeadLetter) -> None:
+        dead[letter.reason] += 1
+
+    report = replay(
+        data / "transactions.jsonl", data / "settlements.jsonl", config, on_alert, on_dead_letter
+    )
+    final = {aid: events[-1] for aid, events in history.items()}
+    scores: list[TypeScore] = []
+    false_positive_ids: list[str] = []
+    missed: list[dict[str, Any]] = []
+    kinds = [k for k in ALERT_TYPES if k != "SUSPICIOUS_PATTERN"]
+    for kind in kinds:
+        expected = [x for x in alert_labels if x["type"] == kind]
+        alerts = [a for a in final.values() if a.type == kind]
+        found = wrong = 0
+        for label in expected:
+            hits = [a for a in alerts if _matches(a, label)]
+            if any(a.status == label["final_status"] for a in hits):
+                found += 1
+            else:
+                wrong += bool(hits)
+                missed.append(label)
+        unmatched = [a for a in alerts if not any(_matches(a, x) for x in expected)]
+        false_positive_ids.extend(a.alert_id for a in unmatched)
+        asked_resolved = [x for x in expected if x["final_status"] == "RESOLVED"]
+        noise = sum(
+            1
+            for a in alerts
+            if any(e.status == "RESOLVED" for e in history[a.alert_id])
+            and not any(_matches(a, x) for x in asked_resolved)
+        )
+        matched_alerts = len(alerts) - len(unmatched)
+        scores.append(
+            TypeScore(
+                type=kind,
+                expected=len(expected),
+                found=found,
+                wrong_status=wrong,
+                alerts=len(alerts),
+                false_positives=len(unmatched),
+                noise=noise,
+                precision=matched_alerts / len(alerts) if alerts else None,
+                recall=found / len(expected) if expected else None,
+            )
+        )
+    expected_dead = Counter(x["reason"] for x in labels if x["type"] == "DEAD_LETTER")
+    return Evaluation(
+        data=str(data),
+        events=report.transactions + report.settlements,
+        types=scores,
+        dead_letters_expected=dict(sorted(expected_dead.items())),
+        dead_letters_found=dict(sorted(dead.items())),
+        false_positive_ids=false_positive_ids,
+        missed_labels=missed,
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def format_evaluation(result: Evaluation) -> str:
+    head = (
+        f"{'type':<26}{'expected':>9}{'found':>7}{'FP':>5}{'noise':>7}"
+        f"{'precision':>11}{'recall':>8}"
+    )
+    out = [f"posguard evaluate: {result.data} ({result.events:,} events)", head]
+    for s in result.types:
+        out.append(
+            f"{s.type:<26}{s.expected:>9}{s.found:>7}{s.false_positives:>5}{s.noise:>7}"
+            f"{_pct(s.precision):>11}{_pct(s.recall):>8}"
+        )
+    out.append(f"dead letters expected {result.dead_letters_expected}")
+    out.append(f"dead letters found    {result.dead_letters_found}")
+    for label in result.missed_labels:
+        out.append(f"missed: {label['type']} {label['scenario']} {label.get('txn_ids')}")
+    if result.false_positive_ids:
+        out.append(f"false positives: {', '.join(result.false_positive_ids[:20])}")
+    out.append("result: PERFECT" if result.perfect else "result: IMPERFECT")
+    return "\n".join(out)

@@ -1,0 +1,78 @@
+"""The contract's input events, decoded and validated by msgspec.
+
+Unknown fields are ignored (msgspec's default). ``ts`` is derived after decoding: the event time as
+integer microseconds since the epoch, the engine's only notion of time. The hidden fields' JSON
+names start with a DEL character so no ordinary input field can set them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal, TypeAlias
+
+import msgspec
+
+TxnType: TypeAlias = Literal["SALE", "REFUND", "VOID", "REVERSAL"]
+TxnStatus: TypeAlias = Literal["APPROVED", "DECLINED", "TIMEOUT"]
+Channel: TypeAlias = Literal["CARD", "QR"]
+EntryMode: TypeAlias = Literal["CHIP", "SWIPE", "CONTACTLESS", "KEYED", "QR"]
+SettlementStatus: TypeAlias = Literal["SETTLED", "REJECTED"]
+
+TxnId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+# Amounts stay integers in minor units; the upper bound keeps them inside a signed 64-bit
+# integer for every consumer downstream.
+PositiveMinor = Annotated[int, msgspec.Meta(gt=0, le=2**63 - 1)]
+NonNegativeMinor = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+SignedMinor = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+CANCELLING_TYPES: Final = frozenset({"VOID", "REVERSAL"})
+NEEDS_ORIGINAL: Final = frozenset({"REFUND", "VOID", "REVERSAL"})
+
+# Names no JSON input can carry by accident: these fields are the drivers' and the engine's.
+_HIDDEN_TS = "\x7fposguard.ts"
+_HIDDEN_ORIGIN = "\x7fposguard.origin"
+
+
+class Transaction(msgspec.Struct, kw_only=True):
+    """One terminal attempt (topic ``pos.transactions``)."""
+
+    txn_id: TxnId
+    merchant_id: Ident
+    terminal_id: Ident
+    card_token: Ident
+    type: TxnType
+    status: TxnStatus
+    amount_minor: PositiveMinor
+    currency: Currency
+    channel: Channel
+    event_time: Timestamp
+    entry_mode: EntryMode | None = None
+    original_txn_id: TxnId | None = None
+    ts: int = msgspec.field(default=0, name=_HIDDEN_TS)
+    # Where the event came from and its raw bytes, set by the driver while the event is in flight
+    # (so a conflict can be dead-lettered with its source); the engine drops it once processed.
+    origin: Any = msgspec.field(default=None, name=_HIDDEN_ORIGIN)
+
+
+class Settlement(msgspec.Struct, kw_only=True):
+    """One settlement line from the acquirer (topic ``pos.settlements``)."""
+
+    settlement_id: Ident
+    txn_id: TxnId
+    merchant_id: Ident
+    gross_minor: NonNegativeMinor
+    fee_minor: NonNegativeMinor
+    net_minor: SignedMinor
+    currency: Currency
+    status: SettlementStatus
+    settled_at: Timestamp
+    batch_id: Ident | None = None
+    ts: int = msgspec.field(default=0, name=_HIDDEN_TS)
+    origin: Any = msgspec.field(default=None, name=_HIDDEN_ORIGIN)
+
+
+Event: TypeAlias = Transaction | Settlement
+EventKind: TypeAlias = Literal["transaction", "settlement"]
