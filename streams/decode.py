@@ -11,7 +11,7 @@ import msgspec
 
 from streams.cardmask import is_card_number
 from streams.events import NEEDS_ORIGINAL, Event, EventKind, Settlement, Transaction
-from streams.timefmt import to_us
+from streams.timefmt import US_PER_SECOND
 
 Reason: TypeAlias = Literal[
     "INVALID_JSON", "SCHEMA_VIOLATION", "CARD_NUMBER", "CONFLICT", "NOT_UTF8"
@@ -64,7 +64,7 @@ class EventDecoder:
                     "SCHEMA_VIOLATION",
                     f"Object missing required field `original_txn_id` (required for {event.type})",
                 )
-            event.ts = to_us(event.event_time)
+            event.ts = round(event.event_time.timestamp() * US_PER_SECOND)  # see to_us
         else:
-            event.ts = to_us(event.settled_at)
+            event.ts = round(event.settled_at.timestamp() * US_PER_SECOND)
         return event

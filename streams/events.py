@@ -2,7 +2,8 @@
 
 Unknown fields are ignored (msgspec's default). ``ts`` is derived after decoding: the event time as
 integer microseconds since the epoch, the engine's only notion of time. The hidden fields' JSON
-names start with a DEL character so no ordinary input field can set them.
+names start with a DEL character so no ordinary input field can set them. Events hold no
+reference cycles, so they are kept out of the cyclic garbage collector (``gc=False``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _HIDDEN_TS = "\x7fposguard.ts"
 _HIDDEN_ORIGIN = "\x7fposguard.origin"
 
 
-class Transaction(msgspec.Struct, kw_only=True):
+class Transaction(msgspec.Struct, kw_only=True, gc=False):
     """One terminal attempt (topic ``pos.transactions``)."""
 
     txn_id: TxnId
@@ -57,7 +58,7 @@ class Transaction(msgspec.Struct, kw_only=True):
     origin: Any = msgspec.field(default=None, name=_HIDDEN_ORIGIN)
 
 
-class Settlement(msgspec.Struct, kw_only=True):
+class Settlement(msgspec.Struct, kw_only=True, gc=False):
     """One settlement line from the acquirer (topic ``pos.settlements``)."""
 
     settlement_id: Ident

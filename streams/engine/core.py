@@ -31,7 +31,7 @@ from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
 from streams.events import CANCELLING_TYPES, Event, Settlement, Transaction
 
-_SWEEP_EVERY_US = 600_000_000  # sweep short-lived state every 10 minutes of event time
+_SWEEP_EVERY_US = 3600_000_000  # sweep short-lived state every hour of event time
 
 
 @dataclass(slots=True)
@@ -127,32 +127,39 @@ class Engine:
 
     def _run_step(self, events: list[Event], ts: int) -> None:
         if len(events) > 1:
-            events.sort(key=_rank)
-            _order_same_ids(events)
+            events = _canonical_order(events)
         saw_txn = saw_line = False
         last_line = ""
         for event in events:
-            if isinstance(event, Transaction):
+            if type(event) is Transaction:
                 saw_txn |= self._on_transaction(event)
-            elif self._on_settlement(event):
+            elif self._on_settlement(event):  # type: ignore[arg-type]
                 saw_line = True
-                last_line = event.settlement_id
+                last_line = event.settlement_id  # type: ignore[union-attr]
             event.origin = None
+        if not (saw_txn or saw_line):
+            return
         feed = self.feed
         if saw_txn:
             feed.saw_transactions(ts)
         if saw_line:
             feed.saw_settlements(ts, last_line)
-        if not (saw_txn or saw_line):
-            return
         feed.check(ts)
-        sw = feed.settlement_wm
-        if saw_line and sw is not None and feed.missing_judgments_allowed():
-            self.reconcile.judge_missing(sw, ts)
-        tw = feed.transaction_wm
-        if saw_txn and tw is not None:
-            self.reconcile.judge_unmatched(tw, ts)
-            self._expire(tw)
+        reconcile = self.reconcile
+        sw = feed.settlement_max
+        if saw_line and sw is not None and reconcile.missing_due(sw):  # noqa: SIM102
+            if feed.missing_judgments_allowed():
+                reconcile.judge_missing(sw, ts)
+        if saw_txn:
+            tw = feed.transaction_wm
+            assert tw is not None
+            if reconcile.unmatched_due(tw):
+                reconcile.judge_unmatched(tw, ts)
+            if self._expiry.entries[0][0] < tw - self.config.retention_us:
+                self._expire(tw)
+            if self._next_sweep is None or tw >= self._next_sweep:
+                self._next_sweep = tw + _SWEEP_EVERY_US
+                self._sweep_short_lived(tw)
 
     # -- transactions ---------------------------------------------------------------------------
 
@@ -259,9 +266,6 @@ class Engine:
                         if not lines:
                             del ms.lines[line.txn_id]
                             ms.duplicate_settlements.pop(line.txn_id, None)
-        if self._next_sweep is None or tw >= self._next_sweep:
-            self._next_sweep = tw + _SWEEP_EVERY_US
-            self._sweep_short_lived(tw)
 
     def _sweep_short_lived(self, tw: int) -> None:
         cfg = self.config
@@ -276,16 +280,16 @@ class Engine:
             TerminalHealth.expire(ms, term_before)
 
 
-def _order_same_ids(events: list[Event]) -> None:
-    """Events sorted by ``_rank``: where two share a rank (a redelivery or a conflict in one step),
-    order them by content so which one counts as first does not depend on arrival order."""
-    i = 0
-    n = len(events)
-    while i < n - 1:
-        j = i + 1
-        rank = _rank(events[i])
-        while j < n and _rank(events[j]) == rank:
-            j += 1
-        if j - i > 1:
-            events[i:j] = sorted(events[i:j], key=_content)
-        i = j
+def _canonical_order(events: list[Event]) -> list[Event]:
+    """Sales, then other transactions, then settlement lines, each by id. Where two events share
+    an id (a redelivery or a conflict in one step) they are ordered by content, so which one counts
+    as first never depends on arrival order."""
+    keyed = sorted([(_rank(e), i) for i, e in enumerate(events)])
+    ordered = [events[i] for _, i in keyed]
+    start = 0
+    for k in range(1, len(keyed) + 1):
+        if k == len(keyed) or keyed[k][0] != keyed[start][0]:
+            if k - start > 1:
+                ordered[start:k] = sorted(ordered[start:k], key=_content)
+            start = k
+    return ordered

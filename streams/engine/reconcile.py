@@ -16,7 +16,7 @@ from streams.engine.describe import line_evidence, txn_evidence
 from streams.engine.outbox import Outbox
 from streams.engine.state import MerchantState, TxnState
 from streams.events import Settlement
-from streams.money import expected_fee, format_amount, format_rate
+from streams.money import format_amount, format_rate
 from streams.timefmt import describe_duration, format_us
 
 
@@ -25,6 +25,8 @@ class Reconciliation:
         self.config = config
         self.out = out
         self.merchants = merchants
+        # (merchant_id, channel) -> (numerator, denominator) of the fee rate.
+        self._rates: dict[tuple[str, str], tuple[int, int]] = {}
         # (deadline, merchant_id, id): popped when the relevant watermark passes the deadline.
         self._missing: list[tuple[int, str, str]] = []
         self._unmatched: list[tuple[int, str, str]] = []
@@ -55,7 +57,7 @@ class Reconciliation:
         if lines is None:
             lines = ms.lines[line.txn_id] = []
         lines.append(line)
-        if line.status == "SETTLED":
+        if line.status == "SETTLED" and len(lines) > 1:
             settled = [x for x in lines if x.status == "SETTLED"]
             if len(settled) > 1:
                 self._duplicate_settlement(ms, settled, line.ts)
@@ -88,6 +90,12 @@ class Reconciliation:
             )
 
     # -- watermark judgments -------------------------------------------------------------------
+
+    def missing_due(self, settlement_watermark: int) -> bool:
+        return bool(self._missing) and self._missing[0][0] < settlement_watermark
+
+    def unmatched_due(self, transaction_watermark: int) -> bool:
+        return bool(self._unmatched) and self._unmatched[0][0] < transaction_watermark
 
     def judge_missing(self, settlement_watermark: int, ts: int) -> None:
         """Raise MISSING_SETTLEMENT for every deadline the settlement watermark has passed."""
@@ -147,7 +155,7 @@ class Reconciliation:
         elif st.cancelled_by is not None:
             self._settled_without_approval(ms, st, line, ts, "CANCELLED")
         else:
-            st.settled_ids.append(line.settlement_id)
+            st.settled_ids += (line.settlement_id,)
             self._check_amounts(st, line, ts)
             if st.missing is not None and st.missing.status == "OPEN":
                 late = describe_duration(line.ts - t.ts)
@@ -246,12 +254,30 @@ class Reconciliation:
             },
         )
 
+    def _expected_fee(self, merchant_id: str, channel: str, gross: int) -> int:
+        key = (merchant_id, channel)
+        rate = self._rates.get(key)
+        if rate is None:
+            exact = self.config.fees.rate(merchant_id, channel)
+            rate = self._rates[key] = (exact.numerator, exact.denominator)
+        num, den = rate
+        return (2 * gross * num + den) // (2 * den)  # round half up, integers only
+
     def _check_amounts(self, st: TxnState, line: Settlement, ts: int) -> None:
         cfg = self.config.amount_mismatch
         if not cfg.enabled:
             return
         t = st.txn
         fees = self.config.fees
+        gross = line.gross_minor
+        fee = 0 if t.type == "REFUND" else self._expected_fee(t.merchant_id, t.channel, gross)
+        if (
+            gross == t.amount_minor
+            and line.currency == t.currency
+            and abs(line.fee_minor - fee) <= fees.tolerance_minor
+            and line.net_minor == gross - line.fee_minor
+        ):
+            return
         problems: list[str] = []
         reasons: list[str] = []
         if line.currency != t.currency:
@@ -264,10 +290,9 @@ class Reconciliation:
                 f"{t.type.lower()}'s {format_amount(t.amount_minor, t.currency)}"
             )
         if t.type == "REFUND":
-            rate_text, fee = "none on refunds", 0
+            rate_text = "none on refunds"
         else:
-            rate = fees.rate(t.merchant_id, t.channel)
-            rate_text, fee = format_rate(rate), expected_fee(line.gross_minor, rate)
+            rate_text = format_rate(fees.rate(t.merchant_id, t.channel))
         if abs(line.fee_minor - fee) > fees.tolerance_minor:
             reasons.append("FEE")
             problems.append(

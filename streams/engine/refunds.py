@@ -47,7 +47,7 @@ class Refunds:
                 )
             return
         assert original is not None
-        original.refund_ids.append(t.txn_id)
+        original.refund_ids += (t.txn_id,)
         original.refunded_minor += t.amount_minor
         self._check_excess(ms, original, t.ts)
 
@@ -58,7 +58,7 @@ class Refunds:
         if t.type == "REFUND" and t.original_txn_id is not None:
             original = ms.txns.get(t.original_txn_id)
             if original is not None and t.txn_id in original.refund_ids:
-                original.refund_ids.remove(t.txn_id)
+                original.refund_ids = tuple(r for r in original.refund_ids if r != t.txn_id)
                 original.refunded_minor -= t.amount_minor
         elif t.type == "SALE" and cancelled.refunded_minor:
             self._check_excess(ms, cancelled, ts)

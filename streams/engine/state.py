@@ -6,24 +6,28 @@ and the feed watermarks (one feed) live beside it in their own components.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+
+import msgspec
 
 from streams.alerts import Alert
 from streams.events import Settlement, Transaction
 
 
-class TxnState:
-    """A transaction and what later evidence taught us about it."""
+class TxnState(msgspec.Struct, gc=False):
+    """A transaction and what later evidence taught us about it.
 
-    __slots__ = ("cancelled_by", "missing", "refund_ids", "refunded_minor", "settled_ids", "txn")
+    One exists per transaction in retention, so it is a GC-free struct whose id lists are tuples
+    (no allocation while empty, which they nearly always are).
+    """
 
-    def __init__(self, txn: Transaction) -> None:
-        self.txn = txn
-        self.cancelled_by: str | None = None
-        self.settled_ids: list[str] = []
-        self.refunded_minor = 0
-        self.refund_ids: list[str] = []
-        self.missing: Alert | None = None
+    txn: Transaction
+    cancelled_by: str | None = None
+    settled_ids: tuple[str, ...] = ()
+    refunded_minor: int = 0
+    refund_ids: tuple[str, ...] = ()
+    missing: Alert | None = None
 
     @property
     def approved(self) -> bool:
@@ -36,19 +40,19 @@ class TxnState:
         return t.status == "APPROVED" and t.type in ("SALE", "REFUND") and self.cancelled_by is None
 
 
-@dataclass(slots=True)
-class DuplicateCluster:
+class DuplicateCluster(msgspec.Struct, gc=False):
     """Approved sales that duplicate each other; one alert for the whole cluster."""
 
     members: list[str]
     alert: Alert
 
 
-@dataclass(slots=True)
-class TerminalWindow:
-    """Recent attempts of one terminal: ``(ts, timed_out, txn_id)`` in event-time order."""
+class TerminalWindow(msgspec.Struct, gc=False):
+    """Recent attempts of one terminal: ``(ts, timed_out, txn_id)`` in event-time order, and how
+    many of them timed out."""
 
-    attempts: list[tuple[int, bool, str]] = field(default_factory=list)
+    attempts: deque[tuple[int, bool, str]] = msgspec.field(default_factory=deque)
+    timeouts: int = 0
     alert: Alert | None = None
     resolved_ts: int | None = None
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import insort
-
 from streams.config import Config
 from streams.engine.outbox import Outbox
 from streams.engine.state import MerchantState, TerminalWindow
@@ -32,22 +30,33 @@ class TerminalHealth:
         if term is None:
             term = ms.terminals[t.terminal_id] = TerminalWindow()
         attempts = term.attempts
-        entry = (t.ts, t.status == "TIMEOUT", t.txn_id)
+        timed_out = t.status == "TIMEOUT"
+        entry = (t.ts, timed_out, t.txn_id)
         if not attempts or attempts[-1] <= entry:
             attempts.append(entry)
-        else:
-            insort(attempts, entry)
-        newest = attempts[-1][0]
-        if attempts[0][0] < newest - window:
-            attempts[:] = [a for a in attempts if a[0] >= newest - window]
-        in_window = [a for a in attempts if t.ts - window <= a[0] <= t.ts]
-        count = len(in_window)
-        timeouts = sum(1 for a in in_window if a[1])
+            term.timeouts += timed_out
+            horizon = t.ts - window
+            while attempts[0][0] < horizon:
+                term.timeouts -= attempts.popleft()[1]
+            count, timeouts = len(attempts), term.timeouts
+        else:  # a late attempt: rebuild the window around it
+            ordered = sorted([*attempts, entry])
+            newest = ordered[-1][0]
+            attempts.clear()
+            attempts.extend(a for a in ordered if a[0] >= newest - window)
+            term.timeouts = sum(a[1] for a in attempts)
+            around = [a for a in attempts if t.ts - window <= a[0] <= t.ts]
+            count, timeouts = len(around), sum(a[1] for a in around)
+        alert = term.alert
+        if (alert is None or alert.status == "RESOLVED") and (
+            timeouts == 0 or count < self.cfg.min_attempts
+        ):
+            return
         ratio = self.cfg.timeout_ratio
         at_or_over = timeouts * ratio.denominator >= ratio.numerator * count
-        alert = term.alert
+        in_window = [a for a in attempts if t.ts - window <= a[0] <= t.ts]
         if alert is None or alert.status == "RESOLVED":
-            if count < self.cfg.min_attempts or not at_or_over:
+            if not at_or_over:
                 return
             pct = 100 * timeouts // count
             summary = (

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import deque
-from dataclasses import dataclass, field
+
+import msgspec
 
 from streams.alerts import Alert
 from streams.config import Config
@@ -17,9 +18,8 @@ from streams.events import Transaction
 from streams.timefmt import describe_duration
 
 
-@dataclass(slots=True)
-class CardHistory:
-    sales: list[tuple[int, str, str]] = field(default_factory=list)  # (ts, merchant, txn_id)
+class CardHistory(msgspec.Struct, gc=False):
+    sales: list[tuple[int, str, str]]  # (ts, merchant, txn_id)
     alert: Alert | None = None
     last_ts: int = 0
 
@@ -29,6 +29,7 @@ class Velocity:
         self.cfg = config.velocity
         self.out = out
         self.cards: dict[str, CardHistory] = {}
+        self._fewest_to_trigger = min(self.cfg.max_sales, self.cfg.distinct_merchants)
         self._touched: deque[tuple[int, str]] = deque()  # (ts, card) per sale, for expiry
 
     def on_sale(self, t: Transaction) -> None:
@@ -50,6 +51,8 @@ class Velocity:
         newest = sales[-1][0]
         if sales[0][0] < newest - window:
             sales[:] = [s for s in sales if s[0] >= newest - window]
+        if len(sales) < self._fewest_to_trigger:
+            return
         in_window = [s for s in sales if t.ts - window <= s[0] <= t.ts]
         merchants = sorted({s[1] for s in in_window})
         by_count = len(in_window) >= self.cfg.max_sales
