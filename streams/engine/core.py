@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import msgspec
 
@@ -57,7 +58,16 @@ def _rank(event: Event) -> tuple[int, str]:
 
 
 def _content(event: Event) -> bytes:
-    return msgspec.json.encode(msgspec.structs.replace(event, origin=None))
+    """The event's contract content; one instant written in two offsets is the same content."""
+    if isinstance(event, Transaction):
+        plain: Event = msgspec.structs.replace(
+            event, origin=None, event_time=event.event_time.astimezone(UTC)
+        )
+    else:
+        plain = msgspec.structs.replace(
+            event, origin=None, settled_at=event.settled_at.astimezone(UTC)
+        )
+    return msgspec.json.encode(plain)
 
 
 def _same_content(a: Event, b: Event) -> bool:

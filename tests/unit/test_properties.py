@@ -1,0 +1,180 @@
+"""Invariants of the file driver and engine, on generated input with many collisions:
+few ids (redeliveries and conflicts), few cards and merchants, coarse timestamps (many ties)."""
+
+from __future__ import annotations
+
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streams.alerts import Alert, encode_alert
+from streams.cardmask import luhn_valid
+from streams.config import Config
+from streams.deadletter import DeadLetter
+from streams.replay import ReplayReport, replay
+from tests.builders import line_doc, txn_doc
+
+PAN = "4111111111111111"
+
+txn_docs = st.builds(
+    lambda i, t, m, card, kind, status, amount, orig, offset, note: txn_doc(
+        f"T{i}",
+        t * 30,
+        merchant=m,
+        terminal=f"{m}-T{i % 2}",
+        card=card,
+        type=kind,
+        status=status,
+        amount=amount,
+        original=f"T{orig}" if kind != "SALE" else None,
+        offset_hours=offset,
+        **({"note": f"card {PAN}"} if note else {}),
+    ),
+    st.integers(0, 14),
+    st.integers(0, 3000),
+    st.sampled_from(["M1", "M2"]),
+    st.sampled_from(["tok_a", "tok_b", "tok_c", PAN]),
+    st.sampled_from(["SALE", "SALE", "SALE", "REFUND", "VOID", "REVERSAL"]),
+    st.sampled_from(["APPROVED", "APPROVED", "DECLINED", "TIMEOUT"]),
+    st.sampled_from([100, 1000, 5000]),
+    st.integers(0, 14),
+    st.sampled_from([0, 8]),
+    st.booleans(),
+)
+line_docs = st.builds(
+    lambda i, txn, t, m, gross, status: line_doc(
+        f"S{i}", f"T{txn}", t * 1800, merchant=m, gross=gross, status=status
+    ),
+    st.integers(0, 8),
+    st.integers(0, 16),
+    st.integers(0, 120),
+    st.sampled_from(["M1", "M2"]),
+    st.sampled_from([100, 1000, 5000]),
+    st.sampled_from(["SETTLED", "SETTLED", "REJECTED"]),
+)
+garbage = st.sampled_from(
+    [b"{not json", b"[]", b'{"txn_id": 1}', b'{"amount_minor": 1.5}', b"\xff\xfe", b"null"]
+)
+
+
+def _lines(docs: list[Any], bad: list[bytes], rng: random.Random) -> list[bytes]:
+    """Docs sorted by event time (ties keep their generated order), garbage sprinkled in."""
+    key = "event_time" if docs and "event_time" in docs[0] else "settled_at"
+    encoded = [msgspec.json.encode(d) for d in sorted(docs, key=lambda d: _utc(d[key]))]
+    for raw in bad:
+        encoded.insert(rng.randrange(len(encoded) + 1), raw)
+    return encoded
+
+
+def _utc(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _replay(
+    txns: list[bytes], lines: list[bytes]
+) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        tp, sp = Path(tmp) / "t.jsonl", Path(tmp) / "s.jsonl"
+        tp.write_bytes(b"\n".join(txns) + b"\n")
+        sp.write_bytes(b"\n".join(lines) + b"\n")
+        alerts: list[Alert] = []
+        dead: list[DeadLetter] = []
+        report = replay(tp, sp, Config(), alerts.append, dead.append)
+    return report, alerts, dead
+
+
+common = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@common
+@given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.lists(garbage, max_size=4),
+    st.randoms(use_true_random=False),
+)
+def test_every_line_is_processed_or_dead_lettered(
+    txns: list[Any], lines: list[Any], bad: list[bytes], rng: random.Random
+) -> None:
+    t_lines, s_lines = _lines(txns, bad, rng), _lines(lines, [], rng)
+    report, _, dead = _replay(t_lines, s_lines)
+    accounted = report.transactions + report.settlements + report.redeliveries + len(dead)
+    assert report.lines == len(t_lines) + len(s_lines) == accounted
+    assert sum(report.dead_letters.values()) == len(dead)
+
+
+@common
+@given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.randoms(use_true_random=False),
+)
+def test_same_input_gives_identical_output(
+    txns: list[Any], lines: list[Any], rng: random.Random
+) -> None:
+    t_lines, s_lines = _lines(txns, [], rng), _lines(lines, [], rng)
+    first = _replay(t_lines, s_lines)
+    second = _replay(t_lines, s_lines)
+    assert first[1] == second[1]
+    assert [_portable(d) for d in first[2]] == [_portable(d) for d in second[2]]
+
+
+def _portable(letter: DeadLetter) -> tuple[Any, ...]:
+    """A dead letter without the (temporary) directory of its source file."""
+    return (letter.reason, letter.detail, letter.kind, letter.source.get("line"), letter.raw)
+
+
+def _shuffle_ties(encoded: list[bytes], key: str, rng: random.Random) -> list[bytes]:
+    groups: dict[float, list[bytes]] = {}
+    for raw in encoded:
+        groups.setdefault(_utc(msgspec.json.decode(raw)[key]), []).append(raw)
+    out: list[bytes] = []
+    for ts in sorted(groups):
+        group = groups[ts][:]
+        rng.shuffle(group)
+        out.extend(group)
+    return out
+
+
+@common
+@given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.randoms(use_true_random=False),
+)
+def test_shuffling_events_with_equal_timestamps_changes_nothing(
+    txns: list[Any], lines: list[Any], rng: random.Random
+) -> None:
+    t_lines, s_lines = _lines(txns, [], rng), _lines(lines, [], rng)
+    base = _replay(t_lines, s_lines)
+    shuffled = _replay(
+        _shuffle_ties(t_lines, "event_time", rng), _shuffle_ties(s_lines, "settled_at", rng)
+    )
+    assert base[1] == shuffled[1]
+    assert [(d.reason, d.detail) for d in base[2]] == [(d.reason, d.detail) for d in shuffled[2]]
+
+
+_RUN = re.compile(rb"\d{13,19}")
+
+
+@common
+@given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.randoms(use_true_random=False),
+)
+def test_no_card_number_reaches_alerts_or_dead_letters(
+    txns: list[Any], lines: list[Any], rng: random.Random
+) -> None:
+    _, alerts, dead = _replay(_lines(txns, [], rng), _lines(lines, [], rng))
+    out = b"".join(encode_alert(a, "now") for a in alerts)
+    out += b"".join(msgspec.json.encode(d) for d in dead)
+    assert not [m for m in _RUN.findall(out) if luhn_valid(m.decode())]
