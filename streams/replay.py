@@ -56,14 +56,34 @@ class _OutOfOrderError(Exception):
 
 
 @contextmanager
-def _relaxed_gc() -> Iterator[None]:
-    """Fewer cyclic-GC passes while millions of long-lived, acyclic objects are built."""
-    old = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 100)
+def _paused_gc() -> Iterator[None]:
+    """No cyclic-GC passes while millions of long-lived objects are built.
+
+    The engine's state is acyclic (reference counting frees it), so each collection would only
+    traverse the ever-growing heap to find nothing: on a million events that is a third of the run.
+    Whatever cycles do appear are collected once at the end.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        if was_enabled:
+            gc.enable()
+        gc.collect()
+
+
+def _line_blocks(path: Path, chunk: int = 1 << 22) -> Iterator[list[bytes]]:
+    """The file's lines (without newlines) in blocks read 4 MiB at a time: several times cheaper
+    per line than iterating the file object. JSON tolerates the ``\r`` of a CRLF file."""
+    tail = b""
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            parts = (tail + block).split(b"\n")
+            tail = parts.pop()
+            yield parts
+    if tail:
+        yield [tail]
 
 
 class _FileReader:
@@ -92,14 +112,15 @@ class _FileReader:
         consumed = 0
         last = -(2**63)
         lines = 0
-        with self.path.open("rb") as fh:
-            for number, line in enumerate(fh, 1):
-                raw = line.strip()
-                if not raw:
+        number = 0
+        for block in _line_blocks(self.path):
+            for raw in block:
+                number += 1
+                if not raw or raw.isspace():
                     continue
                 lines += 1
                 if progress is not None:
-                    consumed += len(line)
+                    consumed += len(raw) + 1
                     if not number & 0x1FFF:
                         progress(consumed)
                         consumed = 0
@@ -109,7 +130,11 @@ class _FileReader:
                     report.dead_letters[bad.reason] += 1
                     self.dead_letter(
                         make_dead_letter(
-                            bad.reason, bad.detail, self.kind, {"file": name, "line": number}, raw
+                            bad.reason,
+                            bad.detail,
+                            self.kind,
+                            {"file": name, "line": number},
+                            raw.strip(),
                         )
                     )
                     continue
@@ -162,7 +187,7 @@ def replay(
     """
     started = time.perf_counter()
     in_memory: set[Path] = set()
-    with _relaxed_gc():
+    with _paused_gc():
         while True:
             try:
                 report, alerts, dead = _replay_once(

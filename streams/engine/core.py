@@ -92,6 +92,7 @@ class Engine:
         self._step_ts: int | None = None
         self._expiry = _Expiry()
         self._next_sweep: int | None = None
+        self._next_terminal_sweep: int | None = None
 
     # -- driver interface -----------------------------------------------------------------------
 
@@ -280,14 +281,13 @@ class Engine:
     def _sweep_short_lived(self, tw: int) -> None:
         cfg = self.config
         self.velocity.expire(tw - cfg.velocity.window_us)
-        dup_before = tw - cfg.duplicate_charge.window_us
-        term_before = tw - cfg.terminal_fault.window_us
-        for ms in self.merchants.values():
-            index = ms.sale_index
-            stale = [key for key, sales in index.items() if sales[-1][0] < dup_before]
-            for key in stale:
-                del index[key]
-            TerminalHealth.expire(ms, term_before)
+        self.duplicates.expire(tw - cfg.duplicate_charge.window_us)
+        if self._next_terminal_sweep is None or tw >= self._next_terminal_sweep:
+            # Terminals are a bounded fleet: a daily look for idle ones is plenty.
+            self._next_terminal_sweep = tw + 24 * _SWEEP_EVERY_US
+            term_before = tw - cfg.terminal_fault.window_us
+            for ms in self.merchants.values():
+                TerminalHealth.expire(ms, term_before)
 
 
 def _canonical_order(events: list[Event]) -> list[Event]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from streams.config import Config
 from streams.engine.describe import txn_evidence
 from streams.engine.outbox import Outbox
@@ -20,6 +22,8 @@ class DuplicateCharges:
     def __init__(self, config: Config, out: Outbox) -> None:
         self.cfg = config.duplicate_charge
         self.out = out
+        # (ts, merchant state, key) per indexed sale, oldest first, for expiry.
+        self._touched: deque[tuple[int, MerchantState, tuple[str, int, str]]] = deque()
 
     def on_sale(self, ms: MerchantState, st: TxnState) -> None:
         """``st`` is an approved SALE that nothing has cancelled."""
@@ -28,6 +32,7 @@ class DuplicateCharges:
         t = st.txn
         key = (t.card_token, t.amount_minor, t.currency)
         recent = ms.sale_index.get(key)
+        self._touched.append((t.ts, ms, key))
         if recent is None:
             ms.sale_index[key] = [(t.ts, t.txn_id)]
             return
@@ -87,6 +92,15 @@ class DuplicateCharges:
             txn_ids=list(cluster.members),
             details={"transactions": [txn_evidence(ms.txns[m].txn) for m in cluster.members]},
         )
+
+    def expire(self, before: int) -> None:
+        """Forget index entries of card and amount with no sale since ``before``."""
+        touched = self._touched
+        while touched and touched[0][0] < before:
+            _, ms, key = touched.popleft()
+            recent = ms.sale_index.get(key)
+            if recent is not None and recent[-1][0] < before:
+                del ms.sale_index[key]
 
     def on_cancel(self, ms: MerchantState, st: TxnState, ts: int) -> None:
         """``st`` was just cancelled by an approved VOID/REVERSAL."""

@@ -8,10 +8,9 @@ settlement (or transaction) watermark passes them.
 
 from __future__ import annotations
 
-import heapq
-
 from streams.alerts import Alert
 from streams.config import Config
+from streams.engine.deadlines import Deadlines
 from streams.engine.describe import line_evidence, txn_evidence
 from streams.engine.outbox import Outbox
 from streams.engine.state import MerchantState, TxnState
@@ -28,8 +27,8 @@ class Reconciliation:
         # (merchant_id, channel) -> (numerator, denominator) of the fee rate.
         self._rates: dict[tuple[str, str], tuple[int, int]] = {}
         # (deadline, merchant_id, id): popped when the relevant watermark passes the deadline.
-        self._missing: list[tuple[int, str, str]] = []
-        self._unmatched: list[tuple[int, str, str]] = []
+        self._missing = Deadlines()
+        self._unmatched = Deadlines()
 
     # -- arrivals ------------------------------------------------------------------------------
 
@@ -37,9 +36,8 @@ class Reconciliation:
         """A new transaction, after any cancellation waiting for it was applied."""
         t = st.txn
         if st.expects_settlement:
-            heapq.heappush(
-                self._missing,
-                (t.ts + self.config.missing_settlement.after_us, t.merchant_id, t.txn_id),
+            self._missing.push(
+                (t.ts + self.config.missing_settlement.after_us, t.merchant_id, t.txn_id)
             )
         for line in ms.lines.get(t.txn_id, ()):
             unmatched = ms.unmatched.get(line.settlement_id)
@@ -65,13 +63,12 @@ class Reconciliation:
         if st is not None:
             self._judge_line(ms, st, line, line.ts)
         elif line.status == "SETTLED":
-            heapq.heappush(
-                self._unmatched,
+            self._unmatched.push(
                 (
                     line.ts + self.config.unmatched_settlement.after_us,
                     line.merchant_id,
                     line.settlement_id,
-                ),
+                )
             )
 
     def on_cancel(self, ms: MerchantState, st: TxnState, ts: int) -> None:
@@ -92,29 +89,26 @@ class Reconciliation:
     # -- watermark judgments -------------------------------------------------------------------
 
     def missing_due(self, settlement_watermark: int) -> bool:
-        return bool(self._missing) and self._missing[0][0] < settlement_watermark
+        return self._missing.due(settlement_watermark)
 
     def unmatched_due(self, transaction_watermark: int) -> bool:
-        return bool(self._unmatched) and self._unmatched[0][0] < transaction_watermark
+        return self._unmatched.due(transaction_watermark)
 
     def judge_missing(self, settlement_watermark: int, ts: int) -> None:
         """Raise MISSING_SETTLEMENT for every deadline the settlement watermark has passed."""
-        heap = self._missing
         enabled = self.config.missing_settlement.enabled
-        while heap and heap[0][0] < settlement_watermark:
-            deadline, merchant_id, txn_id = heapq.heappop(heap)
-            st = self.merchants[merchant_id].txns.get(txn_id)
-            if st is None or not st.expects_settlement or st.settled_ids or st.missing:
+        merchants = self.merchants
+        for deadline, merchant_id, txn_id in self._missing.pop_due(settlement_watermark):
+            st = merchants[merchant_id].txns.get(txn_id)
+            if st is None or st.settled_ids or st.missing or st.cancelled_by:
                 continue
-            if enabled:
+            if enabled and st.expects_settlement:
                 self._raise_missing(st, ts, deadline, None)
 
     def judge_unmatched(self, transaction_watermark: int, ts: int) -> None:
         """Raise UNMATCHED_SETTLEMENT for SETTLED lines still without a transaction."""
-        heap = self._unmatched
         cfg = self.config.unmatched_settlement
-        while heap and heap[0][0] < transaction_watermark:
-            _, merchant_id, settlement_id = heapq.heappop(heap)
+        for _, merchant_id, settlement_id in self._unmatched.pop_due(transaction_watermark):
             ms = self.merchants[merchant_id]
             line = ms.settlements.get(settlement_id)
             if line is None or line.txn_id in ms.txns or settlement_id in ms.unmatched:
