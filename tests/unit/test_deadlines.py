@@ -11,12 +11,13 @@ from streams.engine.deadlines import Deadlines
     st.lists(st.integers(0, 60), max_size=5),
 )
 def test_pops_exactly_like_one_heap(entries: list[tuple[int, str, str]], cuts: list[int]) -> None:
-    fast, heap = Deadlines(), []
+    fast = Deadlines()
+    heap: list[tuple[int, str, str]] = []
     for entry in entries:
         fast.push(entry)
         heapq.heappush(heap, entry)
     for cut in [*sorted(cuts), 10**9]:
-        expected = []
+        expected: list[tuple[int, str, str]] = []
         while heap and heap[0][0] < cut:
             expected.append(heapq.heappop(heap))
         assert fast.due(cut) == bool(expected)
