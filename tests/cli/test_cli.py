@@ -28,6 +28,10 @@ def posguard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     )
 
 
+def replay_cli(txns: Path, lines: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return posguard("replay", "--transactions", str(txns), "--settlements", str(lines), *extra)
+
+
 def write_jsonl(path: Path, rows: list[object]) -> Path:
     lines = [r if isinstance(r, bytes) else msgspec.json.encode(r) for r in rows]
     path.write_bytes(b"\n".join(lines) + b"\n\n")
@@ -59,12 +63,9 @@ def test_replay_writes_alerts_dead_letters_and_a_summary(
 ) -> None:
     txns, lines = scenario
     out, dead = tmp_path / "alerts.jsonl", tmp_path / "dead.jsonl"
-    done = posguard(
-        "replay",
-        "--transactions",
-        str(txns),
-        "--settlements",
-        str(lines),
+    done = replay_cli(
+        txns,
+        lines,
         "--out",
         str(out),
         "--dead-letter",
@@ -108,7 +109,7 @@ def test_replay_writes_alerts_dead_letters_and_a_summary(
 
 def test_replay_to_stdout_and_dead_letters_to_stderr(scenario: tuple[Path, Path]) -> None:
     txns, lines = scenario
-    done = posguard("replay", "--transactions", str(txns), "--settlements", str(lines))
+    done = replay_cli(txns, lines)
     assert done.returncode == 0
     assert all(json.loads(x)["alert_id"] for x in done.stdout.splitlines())
     assert '"reason":"INVALID_JSON"' in done.stderr
@@ -117,10 +118,7 @@ def test_replay_to_stdout_and_dead_letters_to_stderr(scenario: tuple[Path, Path]
 
 def test_replay_is_deterministic_but_for_detected_at(scenario: tuple[Path, Path]) -> None:
     txns, lines = scenario
-    runs = [
-        posguard("replay", "--transactions", str(txns), "--settlements", str(lines)).stdout
-        for _ in range(2)
-    ]
+    runs = [replay_cli(txns, lines).stdout for _ in range(2)]
     strip = [
         [{k: v for k, v in json.loads(x).items() if k != "detected_at"} for x in out.splitlines()]
         for out in runs
@@ -131,7 +129,7 @@ def test_replay_is_deterministic_but_for_detected_at(scenario: tuple[Path, Path]
 def test_unsorted_file_is_sorted_in_memory(tmp_path: Path) -> None:
     txns = write_jsonl(tmp_path / "t.jsonl", [txn_doc("B", 60), txn_doc("A", 0)])
     lines = write_jsonl(tmp_path / "s.jsonl", [])
-    done = posguard("replay", "--transactions", str(txns), "--settlements", str(lines))
+    done = replay_cli(txns, lines)
     assert done.returncode == 0
     assert "not in event-time order" in done.stderr
     assert json.loads(done.stdout.splitlines()[0])["txn_ids"] == ["A", "B"]
@@ -147,12 +145,9 @@ def test_usage_errors_exit_2(tmp_path: Path, scenario: tuple[Path, Path]) -> Non
     assert posguard("frobnicate").returncode == 2
     bad_config = tmp_path / "bad.toml"
     bad_config.write_text("[velocity]\nmax_sale = 3\n")
-    done = posguard(
-        "replay",
-        "--transactions",
-        str(txns),
-        "--settlements",
-        str(lines),
+    done = replay_cli(
+        txns,
+        lines,
         "--config",
         str(bad_config),
     )
@@ -163,9 +158,7 @@ def test_config_changes_detection(scenario: tuple[Path, Path], tmp_path: Path) -
     txns, lines = scenario
     config = tmp_path / "c.toml"
     config.write_text('[duplicate_charge]\nenabled = false\n[feed_gap]\ngap = "40h"\n')
-    done = posguard(
-        "replay", "--transactions", str(txns), "--settlements", str(lines), "--config", str(config)
-    )
+    done = replay_cli(txns, lines, "--config", str(config))
     types = {json.loads(x)["type"] for x in done.stdout.splitlines()}
     assert "DUPLICATE_CHARGE" not in types and "SETTLEMENT_FEED_GAP" not in types
 

@@ -91,6 +91,11 @@ def _replay(
     return report, alerts, dead
 
 
+generated_input = given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.randoms(use_true_random=False),
+)
 common = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -112,11 +117,7 @@ def test_every_line_is_processed_or_dead_lettered(
 
 
 @common
-@given(
-    st.lists(txn_docs, max_size=40),
-    st.lists(line_docs, max_size=20),
-    st.randoms(use_true_random=False),
-)
+@generated_input
 def test_same_input_gives_identical_output(
     txns: list[Any], lines: list[Any], rng: random.Random
 ) -> None:
@@ -145,11 +146,7 @@ def _shuffle_ties(encoded: list[bytes], key: str, rng: random.Random) -> list[by
 
 
 @common
-@given(
-    st.lists(txn_docs, max_size=40),
-    st.lists(line_docs, max_size=20),
-    st.randoms(use_true_random=False),
-)
+@generated_input
 def test_shuffling_events_with_equal_timestamps_changes_nothing(
     txns: list[Any], lines: list[Any], rng: random.Random
 ) -> None:
@@ -166,11 +163,7 @@ _RUN = re.compile(rb"\d{13,19}")
 
 
 @common
-@given(
-    st.lists(txn_docs, max_size=40),
-    st.lists(line_docs, max_size=20),
-    st.randoms(use_true_random=False),
-)
+@generated_input
 def test_no_card_number_reaches_alerts_or_dead_letters(
     txns: list[Any], lines: list[Any], rng: random.Random
 ) -> None:
