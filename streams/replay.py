@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -313,6 +312,3 @@ def format_report(report: ReplayReport) -> str:
 def input_size(paths: Iterable[Path]) -> int:
     return sum(os.path.getsize(p) for p in paths)
 
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()

@@ -124,11 +124,6 @@ class Engine:
             out.alerts, out.rejections = [], []
         return alerts, rejections
 
-    @property
-    def pending(self) -> int:
-        """Events accepted but not yet processed (the open step)."""
-        return len(self._step)
-
     # -- steps ----------------------------------------------------------------------------------
 
     def _run_pending(self) -> None:

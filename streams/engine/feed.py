@@ -39,12 +39,6 @@ class FeedMonitor:
             self.settlement_max = ts
             self.last_settlement_id = settlement_id
 
-    @property
-    def lag_us(self) -> int:
-        """How far the settlement watermark trails the transaction watermark (0 when unknown)."""
-        tw, sw = self.transaction_wm, self.settlement_wm
-        return 0 if tw is None or sw is None else tw - sw
-
     def missing_judgments_allowed(self) -> bool:
         """False while a gap is open and until the settlement watermark is past the hold."""
         if self.gap is not None:

@@ -30,10 +30,6 @@ class TxnState(msgspec.Struct, gc=False):
     missing: Alert | None = None
 
     @property
-    def approved(self) -> bool:
-        return self.txn.status == "APPROVED"
-
-    @property
     def expects_settlement(self) -> bool:
         """Approved, uncancelled SALEs and REFUNDs settle; nothing else does."""
         t = self.txn
