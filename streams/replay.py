@@ -311,4 +311,3 @@ def format_report(report: ReplayReport) -> str:
 
 def input_size(paths: Iterable[Path]) -> int:
     return sum(os.path.getsize(p) for p in paths)
-
