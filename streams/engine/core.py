@@ -33,7 +33,9 @@ from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
 from streams.events import CANCELLING_TYPES, Event, Settlement, Transaction
 
-_SWEEP_EVERY_US = 3600_000_000  # sweep short-lived state every hour of event time
+# Short-lived state (card, amount and terminal windows) is pruned by time wherever it is read;
+# this daily sweep only keeps memory bounded, at a cost of one dict scan a day.
+_SWEEP_EVERY_US = 24 * 3600_000_000
 
 
 @dataclass(slots=True)
@@ -93,7 +95,6 @@ class Engine:
         self._step_ts: int | None = None
         self._expiry = _Expiry()
         self._next_sweep: int | None = None
-        self._next_terminal_sweep: int | None = None
 
     # -- driver interface -----------------------------------------------------------------------
 
@@ -277,13 +278,11 @@ class Engine:
     def _sweep_short_lived(self, tw: int) -> None:
         cfg = self.config
         self.velocity.expire(tw - cfg.velocity.window_us)
-        self.duplicates.expire(tw - cfg.duplicate_charge.window_us)
-        if self._next_terminal_sweep is None or tw >= self._next_terminal_sweep:
-            # Terminals are a bounded fleet: a daily look for idle ones is plenty.
-            self._next_terminal_sweep = tw + 24 * _SWEEP_EVERY_US
-            term_before = tw - cfg.terminal_fault.window_us
-            for ms in self.merchants.values():
-                TerminalHealth.expire(ms, term_before)
+        dup_before = tw - cfg.duplicate_charge.window_us
+        term_before = tw - cfg.terminal_fault.window_us
+        for ms in self.merchants.values():
+            DuplicateCharges.expire(ms, dup_before)
+            TerminalHealth.expire(ms, term_before)
 
 
 def _canonical_order(events: list[Event]) -> list[Event]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 from streams.config import Config
 from streams.engine.describe import txn_evidence
 from streams.engine.outbox import Outbox
@@ -22,8 +20,6 @@ class DuplicateCharges:
     def __init__(self, config: Config, out: Outbox) -> None:
         self.cfg = config.duplicate_charge
         self.out = out
-        # (ts, merchant state, key) per indexed sale, oldest first, for expiry.
-        self._touched: deque[tuple[int, MerchantState, tuple[str, int, str]]] = deque()
 
     def on_sale(self, ms: MerchantState, st: TxnState) -> None:
         """``st`` is an approved SALE that nothing has cancelled."""
@@ -32,7 +28,6 @@ class DuplicateCharges:
         t = st.txn
         key = (t.card_token, t.amount_minor, t.currency)
         recent = ms.sale_index.get(key)
-        self._touched.append((t.ts, ms, key))
         if recent is None:
             ms.sale_index[key] = [(t.ts, t.txn_id)]
             return
@@ -93,14 +88,12 @@ class DuplicateCharges:
             details={"transactions": [txn_evidence(ms.txns[m].txn) for m in cluster.members]},
         )
 
-    def expire(self, before: int) -> None:
+    @staticmethod
+    def expire(ms: MerchantState, before: int) -> None:
         """Forget index entries of card and amount with no sale since ``before``."""
-        touched = self._touched
-        while touched and touched[0][0] < before:
-            _, ms, key = touched.popleft()
-            recent = ms.sale_index.get(key)
-            if recent is not None and recent[-1][0] < before:
-                del ms.sale_index[key]
+        index = ms.sale_index
+        for key in [k for k, recent in index.items() if recent[-1][0] < before]:
+            del index[key]
 
     def on_cancel(self, ms: MerchantState, st: TxnState, ts: int) -> None:
         """``st`` was just cancelled by an approved VOID/REVERSAL."""

@@ -7,7 +7,6 @@ repartition by ``card_token``).
 from __future__ import annotations
 
 from bisect import insort
-from collections import deque
 
 import msgspec
 
@@ -30,7 +29,6 @@ class Velocity:
         self.out = out
         self.cards: dict[str, CardHistory] = {}
         self._fewest_to_trigger = min(self.cfg.max_sales, self.cfg.distinct_merchants)
-        self._touched: deque[tuple[int, str]] = deque()  # (ts, card) per sale, for expiry
 
     def on_sale(self, t: Transaction) -> None:
         """``t`` is an approved SALE."""
@@ -38,7 +36,6 @@ class Velocity:
             return
         window = self.cfg.window_us
         history = self.cards.get(t.card_token)
-        self._touched.append((t.ts, t.card_token))
         if history is None:
             self.cards[t.card_token] = CardHistory([(t.ts, t.merchant_id, t.txn_id)])
             return
@@ -99,9 +96,6 @@ class Velocity:
 
     def expire(self, before: int) -> None:
         """Forget cards with no sale since ``before`` (their window and episode are over)."""
-        touched = self._touched
-        while touched and touched[0][0] < before:
-            _, card = touched.popleft()
-            history = self.cards.get(card)
-            if history is not None and history.sales[-1][0] < before:
-                del self.cards[card]
+        cards = self.cards
+        for card in [c for c, history in cards.items() if history.sales[-1][0] < before]:
+            del cards[card]

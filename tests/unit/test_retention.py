@@ -1,0 +1,28 @@
+"""State stays bounded: evidence past retention and idle short windows are dropped."""
+
+from streams.config import config_from_mapping
+from tests.builders import HOUR, line, run, txn
+
+DAY = 24 * HOUR
+
+
+def test_evidence_older_than_retention_is_dropped() -> None:
+    cfg = config_from_mapping({"retention": {"evidence": "2d"}})
+    old = [txn(f"A{i}", i * 60, card=f"tok_{i}") for i in range(5)]
+    lines = [line(f"S{i}", f"A{i}", HOUR) for i in range(5)]
+    r = run(
+        *old, *lines, txn("B", 3 * DAY, card="tok_b"), line("SB", "B", 3 * DAY + 60), config=cfg
+    )
+    ms = r.engine.merchants["M1"]
+    assert set(ms.txns) == {"B"}
+    assert set(ms.settlements) == {"SB"}
+    assert set(ms.lines) == {"B"}
+
+
+def test_short_windows_are_swept_as_event_time_moves_on() -> None:
+    events = [txn(f"A{i}", i * 60, card=f"tok_{i}", terminal=f"T{i}") for i in range(50)]
+    r = run(*events, txn("B", 2 * DAY, card="tok_b", terminal="TB"))
+    ms = r.engine.merchants["M1"]
+    assert set(r.engine.velocity.cards) == {"tok_b"}
+    assert [key[0] for key in ms.sale_index] == ["tok_b"]
+    assert set(ms.terminals) == {"TB"}
