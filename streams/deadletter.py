@@ -24,7 +24,7 @@ class DeadLetter(msgspec.Struct, kw_only=True, omit_defaults=True):
 def make_dead_letter(
     reason: Reason, detail: str, kind: EventKind, source: dict[str, Any], raw: bytes
 ) -> DeadLetter:
-    text = raw.decode("utf-8", errors="replace")
+    text = raw.strip().decode("utf-8", errors="replace")
     return DeadLetter(
         reason=reason, detail=mask_text(detail), kind=kind, source=source, raw=mask_text(text)
     )

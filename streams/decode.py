@@ -11,7 +11,7 @@ import msgspec
 
 from streams.cardmask import is_card_number
 from streams.events import NEEDS_ORIGINAL, Event, EventKind, Settlement, Transaction
-from streams.timefmt import US_PER_SECOND
+from streams.timefmt import to_us
 
 Reason: TypeAlias = Literal[
     "INVALID_JSON", "SCHEMA_VIOLATION", "CARD_NUMBER", "CONFLICT", "NOT_UTF8"
@@ -72,12 +72,12 @@ class EventDecoder:
                     "SCHEMA_VIOLATION",
                     f"Object missing required field `original_txn_id` (required for {event.type})",
                 )
-            event.ts = round(event.event_time.timestamp() * US_PER_SECOND)  # see to_us
+            event.ts = to_us(event.event_time)
             names = self._names
             if len(names) < _MAX_SHARED_NAMES:
                 event.terminal_id = names.setdefault(event.terminal_id, event.terminal_id)
         else:
-            event.ts = round(event.settled_at.timestamp() * US_PER_SECOND)
+            event.ts = to_us(event.settled_at)
             names = self._names
         if len(names) < _MAX_SHARED_NAMES:
             event.merchant_id = names.setdefault(event.merchant_id, event.merchant_id)

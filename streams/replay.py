@@ -133,7 +133,7 @@ class _FileReader:
                             bad.detail,
                             self.kind,
                             {"file": name, "line": number},
-                            raw.strip(),
+                            raw,
                         )
                     )
                     continue

@@ -8,6 +8,8 @@ settlement (or transaction) watermark passes them.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.deadlines import Deadlines
@@ -15,7 +17,7 @@ from streams.engine.describe import line_evidence, txn_evidence
 from streams.engine.outbox import Outbox
 from streams.engine.state import MerchantState, TxnState
 from streams.events import Settlement
-from streams.money import format_amount, format_rate
+from streams.money import expected_fee, format_amount, format_rate
 from streams.timefmt import describe_duration, format_us
 
 
@@ -24,8 +26,8 @@ class Reconciliation:
         self.config = config
         self.out = out
         self.merchants = merchants
-        # (merchant_id, channel) -> (numerator, denominator) of the fee rate.
-        self._rates: dict[tuple[str, str], tuple[int, int]] = {}
+        # (merchant_id, channel) -> fee rate, resolved once from the configuration.
+        self._rates: dict[tuple[str, str], Fraction] = {}
         # (deadline, merchant_id, id): popped when the relevant watermark passes the deadline.
         self._missing = Deadlines()
         self._unmatched = Deadlines()
@@ -100,9 +102,9 @@ class Reconciliation:
         merchants = self.merchants
         for deadline, merchant_id, txn_id in self._missing.pop_due(settlement_watermark):
             st = merchants[merchant_id].txns.get(txn_id)
-            if st is None or st.settled_ids or st.missing or st.cancelled_by:
+            if st is None or st.settled_ids or st.missing or not st.expects_settlement:
                 continue
-            if enabled and st.expects_settlement:
+            if enabled:
                 self._raise_missing(st, ts, deadline, None)
 
     def judge_unmatched(self, transaction_watermark: int, ts: int) -> None:
@@ -248,14 +250,12 @@ class Reconciliation:
             },
         )
 
-    def _expected_fee(self, merchant_id: str, channel: str, gross: int) -> int:
+    def _rate(self, merchant_id: str, channel: str) -> Fraction:
         key = (merchant_id, channel)
         rate = self._rates.get(key)
         if rate is None:
-            exact = self.config.fees.rate(merchant_id, channel)
-            rate = self._rates[key] = (exact.numerator, exact.denominator)
-        num, den = rate
-        return (2 * gross * num + den) // (2 * den)  # round half up, integers only
+            rate = self._rates[key] = self.config.fees.rate(merchant_id, channel)
+        return rate
 
     def _check_amounts(self, st: TxnState, line: Settlement, ts: int) -> None:
         cfg = self.config.amount_mismatch
@@ -264,7 +264,7 @@ class Reconciliation:
         t = st.txn
         fees = self.config.fees
         gross = line.gross_minor
-        fee = 0 if t.type == "REFUND" else self._expected_fee(t.merchant_id, t.channel, gross)
+        fee = 0 if t.type == "REFUND" else expected_fee(gross, self._rate(t.merchant_id, t.channel))
         if (
             gross == t.amount_minor
             and line.currency == t.currency
@@ -286,7 +286,7 @@ class Reconciliation:
         if t.type == "REFUND":
             rate_text = "none on refunds"
         else:
-            rate_text = format_rate(fees.rate(t.merchant_id, t.channel))
+            rate_text = format_rate(self._rate(t.merchant_id, t.channel))
         if abs(line.fee_minor - fee) > fees.tolerance_minor:
             reasons.append("FEE")
             problems.append(

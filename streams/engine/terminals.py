@@ -38,6 +38,7 @@ class TerminalHealth:
             horizon = t.ts - window
             while attempts[0][0] < horizon:
                 term.timeouts -= attempts.popleft()[1]
+            around: list[tuple[int, bool, str]] | None = None  # the whole deque
             count, timeouts = len(attempts), term.timeouts
         else:  # a late attempt: rebuild the window around it
             ordered = sorted([*attempts, entry])
@@ -54,7 +55,7 @@ class TerminalHealth:
             return
         ratio = self.cfg.timeout_ratio
         at_or_over = timeouts * ratio.denominator >= ratio.numerator * count
-        in_window = [a for a in attempts if t.ts - window <= a[0] <= t.ts]
+        in_window = list(attempts) if around is None else around
         if alert is None or alert.status == "RESOLVED":
             if not at_or_over:
                 return
