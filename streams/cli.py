@@ -15,7 +15,7 @@ from tqdm import tqdm
 from streams.config import ConfigError, load_config
 from streams.evaluate import evaluate_directory, format_evaluation
 from streams.replay import JsonLinesWriter, format_report, input_size, replay
-from streams.simulate import SimulationSettings, write_simulation
+from streams.simulate import SimulationSettings, generate, input_rows, write_simulation
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -82,8 +82,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         sales_per_terminal_day=args.sales_per_terminal_day,
         start=args.start,
     )
-    summary = write_simulation(Path(args.out_dir), settings)
-    sys.stderr.write(summary + "\n")
+    if args.out_dir is None and args.kafka is None:
+        raise UsageError("give --out-dir DIR, --kafka BROKER, or both")
+    world = generate(settings)
+    if args.out_dir is not None:
+        sys.stderr.write(write_simulation(Path(args.out_dir), settings, world) + "\n")
+    if args.kafka is not None:
+        from streams.simulate.produce import produce
+        from streams.worker.settings import bootstrap_servers, settings_from_env
+
+        txn_rows, line_rows = input_rows(world)
+        report = produce(
+            bootstrap_servers(args.kafka),
+            settings_from_env().topics,
+            txn_rows,
+            line_rows,
+            speed=args.speed,
+        )
+        sys.stderr.write(
+            f"posguard simulate: produced {report.transactions:,} transactions and "
+            f"{report.settlements:,} settlement lines to {args.kafka} in {report.seconds:.1f} s\n"
+        )
+    return EXIT_OK
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streams.simulate.produce import produce, rows_from_file
+    from streams.worker.settings import bootstrap_servers, settings_from_env
+
+    txns = rows_from_file(_readable(args.transactions), "event_time")
+    lines = rows_from_file(_readable(args.settlements), "settled_at")
+    broker = args.kafka or settings_from_env().broker_url
+    report = produce(bootstrap_servers(broker), settings_from_env().topics, txns, lines, args.speed)
+    sys.stderr.write(
+        f"posguard produce: {report.transactions:,} transactions and {report.settlements:,} "
+        f"settlement lines to {broker} in {report.seconds:.1f} s\n"
+    )
     return EXIT_OK
 
 
@@ -100,6 +134,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_evaluation(result) + "\n")
     return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker.run import run_worker
+    from streams.worker.settings import settings_from_env
+
+    settings = settings_from_env().with_overrides(
+        broker_url=args.broker,
+        web_port=args.web_port,
+        web_host=args.web_host,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        partitions=args.partitions,
+        group=args.group,
+        config_file=Path(args.config) if args.config else None,
+    )
+    config_path = settings.config_file
+    if config_path is not None:
+        _readable(str(config_path))
+    config = load_config(str(config_path) if config_path else None)
+    return run_worker(settings, config, loglevel=args.loglevel)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write transactions.jsonl, settlements.jsonl and labels.jsonl (the ground "
         "truth) for a merchant fleet, deterministic per seed.",
     )
-    sp.add_argument("--out-dir", required=True, metavar="DIR")
+    sp.add_argument("--out-dir", metavar="DIR", help="write the files here")
+    sp.add_argument(
+        "--kafka", metavar="BROKER", help="also produce to the input topics (kafka://host:port)"
+    )
+    sp.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="with --kafka: event time runs X times faster than the wall clock "
+        "(default: as fast as possible)",
+    )
     sp.add_argument("--seed", type=int, default=1)
     sp.add_argument("--days", type=int, default=4, help="days of traffic (at least 3)")
     sp.add_argument("--merchants", type=int, default=40)
@@ -147,6 +211,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--start", default="2026-03-02", help="first day (UTC), YYYY-MM-DD")
     sp.set_defaults(func=cmd_simulate)
+
+    wk = sub.add_parser(
+        "worker",
+        help="run the streaming worker (Faust) against Kafka",
+        description="Consume the transaction and settlement topics, publish alerts and dead "
+        "letters, serve /metrics, /api/alerts and /api/merchants. Flags override the "
+        "POSGUARD_* environment variables.",
+    )
+    wk.add_argument("--broker", metavar="URL", help="default: $POSGUARD_BROKER_URL")
+    wk.add_argument("--web-port", type=int, metavar="PORT", help="default: $POSGUARD_WEB_PORT")
+    wk.add_argument("--web-host", metavar="HOST", help="default: $POSGUARD_WEB_HOST or 127.0.0.1")
+    wk.add_argument("--data-dir", metavar="DIR", help="default: $POSGUARD_DATA_DIR or .posguard")
+    wk.add_argument("--partitions", type=int, metavar="N", help="for topics it creates")
+    wk.add_argument("--group", metavar="ID", help="consumer group / app id (default posguard)")
+    wk.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
+    wk.add_argument(
+        "--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"]
+    )
+    wk.set_defaults(func=cmd_worker)
+
+    pp = sub.add_parser(
+        "produce",
+        help="produce JSON Lines files to the input topics, merged in event-time order",
+    )
+    pp.add_argument("--transactions", required=True, metavar="FILE")
+    pp.add_argument("--settlements", required=True, metavar="FILE")
+    pp.add_argument("--kafka", metavar="BROKER", help="default: $POSGUARD_BROKER_URL")
+    pp.add_argument("--speed", type=float, metavar="X", help="pace: event seconds per second")
+    pp.set_defaults(func=cmd_produce)
 
     ev = sub.add_parser(
         "evaluate",

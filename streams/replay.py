@@ -250,7 +250,7 @@ def _replay_once(
 def _rejected(rejection: Rejection) -> DeadLetter:
     event = rejection.event
     kind: EventKind = "transaction" if isinstance(event, Transaction) else "settlement"
-    origin = event.origin
+    origin = rejection.origin
     if origin is None:  # not from a file: describe the validated content instead
         return make_dead_letter(rejection.reason, rejection.detail, kind, {}, _encode_event(event))
     name, number, raw = origin

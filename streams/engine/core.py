@@ -117,6 +117,11 @@ class Engine:
         if self._step:
             self._run_pending()
 
+    @property
+    def has_open_step(self) -> bool:
+        """Events are waiting for a later time (or ``flush``) to be processed."""
+        return bool(self._step)
+
     def take(self) -> tuple[list[Alert], list[Rejection]]:
         """Hand over (and forget) the alert events and rejections produced so far."""
         out = self.out

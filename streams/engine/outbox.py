@@ -21,6 +21,9 @@ class Rejection:
     event: Event
     reason: Reason
     detail: str
+    # The driver's ``event.origin`` (source and raw bytes), kept because the engine clears it on
+    # the event once processed.
+    origin: Any = None
 
 
 @dataclass(slots=True)
@@ -87,4 +90,4 @@ class Outbox:
         return self.update(alert, ts, status="RESOLVED", summary=summary, details=details)
 
     def reject(self, event: Event, reason: Reason, detail: str) -> None:
-        self.rejections.append(Rejection(event, reason, detail))
+        self.rejections.append(Rejection(event, reason, detail, event.origin))

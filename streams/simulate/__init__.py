@@ -22,7 +22,7 @@ from streams.money import format_rate
 from streams.simulate.scenarios import ALL_SCENARIOS, bad_input
 from streams.simulate.world import SimulationSettings, World
 
-__all__ = ["SimulationSettings", "World", "generate", "write_simulation"]
+__all__ = ["SimulationSettings", "World", "generate", "input_rows", "write_simulation"]
 
 
 def generate(settings: SimulationSettings) -> World:
@@ -61,22 +61,31 @@ def _settlement_lines(world: World) -> list[tuple[int, int, bytes]]:
 
 
 def _write_jsonl(path: Path, rows: list[tuple[int, int, bytes]]) -> int:
-    rows.sort(key=lambda r: (r[0], r[1]))
     with path.open("wb") as fh:
         for _, _, raw in rows:
             fh.write(raw + b"\n")
     return len(rows)
 
 
-def write_simulation(out_dir: Path, settings: SimulationSettings) -> str:
-    """Generate and write a run; returns a one-paragraph summary for stderr."""
-    world = generate(settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def input_rows(world: World) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int, bytes]]]:
+    """Transaction and settlement lines as ``(ts, order, raw)``, each list in file order."""
     txn_rows = _transaction_lines(world)
     line_rows = _settlement_lines(world)
     for kind, ts, raw in world.bad_lines:
         # A bad line sits among the events of its moment; it has no time of its own.
         (txn_rows if kind == "transaction" else line_rows).append((ts, -2, raw))
+    txn_rows.sort(key=lambda r: (r[0], r[1]))
+    line_rows.sort(key=lambda r: (r[0], r[1]))
+    return txn_rows, line_rows
+
+
+def write_simulation(
+    out_dir: Path, settings: SimulationSettings, world: World | None = None
+) -> str:
+    """Generate (unless given) and write a run; returns a one-paragraph summary for stderr."""
+    world = world or generate(settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    txn_rows, line_rows = input_rows(world)
     n_txn = _write_jsonl(out_dir / "transactions.jsonl", txn_rows)
     n_lines = _write_jsonl(out_dir / "settlements.jsonl", line_rows)
     with (out_dir / "labels.jsonl").open("wb") as fh:

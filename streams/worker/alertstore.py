@@ -1,0 +1,118 @@
+"""The worker's own view of its alerts: the latest state of each, its history, and queries.
+
+Fed with every alert event the worker publishes or rebuilds from its journal, so ``/api/alerts``
+is served from the worker's state, never from re-reading the alerts topic.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import msgspec
+
+from streams.alerts import Alert
+from streams.timefmt import to_us
+
+_PRUNE_EVERY: Final = 10_000
+
+
+@dataclass(slots=True)
+class StoredAlert:
+    alert: Alert
+    ts: int
+    """Event time of the latest update, in microseconds."""
+    detected_at: str
+    history: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    status: str | None = None
+    type: str | None = None
+    severity: str | None = None
+    merchant_id: str | None = None
+    terminal_id: str | None = None
+    text: str | None = None
+    """Case-insensitive substring of the alert id, a transaction id or a settlement id."""
+    limit: int = 50
+    offset: int = 0
+
+
+class AlertStore:
+    """Latest alert per id. Resolved alerts older than ``keep_us`` of event time are dropped."""
+
+    def __init__(self, keep_us: int) -> None:
+        self._alerts: dict[str, StoredAlert] = {}
+        self._keep_us = keep_us
+        self._newest = -(2**63)
+        self._updates = 0
+
+    def apply(self, alert: Alert, detected_at: str) -> None:
+        ts = to_us(datetime.fromisoformat(alert.event_time))
+        entry = {"status": alert.status, "event_time": alert.event_time, "summary": alert.summary}
+        known = self._alerts.get(alert.alert_id)
+        if known is None:
+            self._alerts[alert.alert_id] = StoredAlert(alert, ts, detected_at, [entry])
+        else:
+            known.alert, known.ts, known.detected_at = alert, ts, detected_at
+            if known.history[-1] != entry:
+                known.history.append(entry)
+        self._newest = max(self._newest, ts)
+        self._updates += 1
+        if not self._updates % _PRUNE_EVERY:
+            self._prune()
+
+    def get(self, alert_id: str) -> StoredAlert | None:
+        return self._alerts.get(alert_id)
+
+    def __len__(self) -> int:
+        return len(self._alerts)
+
+    def open_alerts(self) -> list[Alert]:
+        return [s.alert for s in self._alerts.values() if s.alert.status == "OPEN"]
+
+    def open_by_type(self) -> Counter[tuple[str, str]]:
+        """Open alerts counted by ``(type, severity)``."""
+        return Counter((a.type, a.severity) for a in self.open_alerts())
+
+    def query(self, q: AlertQuery) -> tuple[int, list[StoredAlert]]:
+        """``(total matching, one page)``, newest event time first."""
+        text = q.text.lower() if q.text else None
+        found = [
+            s
+            for s in self._alerts.values()
+            if (q.status is None or s.alert.status == q.status)
+            and (q.type is None or s.alert.type == q.type)
+            and (q.severity is None or s.alert.severity == q.severity)
+            and (q.merchant_id is None or s.alert.merchant_id == q.merchant_id)
+            and (q.terminal_id is None or s.alert.terminal_id == q.terminal_id)
+            and (text is None or _mentions(s.alert, text))
+        ]
+        found.sort(key=lambda s: (s.ts, s.alert.alert_id), reverse=True)
+        return len(found), found[q.offset : q.offset + q.limit]
+
+    def _prune(self) -> None:
+        horizon = self._newest - self._keep_us
+        for key in [
+            k for k, s in self._alerts.items() if s.alert.status == "RESOLVED" and s.ts < horizon
+        ]:
+            del self._alerts[key]
+
+
+def _mentions(alert: Alert, text: str) -> bool:
+    return (
+        text in alert.alert_id.lower()
+        or any(text in t.lower() for t in alert.txn_ids)
+        or any(text in s.lower() for s in alert.settlement_ids)
+    )
+
+
+def to_json(stored: StoredAlert) -> dict[str, Any]:
+    """The contract's alert fields plus its history."""
+    data: dict[str, Any] = msgspec.to_builtins(stored.alert)
+    data["detected_at"] = stored.detected_at
+    data["history"] = stored.history
+    return data

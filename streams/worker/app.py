@@ -1,0 +1,377 @@
+"""The Faust wiring: one agent over both input topics, the journal table, timers, web views.
+
+Everything that decides something lives in ``PartitionPipeline`` and the engine; this module only
+moves bytes between Kafka and them:
+
+- messages are read as raw bytes (no Faust records) and offered to their partition's pipeline;
+  acknowledgement is manual (``stream.noack()``): an offset is acknowledged only once its message
+  is journaled, so a crash never commits input that the journal does not hold;
+- Faust flushes the producer (journal changelog, alerts, dead letters) before committing offsets;
+- a partition's pipeline is rebuilt from the journal table the first time the worker sees that
+  partition, and published alerts that might have been lost are published again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import faust
+import msgspec
+from faust import streams as faust_streams
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TP, EventT
+from prometheus_client import CollectorRegistry
+
+from streams.alerts import encode_alert
+from streams.config import Config
+from streams.replay import now_rfc3339
+from streams.worker.alertstore import AlertQuery, AlertStore, to_json
+from streams.worker.fleet import merchant_summaries
+from streams.worker.journal import decode_entry, decode_seq, encode_seq, parse_key, published_key
+from streams.worker.merge import SETTLEMENTS, TRANSACTIONS
+from streams.worker.metrics import Metrics
+from streams.worker.pipeline import Output, PartitionPipeline
+from streams.worker.settings import WorkerSettings
+
+log = logging.getLogger("posguard.worker")
+
+# Both inputs idle this long (wall clock) closes the engine's open step; see ``flush_idle``.
+_IDLE_FLUSH_S = 0.5
+_PUBLISH_MARK_S = 1.0
+_GAUGES_S = 2.0
+_MAX_PAGE = 500
+
+
+class StreamWorker:
+    """State of one worker process: a pipeline per assigned partition, and what they emitted."""
+
+    def __init__(self, app: faust.App, settings: WorkerSettings, config: Config) -> None:
+        self.app = app
+        self.settings = settings
+        self.config = config
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.metrics = Metrics(self.registry)
+        self.store = AlertStore(config.retention_us)
+        self.pipelines: dict[int, PartitionPipeline] = {}
+        t = settings.topics
+        self.names = (t.transactions, t.settlements)
+        self._side = {t.transactions: TRANSACTIONS, t.settlements: SETTLEMENTS}
+        self._waiting: dict[tuple[int, int], dict[int, tuple[EventT[bytes], float]]] = {}
+        self._seen: dict[tuple[int, int], int] = {}
+        self._last_event: dict[int, EventT[bytes]] = {}
+        self._last_input = time.monotonic()
+        self._published: dict[int, int] = {}
+        self.input_topic = app.topic(
+            *self.names,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+        self.alerts_topic = app.topic(
+            t.alerts, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
+        )
+        self.dead_topic = app.topic(
+            t.deadletter,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+        self.journal = app.Table(
+            "journal",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            help="Per partition, what the engine was fed, in order (see streams/worker/journal.py)",
+        )
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def on_message(self, event: EventT[bytes]) -> None:
+        message = event.message
+        side = self._side[message.topic]
+        p = message.partition
+        pipe = self.pipelines.get(p) or self._rebuild(p)
+        self._last_event[p] = event
+        self._last_input = now = time.monotonic()
+        self.metrics.events_in.labels(message.topic).inc()
+        key = (p, side)
+        self._seen[key] = message.offset
+        self._waiting.setdefault(key, {})[message.offset] = (event, now)
+        pipe.offer(side, message.offset, message.value or b"")
+        pipe.release(lambda s: self._caught_up(p, s))
+        self._carry_out(p, pipe.take())
+
+    def _caught_up(self, p: int, side: int) -> bool:
+        hw = self.app.consumer.highwater(TP(self.names[side], p))
+        if hw is None:
+            return False
+        seen = self._seen.get((p, side), -1)
+        return seen + 1 >= hw or self.pipelines[p].next_offset(side) >= hw
+
+    def _carry_out(self, p: int, out: Output) -> None:
+        if out.journal:
+            data = self.journal.data
+            for key, value in out.journal:
+                if value is None:
+                    data.pop(key, None)
+                    self.journal.send_changelog(p, key, None, value_serializer="raw")
+                else:
+                    data[key] = value
+                    self.journal.send_changelog(p, key, value)
+        if out.alerts or out.restored:
+            detected = now_rfc3339()
+            for alert in out.restored:
+                self.store.apply(alert, detected)
+            for alert in out.alerts:
+                is_new = self.store.get(alert.alert_id) is None
+                self.store.apply(alert, detected)
+                self.metrics.on_alert(alert, is_new)
+                self.alerts_topic.send_soon(
+                    key=alert.alert_id.encode(), value=encode_alert(alert, detected)
+                )
+        for letter in out.dead_letters:
+            self.metrics.dead_letters.labels(letter.reason).inc()
+            self.dead_topic.send_soon(key=None, value=msgspec.json.encode(letter))
+        if out.done:
+            now = time.monotonic()
+            observe = self.metrics.latency.observe
+            for side, offset in out.done:
+                waiting = self._waiting.get((p, side))
+                entry = waiting.pop(offset, None) if waiting else None
+                if entry is not None:
+                    event, arrived = entry
+                    observe(now - arrived)
+                    event.ack()
+
+    # -- partitions -------------------------------------------------------------------------------
+
+    def _rebuild(self, p: int) -> PartitionPipeline:
+        """A pipeline for partition ``p``, restored from the journal table (recovered by Faust
+        before any message of the partition is delivered)."""
+        pipe = PartitionPipeline(p, self.config, self.names)
+        prefix = b"%05d/" % p
+        published = 0
+        entries: list[tuple[int, bytes]] = []
+        for key, value in list(self.journal.data.items()):
+            if not key.startswith(prefix):
+                continue
+            _, seq = parse_key(key)
+            if seq is None:
+                published = decode_seq(value)
+            else:
+                entries.append((seq, value))
+        entries.sort()
+        if entries:
+            started = time.perf_counter()
+            pipe.restore(((seq, decode_entry(v)) for seq, v in entries), published)
+            log.warning(
+                "partition %d: engine rebuilt from %d journal entries in %.1f s",
+                p,
+                len(entries),
+                time.perf_counter() - started,
+            )
+        self.pipelines[p] = pipe
+        self._published[p] = published
+        self._carry_out(p, pipe.take())
+        return pipe
+
+    def on_revoked(self, revoked: set[TP]) -> None:
+        """Forget partitions another worker now owns; unacknowledged input is read again there."""
+        for p in {tp.partition for tp in revoked}:
+            self.pipelines.pop(p, None)
+            self._last_event.pop(p, None)
+            for side in (TRANSACTIONS, SETTLEMENTS):
+                self._waiting.pop((p, side), None)
+                self._seen.pop((p, side), None)
+
+    # -- timers -----------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Release what became certain without new input; close the open step when idle."""
+        idle = time.monotonic() - self._last_input > _IDLE_FLUSH_S
+        for p, pipe in list(self.pipelines.items()):
+            last = self._last_event.get(p)
+            if last is None:
+                continue
+            with _acting_for(last):
+                pipe.release(lambda s, p=p: self._caught_up(p, s))  # type: ignore[misc]
+                if idle and all(self._caught_up(p, s) for s in (TRANSACTIONS, SETTLEMENTS)):
+                    pipe.flush_idle()
+                self._carry_out(p, pipe.take())
+
+    async def mark_published(self) -> None:
+        """Record, per partition, up to where every alert is known to be on the alerts topic."""
+        upto = {
+            p: pipe.seq
+            for p, pipe in self.pipelines.items()
+            if pipe.seq > self._published.get(p, 0)
+        }
+        if not upto:
+            return
+        await self.app.producer.flush()
+        for p, seq in upto.items():
+            if p not in self.pipelines:
+                continue
+            key, value = published_key(p), encode_seq(seq)
+            self.journal.data[key] = value
+            self.journal.send_changelog(p, key, value)
+            self._published[p] = seq
+
+    def refresh_gauges(self) -> None:
+        m = self.metrics
+        m.alerts_open.clear()
+        for (kind, severity), n in self.store.open_by_type().items():
+            m.alerts_open.labels(kind, severity).set(n)
+        summaries = merchant_summaries(
+            (pipe.engine for pipe in self.pipelines.values()), self.store.open_alerts()
+        )
+        m.unsettled_minor.clear()
+        m.at_risk_minor.clear()
+        for s in summaries:
+            for currency, amount in s.unsettled_minor.items():
+                m.unsettled_minor.labels(currency).inc(amount)
+            for currency, amount in s.at_risk_minor.items():
+                m.at_risk_minor.labels(currency).inc(amount)
+        gap = False
+        lag = 0.0
+        for pipe in self.pipelines.values():
+            feed = pipe.engine.feed
+            gap |= feed.gap is not None
+            tw, sw = feed.transaction_wm, feed.settlement_wm
+            if tw is not None:
+                m.watermark.labels("transactions").set(tw / 1e6)
+            if sw is not None:
+                m.watermark.labels("settlements").set(sw / 1e6)
+            if tw is not None and sw is not None:
+                lag = max(lag, (tw - sw) / 1e6)
+        m.feed_gap.set(1 if gap else 0)
+        m.settlement_lag.set(lag)
+        for side, name in enumerate(self.names):
+            m.buffered.labels(name).set(sum(p.buffered(side) for p in self.pipelines.values()))
+
+    # -- API --------------------------------------------------------------------------------------
+
+    def alerts_page(self, params: Any) -> dict[str, Any]:
+        def opt(name: str) -> str | None:
+            value = params.get(name)
+            return str(value) if value else None
+
+        limit = min(_MAX_PAGE, max(1, int(params.get("limit", 50))))
+        offset = max(0, int(params.get("offset", 0)))
+        total, page = self.store.query(
+            AlertQuery(
+                status=opt("status"),
+                type=opt("type"),
+                severity=opt("severity"),
+                merchant_id=opt("merchant"),
+                terminal_id=opt("terminal"),
+                text=opt("q"),
+                limit=limit,
+                offset=offset,
+            )
+        )
+        return {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "alerts": [to_json(s) for s in page],
+        }
+
+    def merchants_page(self) -> dict[str, Any]:
+        summaries = merchant_summaries(
+            (pipe.engine for pipe in self.pipelines.values()), self.store.open_alerts()
+        )
+        return {"merchants": [s.to_json() for s in summaries]}
+
+
+@contextmanager
+def _acting_for(event: EventT[bytes]) -> Iterator[None]:
+    """Make ``event`` Faust's current event, so stores that file writes by the current event's
+    partition (RocksDB) put a timer's writes in the right partition."""
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
+def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, StreamWorker]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.group,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(settings.data_dir),
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_tables_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=6,
+        broker_rebalance_timeout=3,
+        broker_heartbeat_interval=1,
+        # Held (merge-buffered) input is never acknowledged before it is journaled; waiting for
+        # it at a rebalance would wait for the other topic forever.
+        stream_wait_empty=False,
+        table_standby_replicas=0,
+        producer_acks=-1,
+    )
+    worker = StreamWorker(app, settings, config)
+    setup_prometheus_sensors(app, registry=worker.registry, name_prefix="posguard_faust")
+
+    @app.agent(worker.input_topic, concurrency=1)
+    async def detect(stream: Any) -> None:
+        async for event in stream.noack().events():
+            worker.on_message(event)
+
+    @app.timer(0.1)
+    async def tick() -> None:
+        worker.tick()
+
+    @app.timer(_PUBLISH_MARK_S)
+    async def published() -> None:
+        await worker.mark_published()
+
+    @app.timer(_GAUGES_S)
+    async def gauges() -> None:
+        worker.refresh_gauges()
+
+    async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        worker.on_revoked(revoked)
+
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+
+    @app.page("/api/alerts")
+    async def api_alerts(view: Any, request: Any) -> Any:
+        try:
+            body = worker.alerts_page(request.query)
+        except ValueError:
+            return view.json({"error": "limit and offset must be integers"}, status=400)
+        return view.json(body)
+
+    @app.page("/api/alerts/{alert_id}")
+    async def api_alert(view: Any, request: Any, alert_id: str) -> Any:
+        stored = worker.store.get(alert_id)
+        if stored is None:
+            return view.json({"error": f"no alert {alert_id}"}, status=404)
+        return view.json(to_json(stored))
+
+    @app.page("/api/merchants")
+    async def api_merchants(view: Any, request: Any) -> Any:
+        return view.json(worker.merchants_page())
+
+    @app.page("/healthz")
+    async def healthz(view: Any, request: Any) -> Any:
+        return view.json({"status": "ok", "partitions": sorted(worker.pipelines)})
+
+    return app, worker

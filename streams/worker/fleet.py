@@ -1,0 +1,64 @@
+"""Per-merchant money and health, read from the engines' state: what acquirers watch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from streams.alerts import Alert
+from streams.engine.core import Engine
+
+
+@dataclass(slots=True)
+class MerchantSummary:
+    merchant_id: str
+    open_alerts: Counter[str] = field(default_factory=Counter)
+    unsettled_count: int = 0
+    unsettled_minor: Counter[str] = field(default_factory=Counter)
+    """Awaiting settlement, by currency (not yet overdue included)."""
+    at_risk_minor: Counter[str] = field(default_factory=Counter)
+    """Overdue or rejected: an open MISSING_SETTLEMENT alert, by currency."""
+    terminals_in_fault: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "merchant_id": self.merchant_id,
+            "open_alerts": sum(self.open_alerts.values()),
+            "open_alerts_by_type": dict(self.open_alerts),
+            "unsettled_count": self.unsettled_count,
+            "unsettled_minor": dict(self.unsettled_minor),
+            "at_risk_minor": dict(self.at_risk_minor),
+            "terminals_in_fault": sorted(self.terminals_in_fault),
+        }
+
+
+def merchant_summaries(
+    engines: Iterable[Engine], open_alerts: Iterable[Alert]
+) -> list[MerchantSummary]:
+    """One summary per merchant known to the engines or named by an open alert."""
+    out: dict[str, MerchantSummary] = {}
+    for engine in engines:
+        for merchant_id, ms in engine.merchants.items():
+            summary = out.setdefault(merchant_id, MerchantSummary(merchant_id))
+            for st in ms.txns.values():
+                if st.settled_ids or not st.expects_settlement:
+                    continue
+                t = st.txn
+                summary.unsettled_count += 1
+                summary.unsettled_minor[t.currency] += t.amount_minor
+                if st.missing is not None and st.missing.status == "OPEN":
+                    summary.at_risk_minor[t.currency] += t.amount_minor
+    for alert in open_alerts:
+        summary = out.setdefault(alert.merchant_id, MerchantSummary(alert.merchant_id))
+        summary.open_alerts[alert.type] += 1
+        if alert.type == "TERMINAL_FAULT" and alert.terminal_id is not None:
+            summary.terminals_in_fault.append(alert.terminal_id)
+    return sorted(out.values(), key=lambda s: s.merchant_id)
+
+
+def money_at_risk(summaries: Iterable[MerchantSummary]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for s in summaries:
+        total.update(s.at_risk_minor)
+    return total

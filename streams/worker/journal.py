@@ -1,0 +1,65 @@
+"""The journal: what each partition's engine was fed, in the order it was fed.
+
+The engine is a deterministic function of its ordered input, so this journal *is* its durable
+state: it lives in a changelog-backed Faust table, and a worker that takes over a partition (after
+a restart, a ``kill -9`` or a rebalance) rebuilds the engine by feeding the journal again. Each
+entry also records the source offset, so input the journal already holds is recognised and
+skipped when Kafka delivers it again, and the journal is trimmed once entries are older than the
+engine's retention.
+
+Keys are ``PPPPP/SSSSSSSSSSSSSSSS`` (partition, sequence number), so a partition's entries sort
+in feeding order; ``PPPPP/published`` holds the sequence number up to which every alert the
+entries produced is known to have reached the alerts topic.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+TRANSACTION: Final = 0
+SETTLEMENT: Final = 1
+FLUSH: Final = 2
+"""The worker ran the engine's open step because both inputs were idle."""
+
+
+class Entry(msgspec.Struct, array_like=True, frozen=True):
+    kind: int
+    offset: int
+    raw: bytes
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Entry)
+_PUBLISHED: Final = b"published"
+
+
+def encode_entry(entry: Entry) -> bytes:
+    return _encoder.encode(entry)
+
+
+def decode_entry(data: bytes) -> Entry:
+    return _decoder.decode(data)
+
+
+def entry_key(partition: int, seq: int) -> bytes:
+    return b"%05d/%016d" % (partition, seq)
+
+
+def published_key(partition: int) -> bytes:
+    return b"%05d/" % partition + _PUBLISHED
+
+
+def parse_key(key: bytes) -> tuple[int, int | None]:
+    """``(partition, seq)``; seq is None for the published marker."""
+    head, _, tail = key.partition(b"/")
+    return int(head), (None if tail == _PUBLISHED else int(tail))
+
+
+def encode_seq(seq: int) -> bytes:
+    return b"%d" % seq
+
+
+def decode_seq(data: bytes) -> int:
+    return int(data)

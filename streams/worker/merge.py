@@ -1,0 +1,68 @@
+"""Two inputs of one partition merged on event time, as Kafka Streams does it.
+
+Each topic-partition is read in offset order, which is (nearly) event-time order. Among the two
+buffered heads the earlier event goes first. When one side's buffer is empty, the other side may
+only go ahead if the empty side has nothing more to read (it is caught up with its high
+watermark); otherwise its next record is in flight and might be earlier. This keeps a worker that
+catches up on a backlog from seeing a day of settlements before the transactions they settle.
+Bad input (no event time) is released as soon as it reaches the head of its buffer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+TRANSACTIONS = 0
+SETTLEMENTS = 1
+
+
+class TimeMerger(Generic[T]):
+    """Buffers for side 0 (transactions) and side 1 (settlements); ties go to side 0."""
+
+    __slots__ = ("_queues",)
+
+    def __init__(self) -> None:
+        self._queues: tuple[deque[tuple[int | None, T]], deque[tuple[int | None, T]]] = (
+            deque(),
+            deque(),
+        )
+
+    def push(self, side: int, ts: int | None, item: T) -> None:
+        """Buffer one record of ``side``; ``ts`` None marks input that has no event time."""
+        self._queues[side].append((ts, item))
+
+    def buffered(self, side: int) -> int:
+        return len(self._queues[side])
+
+    def __len__(self) -> int:
+        return len(self._queues[0]) + len(self._queues[1])
+
+    def pop_ready(self, caught_up: Callable[[int], bool]) -> Iterator[tuple[int, T]]:
+        """Yield ``(side, item)`` in merged order while the order is certain.
+
+        ``caught_up(side)`` says whether ``side`` has no unread record left; it is asked only
+        when that side's buffer is empty.
+        """
+        txns, lines = self._queues
+        while True:
+            if txns and txns[0][0] is None:
+                yield TRANSACTIONS, txns.popleft()[1]
+            elif lines and lines[0][0] is None:
+                yield SETTLEMENTS, lines.popleft()[1]
+            elif txns and lines:
+                ts_txn, ts_line = txns[0][0], lines[0][0]
+                assert ts_txn is not None and ts_line is not None
+                if ts_line < ts_txn:
+                    yield SETTLEMENTS, lines.popleft()[1]
+                else:
+                    yield TRANSACTIONS, txns.popleft()[1]
+            elif txns and caught_up(SETTLEMENTS):
+                yield TRANSACTIONS, txns.popleft()[1]
+            elif lines and caught_up(TRANSACTIONS):
+                yield SETTLEMENTS, lines.popleft()[1]
+            else:
+                return

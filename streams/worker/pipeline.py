@@ -1,0 +1,199 @@
+"""One input partition: decode, merge both topics on event time, journal, detect.
+
+Pure and synchronous, so it is tested without a broker: the Faust driver offers raw messages,
+asks for what is ready, and carries out the returned ``Output`` (publish alerts and dead letters,
+write journal entries, acknowledge offsets).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from streams.alerts import Alert
+from streams.config import Config
+from streams.deadletter import DeadLetter, make_dead_letter
+from streams.decode import BadInputError, EventDecoder
+from streams.engine.core import Engine
+from streams.engine.outbox import Rejection
+from streams.events import Event, EventKind
+from streams.worker.journal import (
+    FLUSH,
+    Entry,
+    encode_entry,
+    entry_key,
+)
+from streams.worker.merge import TimeMerger
+
+_KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
+_SAMPLE_EVERY: Final = 1024
+# Journal entries are kept two days beyond the engine's retention, so a rebuilt engine has seen
+# everything the live one still remembers.
+_JOURNAL_MARGIN_US: Final = 2 * 86400_000_000
+
+_Pending = tuple[int, bytes, Event | BadInputError]
+
+
+@dataclass(slots=True)
+class Output:
+    """What the driver must carry out, in this order: journal, publish, then acknowledge."""
+
+    journal: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Alerts rebuilt from the journal that already reached the alerts topic: for the worker's
+    # own view (API, gauges), not to publish again.
+    restored: list[Alert] = field(default_factory=list)
+    done: list[tuple[int, int]] = field(default_factory=list)
+    """``(side, offset)`` of inputs fully handled: safe to acknowledge."""
+
+
+class PartitionPipeline:
+    """Engine, merger and journal bookkeeping for one partition of both input topics."""
+
+    def __init__(self, partition: int, config: Config, topics: tuple[str, str]) -> None:
+        self.partition = partition
+        self.topics = topics
+        self.engine = Engine(config)
+        self._keep_us = config.retention_us + _JOURNAL_MARGIN_US
+        self._decoders = (EventDecoder("transaction"), EventDecoder("settlement"))
+        self._merger: TimeMerger[_Pending] = TimeMerger()
+        self.seq = 0
+        """Sequence number of the next journal entry."""
+        self._next_offset = [0, 0]
+        """Per side, every offset below this one is journaled or buffered."""
+        self._samples: deque[tuple[int, int]] = deque()
+        self._first_seq = 0
+        self._max_ts = -(2**63)
+        self.out = Output()
+
+    # -- feeding ----------------------------------------------------------------------------------
+
+    def offer(self, side: int, offset: int, raw: bytes) -> None:
+        """Buffer one message. A message the journal already holds is only acknowledged."""
+        if offset < self._next_offset[side]:
+            self.out.done.append((side, offset))
+            return
+        self._next_offset[side] = offset + 1
+        try:
+            event = self._decoders[side].decode(raw)
+        except BadInputError as bad:
+            self._merger.push(side, None, (offset, raw, bad))
+            return
+        event.origin = (side, offset, raw)
+        self._merger.push(side, event.ts, (offset, raw, event))
+
+    def release(self, caught_up: Callable[[int], bool]) -> None:
+        """Feed the engine every buffered message whose place in event-time order is certain."""
+        out = self.out
+        for side, (offset, raw, item) in self._merger.pop_ready(caught_up):
+            self._journal(side, offset, raw)
+            self._apply(side, offset, raw, item, publish=True)
+            out.done.append((side, offset))
+
+    def flush_idle(self) -> bool:
+        """Run the engine's open step when nothing is buffered (both inputs are idle).
+
+        Journaled, so a rebuilt engine closes the step at the same point.
+        """
+        if len(self._merger) or not self.engine.has_open_step:
+            return False
+        self._journal(FLUSH, -1, b"")
+        self.engine.flush()
+        self._drain(publish=True)
+        return True
+
+    def next_offset(self, side: int) -> int:
+        """Every offset of ``side`` below this one is journaled or buffered."""
+        return self._next_offset[side]
+
+    def buffered(self, side: int) -> int:
+        return self._merger.buffered(side)
+
+    def take(self) -> Output:
+        out, self.out = self.out, Output()
+        return out
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    def restore(self, entries: Iterable[tuple[int, Entry]], published: int) -> None:
+        """Rebuild from journal entries in sequence order.
+
+        Alerts and dead letters produced by entries from ``published`` on may never have
+        reached their topics: they are published again (same ids, same content).
+        """
+        first = True
+        for seq, entry in entries:
+            if first:
+                self._first_seq = self.seq = seq
+                first = False
+            assert seq == self.seq, f"journal of partition {self.partition} has a hole at {seq}"
+            self._count(seq)
+            publish = seq >= published
+            if entry.kind == FLUSH:
+                self.engine.flush()
+                self._drain(publish)
+                continue
+            side = entry.kind
+            self._next_offset[side] = entry.offset + 1
+            item: Event | BadInputError
+            try:
+                item = self._decoders[side].decode(entry.raw)
+                item.origin = (side, entry.offset, entry.raw)
+            except BadInputError as bad:
+                item = bad
+            self._apply(side, entry.offset, entry.raw, item, publish)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _journal(self, kind: int, offset: int, raw: bytes) -> None:
+        seq = self.seq
+        self.out.journal.append(
+            (entry_key(self.partition, seq), encode_entry(Entry(kind, offset, raw)))
+        )
+        self._count(seq)
+        if self._samples and self._samples[0][1] < self._max_ts - self._keep_us:
+            upto, _ = self._samples.popleft()
+            journal = self.out.journal
+            for old in range(self._first_seq, upto):
+                journal.append((entry_key(self.partition, old), None))
+            self._first_seq = upto
+
+    def _count(self, seq: int) -> None:
+        self.seq = seq + 1
+        if not seq % _SAMPLE_EVERY:
+            self._samples.append((seq, self._max_ts))
+
+    def _apply(
+        self, side: int, offset: int, raw: bytes, item: Event | BadInputError, publish: bool
+    ) -> None:
+        if isinstance(item, BadInputError):
+            if publish:
+                self.out.dead_letters.append(
+                    make_dead_letter(
+                        item.reason, item.detail, _KINDS[side], self._source(side, offset), raw
+                    )
+                )
+            return
+        self._max_ts = max(self._max_ts, item.ts)
+        self.engine.submit(item)
+        self._drain(publish)
+
+    def _drain(self, publish: bool) -> None:
+        alerts, rejections = self.engine.take()
+        out = self.out
+        if alerts:
+            (out.alerts if publish else out.restored).extend(alerts)
+        if rejections and publish:
+            out.dead_letters.extend(self._rejected(r) for r in rejections)
+
+    def _rejected(self, rejection: Rejection) -> DeadLetter:
+        side, offset, raw = rejection.origin
+        return make_dead_letter(
+            rejection.reason, rejection.detail, _KINDS[side], self._source(side, offset), raw
+        )
+
+    def _source(self, side: int, offset: int) -> dict[str, str | int]:
+        return {"topic": self.topics[side], "partition": self.partition, "offset": offset}

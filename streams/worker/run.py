@@ -1,0 +1,30 @@
+"""``posguard worker``: create missing topics, then run the Faust worker until stopped."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from streams.config import Config
+from streams.worker.settings import WorkerSettings
+from streams.worker.topics import ensure_topics
+
+
+def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warning") -> int:
+    # Imported here: Faust takes a second to import and the other commands do not need it.
+    from faust.worker import Worker
+
+    from streams.worker.app import build_app
+
+    created = ensure_topics(settings)
+    if created:
+        sys.stderr.write(f"posguard worker: created topics {', '.join(created)}\n")
+    app, _ = build_app(settings, config)
+    sys.stderr.write(
+        f"posguard worker: consuming {settings.broker_url}; "
+        f"API and metrics on http://{settings.web_host}:{settings.web_port}/\n"
+    )
+    logging.getLogger("posguard").setLevel(logging.INFO)
+    worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0

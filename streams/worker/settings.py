@@ -1,0 +1,82 @@
+"""The worker's settings: one frozen object read from the environment (and command-line flags).
+
+Every error names the variable to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from streams.config import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    transactions: str = "pos.transactions"
+    settlements: str = "pos.settlements"
+    alerts: str = "pos.alerts"
+    deadletter: str = "pos.deadletter"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    broker_url: str = "kafka://localhost:9092"
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    data_dir: Path = Path(".posguard")
+    group: str = "posguard"
+    partitions: int = 1
+    replication: int = 1
+    config_file: Path | None = None
+    topics: Topics = Topics()
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port[,host:port]`` without the ``kafka://`` scheme, for plain Kafka clients."""
+        return bootstrap_servers(self.broker_url)
+
+    def with_overrides(self, **changes: Any) -> WorkerSettings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def bootstrap_servers(url: str) -> str:
+    return ",".join(part.removeprefix("kafka://") for part in url.split(";"))
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    text = env.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r}: expected an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={text!r}: must be at least {minimum}")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
+    env = os.environ if env is None else env
+    d = WorkerSettings()
+    config = env.get("POSGUARD_CONFIG")
+    return WorkerSettings(
+        broker_url=env.get("POSGUARD_BROKER_URL") or d.broker_url,
+        web_port=_int(env, "POSGUARD_WEB_PORT", d.web_port, 0),
+        web_host=env.get("POSGUARD_WEB_HOST") or d.web_host,
+        data_dir=Path(env.get("POSGUARD_DATA_DIR") or d.data_dir),
+        group=env.get("POSGUARD_GROUP") or d.group,
+        partitions=_int(env, "POSGUARD_PARTITIONS", d.partitions, 1),
+        replication=_int(env, "POSGUARD_REPLICATION", d.replication, 1),
+        config_file=Path(config) if config else None,
+        topics=Topics(
+            transactions=env.get("POSGUARD_TOPIC_TRANSACTIONS") or d.topics.transactions,
+            settlements=env.get("POSGUARD_TOPIC_SETTLEMENTS") or d.topics.settlements,
+            alerts=env.get("POSGUARD_TOPIC_ALERTS") or d.topics.alerts,
+            deadletter=env.get("POSGUARD_TOPIC_DEADLETTER") or d.topics.deadletter,
+        ),
+    )
