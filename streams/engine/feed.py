@@ -35,8 +35,13 @@ class FeedMonitor:
             self.transaction_wm = ts
 
     def saw_settlements(self, ts: int, settlement_id: str) -> None:
+        """``settlement_id``: the greatest id among the lines of this step. Of the lines at the
+        watermark, the greatest id is kept, so a batch processed in several steps (a stream that
+        went idle mid-batch) names the same line as one processed at once."""
         if self.settlement_max is None or ts > self.settlement_max:
             self.settlement_max = ts
+            self.last_settlement_id = settlement_id
+        elif ts == self.settlement_max and settlement_id > (self.last_settlement_id or ""):
             self.last_settlement_id = settlement_id
 
     def missing_judgments_allowed(self) -> bool:

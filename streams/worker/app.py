@@ -66,6 +66,7 @@ class StreamWorker:
         self._last_event: dict[int, EventT[bytes]] = {}
         self._last_input = time.monotonic()
         self._published: dict[int, int] = {}
+        self._grace_s = settings.merge_grace_ms / 1000
         self.input_topic = app.topic(
             *self.names,
             key_type=bytes,
@@ -104,8 +105,8 @@ class StreamWorker:
         key = (p, side)
         self._seen[key] = message.offset
         self._waiting.setdefault(key, {})[message.offset] = (event, now)
-        pipe.offer(side, message.offset, message.value or b"")
-        pipe.release(lambda s: self._caught_up(p, s))
+        pipe.offer(side, message.offset, message.value or b"", now)
+        pipe.release(lambda s: self._caught_up(p, s), now - self._grace_s)
         self._carry_out(p, pipe.take())
 
     def _caught_up(self, p: int, side: int) -> bool:
@@ -195,13 +196,17 @@ class StreamWorker:
 
     def tick(self) -> None:
         """Release what became certain without new input; close the open step when idle."""
-        idle = time.monotonic() - self._last_input > _IDLE_FLUSH_S
+        now = time.monotonic()
+        idle = now - self._last_input > _IDLE_FLUSH_S
         for p, pipe in list(self.pipelines.items()):
             last = self._last_event.get(p)
             if last is None:
                 continue
             with _acting_for(last):
-                pipe.release(lambda s, p=p: self._caught_up(p, s))  # type: ignore[misc]
+                pipe.release(
+                    lambda s, p=p: self._caught_up(p, s),  # type: ignore[misc]
+                    now - self._grace_s,
+                )
                 if idle and all(self._caught_up(p, s) for s in (TRANSACTIONS, SETTLEMENTS)):
                     pipe.flush_idle()
                 self._carry_out(p, pipe.take())
@@ -334,7 +339,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
         async for event in stream.noack().events():
             worker.on_message(event)
 
-    @app.timer(0.1)
+    @app.timer(0.02)
     async def tick() -> None:
         worker.tick()
 

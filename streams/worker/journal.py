@@ -25,9 +25,15 @@ FLUSH: Final = 2
 
 
 class Entry(msgspec.Struct, array_like=True, frozen=True):
+    """One input as fed, its raw bytes masked. Bad input keeps the reason it was rejected for:
+    masking can turn a rejected card number into an acceptable token, so it is never decoded
+    again."""
+
     kind: int
     offset: int
     raw: bytes
+    reason: str | None = None
+    detail: str | None = None
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -6,6 +6,12 @@ only go ahead if the empty side has nothing more to read (it is caught up with i
 watermark); otherwise its next record is in flight and might be earlier. This keeps a worker that
 catches up on a backlog from seeing a day of settlements before the transactions they settle.
 Bad input (no event time) is released as soon as it reaches the head of its buffer.
+
+"Caught up" is only as fresh as the last fetch, and producers batch per partition, so a record
+written to one topic just before a record of the other may become visible just after it. Like
+Kafka Streams' ``max.task.idle.ms``, a record may only overtake an empty side once it has been
+held for a short grace period (the driver passes ``arrived_before``): in a backlog both sides are
+full and nothing waits; live, a transaction waits at most the grace while settlements are quiet.
 """
 
 from __future__ import annotations
@@ -26,14 +32,17 @@ class TimeMerger(Generic[T]):
     __slots__ = ("_queues",)
 
     def __init__(self) -> None:
-        self._queues: tuple[deque[tuple[int | None, T]], deque[tuple[int | None, T]]] = (
+        self._queues: tuple[
+            deque[tuple[int | None, float, T]], deque[tuple[int | None, float, T]]
+        ] = (
             deque(),
             deque(),
         )
 
-    def push(self, side: int, ts: int | None, item: T) -> None:
-        """Buffer one record of ``side``; ``ts`` None marks input that has no event time."""
-        self._queues[side].append((ts, item))
+    def push(self, side: int, ts: int | None, item: T, arrived: float = 0.0) -> None:
+        """Buffer one record of ``side``; ``ts`` None marks input that has no event time;
+        ``arrived`` is when the driver received it (any monotonic clock)."""
+        self._queues[side].append((ts, arrived, item))
 
     def buffered(self, side: int) -> int:
         return len(self._queues[side])
@@ -41,28 +50,31 @@ class TimeMerger(Generic[T]):
     def __len__(self) -> int:
         return len(self._queues[0]) + len(self._queues[1])
 
-    def pop_ready(self, caught_up: Callable[[int], bool]) -> Iterator[tuple[int, T]]:
+    def pop_ready(
+        self, caught_up: Callable[[int], bool], arrived_before: float = float("inf")
+    ) -> Iterator[tuple[int, T]]:
         """Yield ``(side, item)`` in merged order while the order is certain.
 
         ``caught_up(side)`` says whether ``side`` has no unread record left; it is asked only
-        when that side's buffer is empty.
+        when that side's buffer is empty. A record overtakes an empty side only if it arrived
+        before ``arrived_before``.
         """
         txns, lines = self._queues
         while True:
             if txns and txns[0][0] is None:
-                yield TRANSACTIONS, txns.popleft()[1]
+                yield TRANSACTIONS, txns.popleft()[2]
             elif lines and lines[0][0] is None:
-                yield SETTLEMENTS, lines.popleft()[1]
+                yield SETTLEMENTS, lines.popleft()[2]
             elif txns and lines:
                 ts_txn, ts_line = txns[0][0], lines[0][0]
                 assert ts_txn is not None and ts_line is not None
                 if ts_line < ts_txn:
-                    yield SETTLEMENTS, lines.popleft()[1]
+                    yield SETTLEMENTS, lines.popleft()[2]
                 else:
-                    yield TRANSACTIONS, txns.popleft()[1]
-            elif txns and caught_up(SETTLEMENTS):
-                yield TRANSACTIONS, txns.popleft()[1]
-            elif lines and caught_up(TRANSACTIONS):
-                yield SETTLEMENTS, lines.popleft()[1]
+                    yield TRANSACTIONS, txns.popleft()[2]
+            elif txns and txns[0][1] <= arrived_before and caught_up(SETTLEMENTS):
+                yield TRANSACTIONS, txns.popleft()[2]
+            elif lines and lines[0][1] <= arrived_before and caught_up(TRANSACTIONS):
+                yield SETTLEMENTS, lines.popleft()[2]
             else:
                 return

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from streams.alerts import Alert
+from streams.cardmask import mask_bytes, mask_text
 from streams.config import Config
 from streams.deadletter import DeadLetter, make_dead_letter
 from streams.decode import BadInputError, EventDecoder
@@ -71,7 +72,7 @@ class PartitionPipeline:
 
     # -- feeding ----------------------------------------------------------------------------------
 
-    def offer(self, side: int, offset: int, raw: bytes) -> None:
+    def offer(self, side: int, offset: int, raw: bytes, arrived: float = 0.0) -> None:
         """Buffer one message. A message the journal already holds is only acknowledged."""
         if offset < self._next_offset[side]:
             self.out.done.append((side, offset))
@@ -80,16 +81,22 @@ class PartitionPipeline:
         try:
             event = self._decoders[side].decode(raw)
         except BadInputError as bad:
-            self._merger.push(side, None, (offset, raw, bad))
+            self._merger.push(side, None, (offset, raw, bad), arrived)
             return
         event.origin = (side, offset, raw)
-        self._merger.push(side, event.ts, (offset, raw, event))
+        self._merger.push(side, event.ts, (offset, raw, event), arrived)
 
-    def release(self, caught_up: Callable[[int], bool]) -> None:
-        """Feed the engine every buffered message whose place in event-time order is certain."""
+    def release(
+        self, caught_up: Callable[[int], bool], arrived_before: float = float("inf")
+    ) -> None:
+        """Feed the engine every buffered message whose place in event-time order is certain
+        (see ``TimeMerger.pop_ready``)."""
         out = self.out
-        for side, (offset, raw, item) in self._merger.pop_ready(caught_up):
-            self._journal(side, offset, raw)
+        for side, (offset, raw, item) in self._merger.pop_ready(caught_up, arrived_before):
+            if isinstance(item, BadInputError):
+                self._journal(side, offset, raw, item)
+            else:
+                self._journal(side, offset, raw)
             self._apply(side, offset, raw, item, publish=True)
             out.done.append((side, offset))
 
@@ -139,20 +146,30 @@ class PartitionPipeline:
             side = entry.kind
             self._next_offset[side] = entry.offset + 1
             item: Event | BadInputError
-            try:
-                item = self._decoders[side].decode(entry.raw)
-                item.origin = (side, entry.offset, entry.raw)
-            except BadInputError as bad:
-                item = bad
+            if entry.reason is not None:
+                item = BadInputError(entry.reason, entry.detail or "")  # type: ignore[arg-type]
+            else:
+                try:
+                    item = self._decoders[side].decode(entry.raw)
+                    item.origin = (side, entry.offset, entry.raw)
+                except BadInputError as bad:  # a card number in an id, masked when journaled
+                    item = bad
             self._apply(side, entry.offset, entry.raw, item, publish)
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _journal(self, kind: int, offset: int, raw: bytes) -> None:
+    def _journal(
+        self, kind: int, offset: int, raw: bytes, bad: BadInputError | None = None
+    ) -> None:
         seq = self.seq
-        self.out.journal.append(
-            (entry_key(self.partition, seq), encode_entry(Entry(kind, offset, raw)))
-        )
+        # Masked: the changelog topic is as public as the alerts. Only an input with a card number
+        # in an id would be fed differently after a rebuild, and its alerts are masked anyway.
+        if bad is None:
+            entry = encode_entry(Entry(kind, offset, mask_bytes(raw)))
+        else:
+            detail = mask_text(bad.detail)
+            entry = encode_entry(Entry(kind, offset, mask_bytes(raw), bad.reason, detail))
+        self.out.journal.append((entry_key(self.partition, seq), entry))
         self._count(seq)
         if self._samples and self._samples[0][1] < self._max_ts - self._keep_us:
             upto, _ = self._samples.popleft()

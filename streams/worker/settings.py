@@ -33,6 +33,8 @@ class WorkerSettings:
     replication: int = 1
     config_file: Path | None = None
     topics: Topics = Topics()
+    merge_grace_ms: int = 100
+    """How long a record is held before it may overtake the other, idle topic (see merge.py)."""
 
     @property
     def bootstrap(self) -> str:
@@ -73,6 +75,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
         partitions=_int(env, "POSGUARD_PARTITIONS", d.partitions, 1),
         replication=_int(env, "POSGUARD_REPLICATION", d.replication, 1),
         config_file=Path(config) if config else None,
+        merge_grace_ms=_int(env, "POSGUARD_MERGE_GRACE_MS", d.merge_grace_ms, 0),
         topics=Topics(
             transactions=env.get("POSGUARD_TOPIC_TRANSACTIONS") or d.topics.transactions,
             settlements=env.get("POSGUARD_TOPIC_SETTLEMENTS") or d.topics.settlements,

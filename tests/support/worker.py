@@ -1,0 +1,150 @@
+"""A ``posguard worker`` in a subprocess, on its own topics and group, and topic readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from streams.embedded_broker import free_port
+from streams.worker.settings import Topics, bootstrap_servers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def unique_topics() -> Topics:
+    tag = uuid.uuid4().hex[:8]
+    return Topics(
+        transactions=f"t-{tag}.transactions",
+        settlements=f"t-{tag}.settlements",
+        alerts=f"t-{tag}.alerts",
+        deadletter=f"t-{tag}.deadletter",
+    )
+
+
+def topic_env(topics: Topics) -> dict[str, str]:
+    return {
+        "POSGUARD_TOPIC_TRANSACTIONS": topics.transactions,
+        "POSGUARD_TOPIC_SETTLEMENTS": topics.settlements,
+        "POSGUARD_TOPIC_ALERTS": topics.alerts,
+        "POSGUARD_TOPIC_DEADLETTER": topics.deadletter,
+    }
+
+
+@dataclass
+class WorkerProcess:
+    broker_url: str
+    topics: Topics
+    data_dir: Path
+    group: str
+    partitions: int = 1
+    config: Path | None = None
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        self.port = self.port or free_port()
+        env = {
+            **os.environ,
+            **topic_env(self.topics),
+            "POSGUARD_BROKER_URL": self.broker_url,
+            "POSGUARD_WEB_PORT": str(self.port),
+            "POSGUARD_DATA_DIR": str(self.data_dir),
+            "POSGUARD_GROUP": self.group,
+            "POSGUARD_PARTITIONS": str(self.partitions),
+            "POSGUARD_CONFIG": str(self.config or ""),
+        }
+        log = (self.data_dir.parent / f"worker-{self.group}-{time.time_ns()}.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}")
+            try:
+                self.get("/healthz")
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("worker did not answer /healthz in time")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return json.loads(r.read())
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text: str = r.read().decode()
+            return text
+
+    def events_in(self) -> float:
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith("posguard_events_in_total{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def read_topic(broker_url: str, topic: str) -> list[bytes]:
+    """Every message value of ``topic``, partition by partition, up to the current end."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url),
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
+    )
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        values: list[bytes] = []
+        remaining = {tp for tp in tps if end[tp] > 0}
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for record in records:
+                    values.append(record.value)
+                    if record.offset + 1 >= end[tp]:
+                        remaining.discard(tp)
+        return values
+    finally:
+        consumer.close()
