@@ -1,4 +1,4 @@
-"""The worker on a real broker gives what replay gives, survives ``kill -9``, dead-letters bad input.
+"""The worker on a real broker gives what replay gives, survives kill -9, dead-letters bad input.
 
 Each test runs on both brokers (see conftest), on its own uuid topics and consumer group.
 """
