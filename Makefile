@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 DEMO_DIR := .demo
 BENCH_DIR := .bench
 
-.PHONY: install demo test unit lint bench clean
+.PHONY: install demo demo-replay test unit lint bench kafka-jars clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The whole product live: embedded broker, topics, worker, paced simulator. Ctrl-C stops it.
 demo: $(STAMP)
+	$(BIN)/posguard demo
+
+# The same detection over files, scored against the simulator's labels.
+demo-replay: $(STAMP)
 	$(BIN)/posguard simulate --out-dir $(DEMO_DIR) --seed 7
 	$(BIN)/posguard replay --transactions $(DEMO_DIR)/transactions.jsonl \
 		--settlements $(DEMO_DIR)/settlements.jsonl --config $(DEMO_DIR)/config.toml \
@@ -34,7 +39,11 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not browser"
 
-test: $(STAMP) lint
+# Apache Kafka's jars from Maven Central, cached in ~/.cache/posguard (and ~/.m2) for reuse.
+kafka-jars:
+	deploy/kafka/fetch.sh >/dev/null
+
+test: $(STAMP) lint kafka-jars
 	$(BIN)/pytest
 
 bench: $(STAMP)

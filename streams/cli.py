@@ -98,6 +98,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             txn_rows,
             line_rows,
             speed=args.speed,
+            warmup_us=int(args.warmup_hours * 3600_000_000),
         )
         sys.stderr.write(
             f"posguard simulate: produced {report.transactions:,} transactions and "
@@ -156,6 +157,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(settings, config, loglevel=args.loglevel)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        seconds_per_day=args.seconds_per_day,
+        days=args.days,
+        merchants=args.merchants,
+        seed=args.seed,
+        duration_s=args.duration,
+    )
+    return run_demo(options, lambda text: print(text, flush=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posguard",
@@ -199,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --kafka: event time runs X times faster than the wall clock "
         "(default: as fast as possible)",
     )
+    sp.add_argument(
+        "--warmup-hours",
+        type=float,
+        default=0.0,
+        metavar="H",
+        help="with --speed: send the first H hours of event time at once",
+    )
     sp.add_argument("--seed", type=int, default=1)
     sp.add_argument("--days", type=int, default=4, help="days of traffic (at least 3)")
     sp.add_argument("--merchants", type=int, default=40)
@@ -240,6 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--kafka", metavar="BROKER", help="default: $POSGUARD_BROKER_URL")
     pp.add_argument("--speed", type=float, metavar="X", help="pace: event seconds per second")
     pp.set_defaults(func=cmd_produce)
+
+    dm = sub.add_parser(
+        "demo",
+        help="run everything on one machine: broker, topics, worker, live simulator",
+        description="Start the embedded broker (unless POSGUARD_BROKER_URL is set), create the "
+        "topics, run a worker and a simulator producing live traffic, and print the alerts as "
+        "they are published. Ctrl-C stops everything.",
+    )
+    dm.add_argument("--seconds-per-day", type=float, default=120.0, metavar="S",
+                    help="wall-clock seconds per simulated day (default 120)")  # fmt: skip
+    dm.add_argument("--days", type=int, default=4)
+    dm.add_argument("--merchants", type=int, default=40)
+    dm.add_argument("--seed", type=int, default=7)
+    dm.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    dm.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser(
         "evaluate",

@@ -79,9 +79,10 @@ def produce(
     speed: float | None = None,
     progress: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    warmup_us: int = 0,
 ) -> ProduceReport:
     """Send every row to its topic; with ``speed``, wait so event time runs ``speed`` times
-    faster than the wall clock."""
+    faster than the wall clock, after the first ``warmup_us`` of event time sent at once."""
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id="posguard-simulate",
@@ -97,7 +98,7 @@ def produce(
         for n, (ts, side, raw) in enumerate(_merged(txn_rows, line_rows), 1):
             if speed is not None:
                 if first_ts is None:
-                    first_ts = ts
+                    first_ts = ts + warmup_us
                 due = (ts - first_ts) / 1e6 / speed - (time.monotonic() - started)
                 if due > 0:
                     producer.flush()

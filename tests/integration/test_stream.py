@@ -66,6 +66,32 @@ def _assert_no_card_number(broker_url: str, topic: str) -> None:
             assert not is_card_number(run), f"card number in {topic}"
 
 
+def _assert_metrics(worker: WorkerProcess, expected: Expected) -> None:
+    samples: dict[str, float] = {}
+
+    def total(prefix: str) -> float:
+        return sum(v for k, v in samples.items() if k.startswith(prefix))
+
+    def read() -> bool:
+        samples.clear()
+        for line in worker.metrics().splitlines():
+            if line.startswith("posguard_") and not line.startswith("posguard_faust"):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        opened = sum(1 for _, status in expected.final.values() if status == "OPEN")
+        return total("posguard_alerts_open{") == opened  # gauges refresh every 2 s
+
+    assert wait_until(read, 10, 0.5)
+    assert total("posguard_events_in_total{") == expected.events
+    for reason, n in expected.dead_reasons.items():
+        assert samples[f'posguard_dead_letters_total{{reason="{reason}"}}'] == n
+    assert samples["posguard_settlement_feed_gap"] == 0
+    assert total("posguard_alerts_raised_total{") == len(expected.final)
+    # Bounded labels only: no transaction, settlement, merchant or alert id in any label.
+    for name in samples:
+        assert not re.search(r'"(T0|S0|M0|[A-Z]{2}-[0-9a-f]{8})', name), name
+
+
 def test_stream_equals_replay_and_dead_letters_bad_input(
     broker_url: str, simulated: tuple[Path, Expected], tmp_path: Path
 ) -> None:
@@ -86,6 +112,7 @@ def test_stream_equals_replay_and_dead_letters_bad_input(
         assert worker.events_in() == expected.events
         for topic in (topics.alerts, topics.deadletter, f"{group}-journal-changelog"):
             _assert_no_card_number(broker_url, topic)
+        _assert_metrics(worker, expected)
         merchants = worker.get("/api/merchants")["merchants"]
         assert sum(m["open_alerts"] for m in merchants) == sum(
             1 for _, status in expected.final.values() if status == "OPEN"

@@ -1,0 +1,172 @@
+"""``posguard demo``: the whole product on one machine, in one command.
+
+Starts the embedded broker (unless ``POSGUARD_BROKER_URL`` names one), creates the topics, runs a
+worker and a paced simulator, and prints alerts as the worker publishes them. Ctrl-C (or
+``--duration``) stops everything it started; children run in their own process groups and are
+terminated, then killed if they linger.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from kafka import KafkaConsumer
+
+from streams.embedded_broker import EmbeddedBroker
+from streams.worker.settings import WorkerSettings, bootstrap_servers, settings_from_env
+from streams.worker.topics import ensure_topics
+
+_SEVERITY_COLOUR = {"CRITICAL": "\033[1;31m", "HIGH": "\033[31m", "MEDIUM": "\033[33m"}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    seconds_per_day: float = 120.0
+    warmup_hours: float = 10.0
+    days: int = 4
+    merchants: int = 40
+    seed: int = 7
+    duration_s: float | None = None
+
+
+class _Alert(msgspec.Struct):
+    status: str
+    severity: str
+    type: str
+    merchant_id: str
+    summary: str
+
+
+def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
+    settings = settings_from_env()
+    broker: EmbeddedBroker | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="posguard-demo-"))
+    stop = _StopFlag()
+    try:
+        if not os.environ.get("POSGUARD_BROKER_URL"):
+            broker = EmbeddedBroker(log=workdir / "broker.log").start()
+            settings = settings.with_overrides(broker_url=broker.url)
+            out(f"embedded broker (Tansu) on {broker.url}")
+        ensure_topics(settings)
+        children.append(_spawn_worker(settings, workdir))
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        out(f"worker: alerts API {base}/api/alerts   merchants {base}/api/merchants")
+        out(f"        Prometheus metrics {base}/metrics")
+        speed = 86400.0 / options.seconds_per_day
+        children.append(_spawn_simulator(settings, options, speed, workdir))
+        out(
+            f"simulator: {options.merchants} merchants, {options.days} days of traffic, one day "
+            f"every {options.seconds_per_day:.0f} s; Ctrl-C stops everything"
+        )
+        _print_alerts(settings, options, out, stop, children[0])
+    finally:
+        for child in reversed(children):
+            _terminate(child)
+        if broker is not None:
+            broker.stop()
+        out("demo stopped")
+    return 0
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.set = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.set = True
+
+
+def _spawn_worker(settings: WorkerSettings, workdir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "POSGUARD_BROKER_URL": settings.broker_url,
+        "POSGUARD_DATA_DIR": str(workdir / "worker"),
+        "POSGUARD_GROUP": f"posguard-demo-{os.getpid()}",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        env=env,
+        stdout=(workdir / "worker.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _spawn_simulator(
+    settings: WorkerSettings, options: DemoOptions, speed: float, workdir: Path
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "streams.cli", "simulate",
+            "--kafka", settings.broker_url, "--speed", str(speed),
+            "--days", str(options.days), "--merchants", str(options.merchants),
+            "--seed", str(options.seed), "--out-dir", str(workdir / "data"),
+            "--warmup-hours", str(options.warmup_hours),
+        ],
+        stdout=(workdir / "simulator.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _print_alerts(
+    settings: WorkerSettings,
+    options: DemoOptions,
+    out: Callable[[str], None],
+    stop: _StopFlag,
+    worker: subprocess.Popen[bytes],
+) -> None:
+    consumer = KafkaConsumer(
+        settings.topics.alerts,
+        bootstrap_servers=bootstrap_servers(settings.broker_url),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+    )
+    decoder = msgspec.json.Decoder(_Alert)
+    colour = sys.stdout.isatty()
+    deadline = None if options.duration_s is None else time.monotonic() + options.duration_s
+    try:
+        while not stop.set and (deadline is None or time.monotonic() < deadline):
+            if worker.poll() is not None:
+                out(f"the worker exited with status {worker.returncode}; see its log")
+                return
+            for record in consumer:
+                alert = decoder.decode(record.value)
+                line = (
+                    f"{alert.status:<8} {alert.severity:<8} {alert.type:<24} "
+                    f"{alert.merchant_id:<6} {alert.summary}"
+                )
+                if colour and alert.status == "OPEN":
+                    line = f"{_SEVERITY_COLOUR.get(alert.severity, '')}{line}\033[0m"
+                out(line)
+                if stop.set or (deadline is not None and time.monotonic() > deadline):
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+def _terminate(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is not None:
+        return
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,69 @@
+"""``posguard demo``: live alerts within a minute on the embedded broker, and Ctrl-C leaves no
+process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.embedded_broker import free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            blob = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+            state = (proc / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if text.encode() in blob and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+def test_demo_shows_live_alerts_within_a_minute_and_ctrl_c_stops_everything() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "POSGUARD_BROKER_URL"}
+    env["POSGUARD_WEB_PORT"] = str(free_port())
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "demo", "--seconds-per-day", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert demo.stdout is not None
+    lines: list[str] = []
+    started = time.monotonic()
+    port = None
+    try:
+        for raw in demo.stdout:
+            line = raw.decode()
+            lines.append(line)
+            if m := re.search(r"broker \(Tansu\) on kafka://127.0.0.1:(\d+)", line):
+                port = m.group(1)
+            if line.startswith("OPEN"):
+                break
+            assert time.monotonic() - started < 60, "".join(lines)
+        assert any(line.startswith("OPEN") for line in lines), "".join(lines)
+        assert time.monotonic() - started < 60
+    finally:
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, rest.decode()
+    assert "demo stopped" in rest.decode()
+    assert _processes_mentioning(f"posguard-demo-{demo.pid}") == []
+    assert port is not None and _processes_mentioning(f"127.0.0.1:{port}") == []
