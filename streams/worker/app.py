@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,8 +33,17 @@ from streams.config import Config
 from streams.replay import now_rfc3339
 from streams.worker.alertstore import AlertQuery, AlertStore, to_json
 from streams.worker.fleet import merchant_summaries
-from streams.worker.journal import decode_entry, decode_seq, encode_seq, parse_key, published_key
-from streams.worker.merge import SETTLEMENTS, TRANSACTIONS
+from streams.worker.journal import (
+    Entry,
+    decode_batch,
+    decode_seq,
+    encode_batch,
+    encode_seq,
+    entry_key,
+    parse_key,
+    published_key,
+)
+from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
@@ -41,10 +51,13 @@ from streams.worker.settings import WorkerSettings
 log = logging.getLogger("posguard.worker")
 
 # Both inputs idle this long (wall clock) closes the engine's open step; see ``flush_idle``.
-_IDLE_FLUSH_S = 0.5
+_IDLE_FLUSH_S = 1.0
 _PUBLISH_MARK_S = 1.0
 _GAUGES_S = 2.0
 _MAX_PAGE = 500
+# Journal entries per changelog message at most; a timer writes smaller batches every tick.
+_BATCH = 500
+_BATCH_BYTES = 256 * 1024
 
 
 class StreamWorker:
@@ -67,6 +80,10 @@ class StreamWorker:
         self._last_input = time.monotonic()
         self._published: dict[int, int] = {}
         self._grace_s = settings.merge_grace_ms / 1000
+        self._active_grace_s = settings.merge_active_grace_ms / 1000
+        self._unwritten: dict[int, list[tuple[int, bytes]]] = {}
+        self._unacked: dict[int, list[tuple[int, int]]] = {}
+        self._batches: dict[int, deque[tuple[int, int, bytes]]] = {}
         self.input_topic = app.topic(
             *self.names,
             key_type=bytes,
@@ -106,8 +123,11 @@ class StreamWorker:
         self._seen[key] = message.offset
         self._waiting.setdefault(key, {})[message.offset] = (event, now)
         pipe.offer(side, message.offset, message.value or b"", now)
-        pipe.release(lambda s: self._caught_up(p, s), now - self._grace_s)
+        pipe.release(lambda s: self._caught_up(p, s), self._grace(now))
         self._carry_out(p, pipe.take())
+
+    def _grace(self, now: float) -> Grace:
+        return Grace(now, self._grace_s, self._active_grace_s)
 
     def _caught_up(self, p: int, side: int) -> bool:
         hw = self.app.consumer.highwater(TP(self.names[side], p))
@@ -118,14 +138,9 @@ class StreamWorker:
 
     def _carry_out(self, p: int, out: Output) -> None:
         if out.journal:
-            data = self.journal.data
-            for key, value in out.journal:
-                if value is None:
-                    data.pop(key, None)
-                    self.journal.send_changelog(p, key, None, value_serializer="raw")
-                else:
-                    data[key] = value
-                    self.journal.send_changelog(p, key, value)
+            self._unwritten.setdefault(p, []).extend(out.journal)
+        if out.trim_below is not None:
+            self._trim(p, out.trim_below)
         if out.alerts or out.restored:
             detected = now_rfc3339()
             for alert in out.restored:
@@ -141,15 +156,45 @@ class StreamWorker:
             self.metrics.dead_letters.labels(letter.reason).inc()
             self.dead_topic.send_soon(key=None, value=msgspec.json.encode(letter))
         if out.done:
+            self._unacked.setdefault(p, []).extend(out.done)
+            if len(self._unacked[p]) >= _BATCH:
+                self._write_journal(p)
+
+    def _write_journal(self, p: int) -> None:
+        """Append the partition's unwritten entries as one batch, then acknowledge the inputs
+        they cover (Faust flushes the changelog before it commits their offsets)."""
+        entries = self._unwritten.pop(p, None)
+        start = 0
+        while entries and start < len(entries):
+            end, size = start, 0
+            while end < len(entries) and end - start < _BATCH and size < _BATCH_BYTES:
+                size += len(entries[end][1])
+                end += 1
+            first, last = entries[start][0], entries[end - 1][0]
+            key = entry_key(p, first)
+            value = encode_batch([entry for _, entry in entries[start:end]])
+            self.journal.data[key] = value
+            self.journal.send_changelog(p, key, value)
+            self._batches.setdefault(p, deque()).append((first, last, key))
+            start = end
+        done = self._unacked.pop(p, None)
+        if done:
             now = time.monotonic()
             observe = self.metrics.latency.observe
-            for side, offset in out.done:
+            for side, offset in done:
                 waiting = self._waiting.get((p, side))
-                entry = waiting.pop(offset, None) if waiting else None
-                if entry is not None:
-                    event, arrived = entry
+                item = waiting.pop(offset, None) if waiting else None
+                if item is not None:
+                    event, arrived = item
                     observe(now - arrived)
                     event.ack()
+
+    def _trim(self, p: int, below: int) -> None:
+        batches = self._batches.get(p)
+        while batches and batches[0][1] < below:
+            _, _, key = batches.popleft()
+            self.journal.data.pop(key, None)
+            self.journal.send_changelog(p, key, None, value_serializer="raw")
 
     # -- partitions -------------------------------------------------------------------------------
 
@@ -159,7 +204,7 @@ class StreamWorker:
         pipe = PartitionPipeline(p, self.config, self.names)
         prefix = b"%05d/" % p
         published = 0
-        entries: list[tuple[int, bytes]] = []
+        found: list[tuple[int, bytes, bytes]] = []
         for key, value in list(self.journal.data.items()):
             if not key.startswith(prefix):
                 continue
@@ -167,11 +212,18 @@ class StreamWorker:
             if seq is None:
                 published = decode_seq(value)
             else:
-                entries.append((seq, value))
-        entries.sort()
+                found.append((seq, key, value))
+        found.sort()
+        batches: deque[tuple[int, int, bytes]] = deque()
+        entries: list[tuple[int, Entry]] = []
+        for first, key, value in found:
+            batch = decode_batch(value)
+            entries.extend((first + i, entry) for i, entry in enumerate(batch))
+            batches.append((first, first + len(batch) - 1, key))
+        self._batches[p] = batches
         if entries:
             started = time.perf_counter()
-            pipe.restore(((seq, decode_entry(v)) for seq, v in entries), published)
+            pipe.restore(entries, published)
             log.warning(
                 "partition %d: engine rebuilt from %d journal entries in %.1f s",
                 p,
@@ -188,6 +240,9 @@ class StreamWorker:
         for p in {tp.partition for tp in revoked}:
             self.pipelines.pop(p, None)
             self._last_event.pop(p, None)
+            self._unwritten.pop(p, None)
+            self._unacked.pop(p, None)
+            self._batches.pop(p, None)
             for side in (TRANSACTIONS, SETTLEMENTS):
                 self._waiting.pop((p, side), None)
                 self._seen.pop((p, side), None)
@@ -195,9 +250,8 @@ class StreamWorker:
     # -- timers -----------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Release what became certain without new input; close the open step when idle."""
+        """Release what became certain without new input; write pending journal batches."""
         now = time.monotonic()
-        idle = now - self._last_input > _IDLE_FLUSH_S
         for p, pipe in list(self.pipelines.items()):
             last = self._last_event.get(p)
             if last is None:
@@ -205,11 +259,45 @@ class StreamWorker:
             with _acting_for(last):
                 pipe.release(
                     lambda s, p=p: self._caught_up(p, s),  # type: ignore[misc]
-                    now - self._grace_s,
+                    self._grace(now),
                 )
-                if idle and all(self._caught_up(p, s) for s in (TRANSACTIONS, SETTLEMENTS)):
-                    pipe.flush_idle()
                 self._carry_out(p, pipe.take())
+                self._write_journal(p)
+
+    async def flush_when_idle(self) -> None:
+        """Close the engines' open steps once both inputs are idle and the broker confirms that
+        nothing is left to read (so the last alerts of a burst do not wait for the next one).
+
+        The broker's end offsets are asked for, not the consumer's last-fetched high
+        watermarks: a step must not be closed while more events of its timestamp are stored.
+        """
+        if time.monotonic() - self._last_input < _IDLE_FLUSH_S:
+            return
+        waiting = [
+            p
+            for p, pipe in self.pipelines.items()
+            if pipe.engine.has_open_step and p in self._last_event
+        ]
+        if not waiting:
+            return
+        tps = [TP(name, p) for p in waiting for name in self.names]
+        ends = await self.app.consumer.highwaters(*tps)
+        if time.monotonic() - self._last_input < _IDLE_FLUSH_S:
+            return  # input arrived while asking
+        for p in waiting:
+            pipe = self.pipelines.get(p)
+            if pipe is None:
+                continue
+            read_all = all(
+                max(self._seen.get((p, side), -1) + 1, pipe.next_offset(side))
+                >= ends.get(TP(self.names[side], p), 0)
+                for side in (TRANSACTIONS, SETTLEMENTS)
+            )
+            if read_all:
+                with _acting_for(self._last_event[p]):
+                    pipe.flush_idle()
+                    self._carry_out(p, pipe.take())
+                    self._write_journal(p)
 
     async def mark_published(self) -> None:
         """Record, per partition, up to where every alert is known to be on the alerts topic."""
@@ -342,6 +430,10 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     @app.timer(0.02)
     async def tick() -> None:
         worker.tick()
+
+    @app.timer(_IDLE_FLUSH_S / 2)
+    async def idle_flush() -> None:
+        await worker.flush_when_idle()
 
     @app.timer(_PUBLISH_MARK_S)
     async def published() -> None:

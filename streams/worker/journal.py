@@ -7,9 +7,11 @@ entry also records the source offset, so input the journal already holds is reco
 skipped when Kafka delivers it again, and the journal is trimmed once entries are older than the
 engine's retention.
 
-Keys are ``PPPPP/SSSSSSSSSSSSSSSS`` (partition, sequence number), so a partition's entries sort
-in feeding order; ``PPPPP/published`` holds the sequence number up to which every alert the
-entries produced is known to have reached the alerts topic.
+Entries are written in batches, one table key per batch: a changelog message per input would
+cost as much as the rest of the worker. Keys are ``PPPPP/SSSSSSSSSSSSSSSS`` (partition, sequence
+number of the batch's first entry), so a partition's batches sort in feeding order;
+``PPPPP/published`` holds the sequence number up to which every alert the entries produced is
+known to have reached the alerts topic.
 """
 
 from __future__ import annotations
@@ -47,6 +49,19 @@ def encode_entry(entry: Entry) -> bytes:
 
 def decode_entry(data: bytes) -> Entry:
     return _decoder.decode(data)
+
+
+_batch_encoder = msgspec.msgpack.Encoder()
+_batch_decoder = msgspec.msgpack.Decoder(list[bytes])
+
+
+def encode_batch(entries: list[bytes]) -> bytes:
+    """Encoded entries (``encode_entry``) as one table value."""
+    return _batch_encoder.encode(entries)
+
+
+def decode_batch(data: bytes) -> list[Entry]:
+    return [_decoder.decode(item) for item in _batch_decoder.decode(data)]
 
 
 def entry_key(partition: int, seq: int) -> bytes:

@@ -10,14 +10,16 @@ Bad input (no event time) is released as soon as it reaches the head of its buff
 "Caught up" is only as fresh as the last fetch, and producers batch per partition, so a record
 written to one topic just before a record of the other may become visible just after it. Like
 Kafka Streams' ``max.task.idle.ms``, a record may only overtake an empty side once it has been
-held for a short grace period (the driver passes ``arrived_before``): in a backlog both sides are
-full and nothing waits; live, a transaction waits at most the grace while settlements are quiet.
+held for a grace period (``Grace``): short while the other side is quiet, longer while it is
+active (in the middle of a settlement batch, whose lines share one timestamp and must meet the
+engine in one step). In a backlog both sides are full and nothing waits.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -26,10 +28,23 @@ TRANSACTIONS = 0
 SETTLEMENTS = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Grace:
+    now: float
+    quiet_s: float
+    """Hold before overtaking a side that received nothing for ``active_s``."""
+    active_s: float
+    """Hold before overtaking a side that received something within the last ``active_s``."""
+
+    def hold(self, other_side_last_arrival: float) -> float:
+        active = self.now - other_side_last_arrival < self.active_s
+        return self.active_s if active else self.quiet_s
+
+
 class TimeMerger(Generic[T]):
     """Buffers for side 0 (transactions) and side 1 (settlements); ties go to side 0."""
 
-    __slots__ = ("_queues",)
+    __slots__ = ("_last_arrival", "_queues")
 
     def __init__(self) -> None:
         self._queues: tuple[
@@ -38,11 +53,13 @@ class TimeMerger(Generic[T]):
             deque(),
             deque(),
         )
+        self._last_arrival = [float("-inf"), float("-inf")]
 
     def push(self, side: int, ts: int | None, item: T, arrived: float = 0.0) -> None:
         """Buffer one record of ``side``; ``ts`` None marks input that has no event time;
         ``arrived`` is when the driver received it (any monotonic clock)."""
         self._queues[side].append((ts, arrived, item))
+        self._last_arrival[side] = arrived
 
     def buffered(self, side: int) -> int:
         return len(self._queues[side])
@@ -51,15 +68,20 @@ class TimeMerger(Generic[T]):
         return len(self._queues[0]) + len(self._queues[1])
 
     def pop_ready(
-        self, caught_up: Callable[[int], bool], arrived_before: float = float("inf")
+        self, caught_up: Callable[[int], bool], grace: Grace | None = None
     ) -> Iterator[tuple[int, T]]:
         """Yield ``(side, item)`` in merged order while the order is certain.
 
         ``caught_up(side)`` says whether ``side`` has no unread record left; it is asked only
-        when that side's buffer is empty. A record overtakes an empty side only if it arrived
-        before ``arrived_before``.
+        when that side's buffer is empty. With ``grace``, a record overtakes an empty side only
+        once it has been held as long as the grace says.
         """
         txns, lines = self._queues
+        if grace is None:
+            txn_due = line_due = float("inf")
+        else:
+            txn_due = grace.now - grace.hold(self._last_arrival[SETTLEMENTS])
+            line_due = grace.now - grace.hold(self._last_arrival[TRANSACTIONS])
         while True:
             if txns and txns[0][0] is None:
                 yield TRANSACTIONS, txns.popleft()[2]
@@ -72,9 +94,9 @@ class TimeMerger(Generic[T]):
                     yield SETTLEMENTS, lines.popleft()[2]
                 else:
                     yield TRANSACTIONS, txns.popleft()[2]
-            elif txns and txns[0][1] <= arrived_before and caught_up(SETTLEMENTS):
+            elif txns and txns[0][1] <= txn_due and caught_up(SETTLEMENTS):
                 yield TRANSACTIONS, txns.popleft()[2]
-            elif lines and lines[0][1] <= arrived_before and caught_up(TRANSACTIONS):
+            elif lines and lines[0][1] <= line_due and caught_up(TRANSACTIONS):
                 yield SETTLEMENTS, lines.popleft()[2]
             else:
                 return

@@ -20,13 +20,8 @@ from streams.decode import BadInputError, EventDecoder
 from streams.engine.core import Engine
 from streams.engine.outbox import Rejection
 from streams.events import Event, EventKind
-from streams.worker.journal import (
-    FLUSH,
-    Entry,
-    encode_entry,
-    entry_key,
-)
-from streams.worker.merge import TimeMerger
+from streams.worker.journal import FLUSH, Entry, encode_entry
+from streams.worker.merge import Grace, TimeMerger
 
 _KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
 _SAMPLE_EVERY: Final = 1024
@@ -41,7 +36,10 @@ _Pending = tuple[int, bytes, Event | BadInputError]
 class Output:
     """What the driver must carry out, in this order: journal, publish, then acknowledge."""
 
-    journal: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    journal: list[tuple[int, bytes]] = field(default_factory=list)
+    """``(seq, encoded entry)`` to append to the partition's journal."""
+    trim_below: int | None = None
+    """Journal entries below this sequence number are past retention and may be deleted."""
     alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     # Alerts rebuilt from the journal that already reached the alerts topic: for the worker's
@@ -86,13 +84,11 @@ class PartitionPipeline:
         event.origin = (side, offset, raw)
         self._merger.push(side, event.ts, (offset, raw, event), arrived)
 
-    def release(
-        self, caught_up: Callable[[int], bool], arrived_before: float = float("inf")
-    ) -> None:
+    def release(self, caught_up: Callable[[int], bool], grace: Grace | None = None) -> None:
         """Feed the engine every buffered message whose place in event-time order is certain
         (see ``TimeMerger.pop_ready``)."""
         out = self.out
-        for side, (offset, raw, item) in self._merger.pop_ready(caught_up, arrived_before):
+        for side, (offset, raw, item) in self._merger.pop_ready(caught_up, grace):
             if isinstance(item, BadInputError):
                 self._journal(side, offset, raw, item)
             else:
@@ -169,14 +165,11 @@ class PartitionPipeline:
         else:
             detail = mask_text(bad.detail)
             entry = encode_entry(Entry(kind, offset, mask_bytes(raw), bad.reason, detail))
-        self.out.journal.append((entry_key(self.partition, seq), entry))
+        self.out.journal.append((seq, entry))
         self._count(seq)
         if self._samples and self._samples[0][1] < self._max_ts - self._keep_us:
             upto, _ = self._samples.popleft()
-            journal = self.out.journal
-            for old in range(self._first_seq, upto):
-                journal.append((entry_key(self.partition, old), None))
-            self._first_seq = upto
+            self.out.trim_below = self._first_seq = upto
 
     def _count(self, seq: int) -> None:
         self.seq = seq + 1

@@ -34,7 +34,9 @@ class WorkerSettings:
     config_file: Path | None = None
     topics: Topics = Topics()
     merge_grace_ms: int = 100
-    """How long a record is held before it may overtake the other, idle topic (see merge.py)."""
+    """How long a record is held before it may overtake the other, quiet topic (see merge.py)."""
+    merge_active_grace_ms: int = 1000
+    """The same while the other topic received something within this time (a batch arriving)."""
 
     @property
     def bootstrap(self) -> str:
@@ -76,6 +78,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
         replication=_int(env, "POSGUARD_REPLICATION", d.replication, 1),
         config_file=Path(config) if config else None,
         merge_grace_ms=_int(env, "POSGUARD_MERGE_GRACE_MS", d.merge_grace_ms, 0),
+        merge_active_grace_ms=_int(
+            env, "POSGUARD_MERGE_ACTIVE_GRACE_MS", d.merge_active_grace_ms, 0
+        ),
         topics=Topics(
             transactions=env.get("POSGUARD_TOPIC_TRANSACTIONS") or d.topics.transactions,
             settlements=env.get("POSGUARD_TOPIC_SETTLEMENTS") or d.topics.settlements,

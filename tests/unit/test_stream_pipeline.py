@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from streams.alerts import Alert
 from streams.config import Config
-from streams.worker.journal import decode_entry, parse_key
-from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, TimeMerger
+from streams.worker.journal import decode_entry
+from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace, TimeMerger
 from streams.worker.pipeline import Output, PartitionPipeline
 from tests.unit.test_properties import _lines, _replay, common, garbage, line_docs, txn_docs
 
@@ -53,6 +53,8 @@ class Feed:
 
 def _collect(into: Output, out: Output) -> None:
     into.journal.extend(out.journal)
+    if out.trim_below is not None:
+        into.trim_below = out.trim_below
     into.alerts.extend(out.alerts)
     into.dead_letters.extend(out.dead_letters)
     into.restored.extend(out.restored)
@@ -111,13 +113,8 @@ def test_rebuilt_from_journal_after_a_crash_continues_as_if_never_stopped(
     _, expected, _ = _replay(t_lines, s_lines)
     first = PartitionPipeline(0, Config(), TOPICS)
     before = Feed(t_lines, s_lines).run(first, rng, crash_at)
-    table: dict[bytes, bytes] = {}
-    for key, value in before.journal:
-        if value is None:
-            table.pop(key, None)
-        else:
-            table[key] = value
-    entries = sorted((parse_key(k)[1] or 0, decode_entry(v)) for k, v in table.items())
+    trim = before.trim_below or 0
+    entries = [(seq, decode_entry(v)) for seq, v in before.journal if seq >= trim]
     published = min(published_at, first.seq)
     second = PartitionPipeline(0, Config(), TOPICS)
     second.restore(entries, published)
@@ -155,8 +152,18 @@ def test_merger_ties_go_to_transactions_and_bad_input_never_waits() -> None:
 def test_merger_holds_a_lone_record_for_the_grace_period() -> None:
     merger: TimeMerger[str] = TimeMerger()
     merger.push(TRANSACTIONS, 10, "t10", arrived=100.0)
-    assert list(merger.pop_ready(lambda s: True, arrived_before=99.9)) == []
-    assert [x for _, x in merger.pop_ready(lambda s: True, arrived_before=100.0)] == ["t10"]
+    assert list(merger.pop_ready(lambda s: True, Grace(100.05, 0.1, 1.0))) == []
+    assert [x for _, x in merger.pop_ready(lambda s: True, Grace(100.1, 0.1, 1.0))] == ["t10"]
+
+
+def test_merger_holds_longer_while_the_other_side_is_mid_batch() -> None:
+    merger: TimeMerger[str] = TimeMerger()
+    merger.push(SETTLEMENTS, 10, "s10", arrived=100.0)
+    assert [x for _, x in merger.pop_ready(lambda s: True)] == ["s10"]
+    merger.push(TRANSACTIONS, 20, "t20", arrived=100.2)
+    # Settlements arrived 0.3 s ago: the batch may go on; hold the transaction a full second.
+    assert list(merger.pop_ready(lambda s: True, Grace(100.5, 0.1, 1.0))) == []
+    assert [x for _, x in merger.pop_ready(lambda s: True, Grace(101.2, 0.1, 1.0))] == ["t20"]
 
 
 def test_journal_trims_entries_older_than_retention() -> None:
@@ -168,8 +175,7 @@ def test_journal_trims_entries_older_than_retention() -> None:
         raw = msgspec.json.encode(txn_doc(f"T{i}", i * 120, card=f"c{i}"))
         pipe.offer(TRANSACTIONS, i, raw)
         pipe.release(lambda s: True)
-    deleted = [k for k, v in pipe.take().journal if v is None]
+    trim = pipe.take().trim_below
     # 6000 sales two minutes apart span 8.3 days; one day of retention plus two days of margin
-    # leaves the last ~3 days (within one sampling step of 1024 entries).
-    assert 2000 <= len(deleted) <= 6000 - 2160
-    assert deleted == sorted(deleted)
+    # keeps the last ~3 days (within one sampling step of 1024 entries).
+    assert trim is not None and 2000 <= trim <= 6000 - 2160

@@ -1,0 +1,257 @@
+"""Streaming benchmark (``make bench``); not a test.
+
+On each broker (the embedded Tansu and Apache Kafka), in one run:
+
+1. **posguard**: a worker is started and warmed up (one bad message round-trips to the
+   dead-letter topic, so the group has joined); then a simulated fleet is produced as fast as the
+   broker takes it, timed from the first produce until the last expected alert is on the alerts
+   topic (the alert count is known from replaying the same files).
+2. **anchor**: a Faust agent that only counts events (``counting_app.py``), same broker, fresh
+   topics with the same data, timed from the first produce until it has counted every event.
+3. **latency**: fresh topics and worker; the same data produced at half of posguard's measured
+   rate; produce-to-alert latency of each alert is the alert record's broker timestamp minus the
+   produce timestamp of the last input with the alert's event time.
+
+Prints and writes ``stream-results.json``: events/s of both, their ratio, latency p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from streams.embedded_broker import free_port
+from streams.simulate import SimulationSettings, write_simulation
+from streams.simulate.produce import message_key, rows_from_file
+from streams.timefmt import to_us
+from streams.worker.settings import Topics, bootstrap_servers
+from tests.support.brokers import apache_kafka, tansu
+from tests.support.stream import expected_from_replay
+from tests.support.worker import WorkerProcess, unique_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = SimulationSettings(seed=42, days=4, merchants=40)
+
+
+def _messages(data: Path) -> list[tuple[int, int, bytes]]:
+    """(ts, side, raw) merged in event-time order, as a live feed would produce them."""
+    txns = rows_from_file(data / "transactions.jsonl", "event_time")
+    lines = rows_from_file(data / "settlements.jsonl", "settled_at")
+    merged = [(ts, 0, order, raw) for ts, order, raw in txns]
+    merged += [(ts, 1, order, raw) for ts, order, raw in lines]
+    merged.sort(key=lambda r: (r[0], r[1], r[2]))
+    return [(ts, side, raw) for ts, side, _, raw in merged]
+
+
+def _producer(broker: str) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=bootstrap_servers(broker), acks="all", linger_ms=5, batch_size=262144
+    )
+
+
+def _produce(
+    broker: str, topics: Topics, messages: list[tuple[int, int, bytes]], rate: float | None
+) -> list[float]:
+    """Send everything (at ``rate`` messages/s when given); returns each send's wall time."""
+    names = (topics.transactions, topics.settlements)
+    producer = _producer(broker)
+    sent: list[float] = []
+    start = time.time()
+    for i, (_, side, raw) in enumerate(messages):
+        if rate is not None:
+            due = start + i / rate - time.time()
+            if due > 0:
+                time.sleep(due)
+        now = time.time()
+        producer.send(names[side], key=message_key(raw), value=raw, timestamp_ms=int(now * 1000))
+        sent.append(now)
+    producer.flush()
+    producer.close()
+    return sent
+
+
+def _end_offset(broker: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(broker))
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(tps).values()) if tps else 0
+    finally:
+        consumer.close()
+
+
+def _poll_until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.05) -> float:
+    """Wall time at which ``predicate()`` first held."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if predicate():
+            return time.time()
+        time.sleep(every_s)
+    raise TimeoutError("benchmark phase did not finish in time")
+
+
+def _warm_worker(broker: str, topics: Topics, workdir: Path, group: str) -> WorkerProcess:
+    state = workdir / group
+    state.mkdir(parents=True, exist_ok=True)
+    worker = WorkerProcess(broker, topics, state, group, config=workdir / "data" / "config.toml")
+    worker.start()
+    producer = _producer(broker)
+    producer.send(topics.transactions, key=b"warmup", value=b"{warm-up, not an event")
+    producer.flush()
+    producer.close()
+    _poll_until(lambda: _end_offset(broker, topics.deadletter) >= 1, 120, 0.2)
+    return worker
+
+
+def _posguard_rate(
+    broker: str, workdir: Path, messages: list[tuple[int, int, bytes]], alerts: int
+) -> float:
+    topics = unique_topics()
+    worker = _warm_worker(broker, topics, workdir, f"bench-{uuid.uuid4().hex[:6]}")
+    try:
+        sent = _produce(broker, topics, messages, None)
+        done = _poll_until(lambda: _end_offset(broker, topics.alerts) >= alerts, 600)
+        return len(messages) / (done - sent[0])
+    finally:
+        worker.stop()
+
+
+def _counting_rate(broker: str, workdir: Path, messages: list[tuple[int, int, bytes]]) -> float:
+    topics = unique_topics()
+    from streams.worker.settings import WorkerSettings
+    from streams.worker.topics import ensure_topics
+
+    ensure_topics(WorkerSettings(broker_url=broker, topics=topics))
+    port = free_port()
+    env = {
+        **os.environ,
+        "COUNT_GROUP": f"count-{uuid.uuid4().hex[:6]}",
+        "COUNT_BROKER": broker,
+        "COUNT_PORT": str(port),
+        "COUNT_TRANSACTIONS": topics.transactions,
+        "COUNT_SETTLEMENTS": topics.settlements,
+    }
+    log = (workdir / "counting.log").open("ab")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.counting_app", "worker"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+    def count() -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=2) as r:
+                return int(json.loads(r.read())["count"])
+        except OSError:
+            return -1
+
+    try:
+        _poll_until(lambda: count() >= 0, 120, 0.2)
+        warm = _producer(broker)
+        warm.send(topics.transactions, key=b"warmup", value=b"warm-up")
+        warm.flush()
+        warm.close()
+        _poll_until(lambda: count() >= 1, 120, 0.2)
+        sent = _produce(broker, topics, messages, None)
+        done = _poll_until(lambda: count() >= len(messages) + 1, 600)
+        return len(messages) / (done - sent[0])
+    finally:
+        child.terminate()
+        child.wait(30)
+
+
+def _latencies(
+    broker: str, workdir: Path, messages: list[tuple[int, int, bytes]], alerts: int, rate: float
+) -> list[float]:
+    topics = unique_topics()
+    worker = _warm_worker(broker, topics, workdir, f"bench-{uuid.uuid4().hex[:6]}")
+    try:
+        sent = _produce(broker, topics, messages, rate)
+        _poll_until(lambda: _end_offset(broker, topics.alerts) >= alerts, 600)
+    finally:
+        worker.stop()
+    # The last produce time of each event time, for looking up what triggered an alert.
+    last_sent: dict[int, float] = {}
+    for (ts, _, _), at in zip(messages, sent, strict=True):
+        last_sent[ts] = at
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    consumer.assign([TopicPartition(topics.alerts, 0)])
+    out: list[float] = []
+    import collections
+
+    kinds: collections.Counter[tuple[str, str]] = collections.Counter()
+    for record in consumer:
+        doc = msgspec.json.decode(record.value)
+        kinds[(doc["type"], doc["status"])] += 1
+        event_time = to_us(datetime.fromisoformat(doc["event_time"]))
+        if event_time in last_sent:
+            out.append(record.timestamp / 1000 - last_sent[event_time])
+    consumer.close()
+    print(kinds.most_common(6))
+    return sorted(out)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", default=".bench", type=Path)
+    parser.add_argument("--brokers", default="tansu,kafka")
+    args = parser.parse_args()
+    workdir: Path = args.dir.resolve() / "stream"
+    data = workdir / "data"
+    if not (data / "manifest.json").is_file():
+        write_simulation(data, SETTINGS)
+    expected = expected_from_replay(data)
+    alert_events = sum(len(v) for v in expected.versions.values())
+    messages = _messages(data)
+    managers: dict[str, type[AbstractContextManager[str]] | object] = {
+        "tansu": tansu, "kafka": apache_kafka
+    }  # fmt: skip
+    results: dict[str, dict[str, float | int]] = {}
+    for name in args.brokers.split(","):
+        with managers[name]() as broker:  # type: ignore[operator]
+            rate = _posguard_rate(broker, workdir, messages, alert_events)
+            anchor = _counting_rate(broker, workdir, messages)
+            lat = _latencies(broker, workdir, messages, alert_events, rate / 2)
+        results[name] = {
+            "events": len(messages),
+            "posguard_events_per_s": round(rate),
+            "counting_agent_events_per_s": round(anchor),
+            "ratio": round(rate / anchor, 3),
+            "latency_rate_events_per_s": round(rate / 2),
+            "latency_alerts_measured": len(lat),
+            "latency_p50_ms": round(_pct(lat, 0.5) * 1000, 1),
+            "latency_p99_ms": round(_pct(lat, 0.99) * 1000, 1),
+        }
+        r = results[name]
+        print(
+            f"{name:6} posguard {r['posguard_events_per_s']:>7,}/s  counting agent "
+            f"{r['counting_agent_events_per_s']:>7,}/s  ratio {r['ratio']:.2f}  "
+            f"latency at {r['latency_rate_events_per_s']:,}/s: p50 {r['latency_p50_ms']} ms, "
+            f"p99 {r['latency_p99_ms']} ms ({r['latency_alerts_measured']} alerts)",
+            flush=True,
+        )
+    (workdir / "stream-results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
