@@ -48,6 +48,7 @@ test: $(STAMP) lint kafka-jars
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_replay --dir $(BENCH_DIR)
+	$(BIN)/python -m tests.bench.bench_stream --dir $(BENCH_DIR)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) $(BENCH_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -33,9 +33,9 @@ class WorkerSettings:
     replication: int = 1
     config_file: Path | None = None
     topics: Topics = Topics()
-    merge_grace_ms: int = 100
+    merge_grace_ms: int = 50
     """How long a record is held before it may overtake the other, quiet topic (see merge.py)."""
-    merge_active_grace_ms: int = 1000
+    merge_active_grace_ms: int = 150
     """The same while the other topic received something within this time (a batch arriving)."""
 
     @property
