@@ -33,6 +33,18 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes] 
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:.0f} s")
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """Terminate ``process`` if it still runs; kill it if it outlives ``timeout_s``."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class EmbeddedBroker:
     """``with EmbeddedBroker() as broker: broker.url`` -> ``kafka://127.0.0.1:PORT``."""
 
@@ -66,14 +78,7 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 5)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
