@@ -88,38 +88,47 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.out_dir is not None:
         sys.stderr.write(write_simulation(Path(args.out_dir), settings, world) + "\n")
     if args.kafka is not None:
-        from streams.simulate.produce import produce
-        from streams.worker.settings import bootstrap_servers, settings_from_env
-
         txn_rows, line_rows = input_rows(world)
-        report = produce(
-            bootstrap_servers(args.kafka),
-            settings_from_env().topics,
-            txn_rows,
-            line_rows,
-            speed=args.speed,
-            warmup_us=int(args.warmup_hours * 3600_000_000),
-        )
-        sys.stderr.write(
-            f"posguard simulate: produced {report.transactions:,} transactions and "
-            f"{report.settlements:,} settlement lines to {args.kafka} in {report.seconds:.1f} s\n"
-        )
+        warmup_us = int(args.warmup_hours * 3600_000_000)
+        _produce_rows("simulate", args.kafka, txn_rows, line_rows, args.speed, warmup_us)
     return EXIT_OK
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from streams.simulate.produce import produce, rows_from_file
-    from streams.worker.settings import bootstrap_servers, settings_from_env
+    from streams.simulate.produce import rows_from_file
+    from streams.worker.settings import settings_from_env
 
     txns = rows_from_file(_readable(args.transactions), "event_time")
     lines = rows_from_file(_readable(args.settlements), "settled_at")
     broker = args.kafka or settings_from_env().broker_url
-    report = produce(bootstrap_servers(broker), settings_from_env().topics, txns, lines, args.speed)
-    sys.stderr.write(
-        f"posguard produce: {report.transactions:,} transactions and {report.settlements:,} "
-        f"settlement lines to {broker} in {report.seconds:.1f} s\n"
-    )
+    _produce_rows("produce", broker, txns, lines, args.speed, 0)
     return EXIT_OK
+
+
+def _produce_rows(
+    command: str,
+    broker: str,
+    txn_rows: list[tuple[int, int, bytes]],
+    line_rows: list[tuple[int, int, bytes]],
+    speed: float | None,
+    warmup_us: int,
+) -> None:
+    """Produce to the input topics (names from the environment) and report on stderr."""
+    from streams.simulate.produce import produce
+    from streams.worker.settings import bootstrap_servers, settings_from_env
+
+    report = produce(
+        bootstrap_servers(broker),
+        settings_from_env().topics,
+        txn_rows,
+        line_rows,
+        speed=speed,
+        warmup_us=warmup_us,
+    )
+    sys.stderr.write(
+        f"posguard {command}: produced {report.transactions:,} transactions and "
+        f"{report.settlements:,} settlement lines to {broker} in {report.seconds:.1f} s\n"
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
