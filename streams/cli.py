@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -12,10 +13,13 @@ from typing import IO
 import msgspec
 from tqdm import tqdm
 
+from models.forest import ModelFileError, load_model, save_model
+from models.scorer import Scorer
 from streams.config import ConfigError, load_config
 from streams.evaluate import evaluate_directory, format_evaluation
 from streams.replay import JsonLinesWriter, format_report, input_size, replay
 from streams.simulate import SimulationSettings, generate, input_rows, write_simulation
+from streams.training import TrainingSettings, describe_model, train_from_history
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -46,10 +50,20 @@ def _open_for_writing(stack: ExitStack, path: str | None) -> IO[bytes] | None:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 
 
+def _load_scorer(path: str | None) -> Scorer | None:
+    if path is None:
+        return None
+    try:
+        return Scorer(load_model(Path(path)))
+    except ModelFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     txns = _readable(args.transactions)
     lines = _readable(args.settlements)
     config = load_config(args.config)
+    scorer = _load_scorer(args.model)
     with ExitStack() as stack:
         out = _open_for_writing(stack, args.out) or sys.stdout.buffer
         dead = _open_for_writing(stack, args.dead_letter)
@@ -57,7 +71,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # Without --dead-letter, bad input still is not lost: it goes to stderr.
         dead_letters = JsonLinesWriter(dead or sys.stderr.buffer)
         progress = _progress_bar(stack, input_size([txns, lines]), args.progress)
-        report = replay(txns, lines, config, alerts.alert, dead_letters.dead_letter, progress)
+        report = replay(
+            txns, lines, config, alerts.alert, dead_letters.dead_letter, progress, scorer
+        )
         out.flush()
     sys.stderr.write(format_report(report) + "\n")
     if report.dead_letters and args.dead_letter is None:
@@ -138,11 +154,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     config_path = args.config or (
         data / "config.toml" if (data / "config.toml").is_file() else None
     )
-    result = evaluate_directory(data, load_config(config_path))
+    result = evaluate_directory(data, load_config(config_path), _load_scorer(args.model))
     if args.json:
         sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
     else:
         sys.stdout.write(format_evaluation(result) + "\n")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    txns = _readable(args.transactions)
+    lines = _readable(args.settlements) if args.settlements else None
+    settings = TrainingSettings(
+        target_alert_rate=args.target_alert_rate / 100,
+        n_trees=args.trees,
+        max_samples=args.max_samples,
+        seed=args.seed,
+    )
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: no directory {out.parent}")
+    try:
+        model = train_from_history(txns, lines, load_config(args.config), settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    save_model(model, out)
+    sys.stderr.write(describe_model(model, out) + "\n")
+    return EXIT_OK
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        model = load_model(path)
+    except ModelFileError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        sys.stdout.write(json.dumps(model.metadata, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(describe_model(model, path) + "\n")
     return EXIT_OK
 
 
@@ -197,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
     rp.add_argument("--out", metavar="FILE", help="alert events (default: stdout)")
     rp.add_argument("--dead-letter", metavar="FILE", help="bad input lines (default: stderr)")
+    rp.add_argument("--model", metavar="FILE", help="score approved sales (SUSPICIOUS_PATTERN)")
     rp.add_argument(
         "--progress",
         choices=["auto", "always", "never"],
@@ -293,7 +344,40 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, metavar="DIR")
     ev.add_argument("--config", metavar="FILE", help="default: DIR/config.toml when present")
     ev.add_argument("--json", action="store_true", help="machine-readable output")
+    ev.add_argument(
+        "--model", metavar="FILE", help="also score SUSPICIOUS_PATTERN (ROC-AUC per pattern)"
+    )
     ev.set_defaults(func=cmd_evaluate)
+
+    tr = sub.add_parser(
+        "train",
+        help="fit the isolation-forest model from history files and write a model file",
+        description="Replays the history (the replay input format) to compute each approved "
+        "sale's features, fits an isolation forest, calibrates the alert threshold to the "
+        "target alert rate and writes the model file (arrays + JSON metadata, no pickle).",
+    )
+    tr.add_argument("--transactions", required=True, metavar="FILE")
+    tr.add_argument("--settlements", metavar="FILE", help="optional; features use transactions")
+    tr.add_argument("--out", required=True, metavar="FILE", help="model file to write")
+    tr.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
+    tr.add_argument(
+        "--target-alert-rate",
+        type=float,
+        default=0.1,
+        metavar="PCT",
+        help="percent of approved sales to alert on (default 0.1)",
+    )
+    tr.add_argument("--trees", type=int, default=100)
+    tr.add_argument("--max-samples", type=int, default=256)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(func=cmd_train)
+
+    md = sub.add_parser("model", help="inspect a model file")
+    md_sub = md.add_subparsers(dest="model_command", required=True)
+    info = md_sub.add_parser("info", help="print a model file's metadata (verifies its checksum)")
+    info.add_argument("file", metavar="FILE")
+    info.add_argument("--json", action="store_true", help="the raw metadata as JSON")
+    info.set_defaults(func=cmd_model_info)
     return parser
 
 

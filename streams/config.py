@@ -109,6 +109,13 @@ class VelocityConfig(RuleConfig):
 
 
 @dataclass(frozen=True)
+class SuspiciousPatternConfig(RuleConfig):
+    """Raised only when a model file is configured (``--model`` / ``POSGUARD_MODEL``)."""
+
+    severity: Severity = "MEDIUM"
+
+
+@dataclass(frozen=True)
 class FeeConfig:
     """Merchant discount rates by channel, with per-merchant overrides."""
 
@@ -137,6 +144,7 @@ class Config:
     terminal_fault: TerminalFaultConfig = TerminalFaultConfig()
     feed_gap: FeedGapConfig = FeedGapConfig()
     velocity: VelocityConfig = VelocityConfig()
+    suspicious_pattern: SuspiciousPatternConfig = SuspiciousPatternConfig()
     fees: FeeConfig = FeeConfig()
     # How long evidence is kept after its event time (refunds reach back this far).
     retention_us: int = 35 * 86400_000_000
@@ -203,6 +211,7 @@ _RULE_KEYS: Final[dict[str, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "max_sales": ("max_sales", _positive_int),
         "distinct_merchants": ("distinct_merchants", _positive_int),
     },
+    "suspicious_pattern": {},
 }
 CHANNELS: Final = ("CARD", "QR")
 

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
+from models.metrics import average_precision, roc_auc
+from models.scorer import Scorer
 from streams.alerts import ALERT_TYPES, Alert
 from streams.config import Config
 from streams.deadletter import DeadLetter
+from streams.events import Transaction
 from streams.replay import replay
 
 
@@ -32,6 +36,31 @@ class TypeScore(msgspec.Struct):
     recall: float | None
 
 
+class PatternScore(msgspec.Struct):
+    """One injected suspicious-pattern kind against all unlabelled approved sales."""
+
+    pattern: str
+    sales: int
+    alerted: int
+    roc_auc: float | None
+    average_precision: float | None
+
+
+class ModelScore(msgspec.Struct):
+    model_version: str
+    threshold: float
+    target_alert_rate: float
+    approved_sales: int
+    labelled_sales: int
+    alerts: int
+    alert_rate: float
+    roc_auc: float | None
+    average_precision: float | None
+    precision_at_threshold: float | None
+    recall_at_threshold: float | None
+    patterns: list[PatternScore]
+
+
 class Evaluation(msgspec.Struct):
     data: str
     events: int
@@ -40,6 +69,7 @@ class Evaluation(msgspec.Struct):
     dead_letters_found: dict[str, int]
     false_positive_ids: list[str]
     missed_labels: list[dict[str, Any]]
+    model: ModelScore | None = None
 
     @property
     def perfect(self) -> bool:
@@ -63,7 +93,7 @@ def _matches(alert: Alert, label: dict[str, Any]) -> bool:
     return label.get("merchant_id") in (None, alert.merchant_id)
 
 
-def evaluate_directory(data: Path, config: Config) -> Evaluation:
+def evaluate_directory(data: Path, config: Config, scorer: Scorer | None = None) -> Evaluation:
     labels = [
         msgspec.json.decode(line)
         for line in (data / "labels.jsonl").read_bytes().split(b"\n")
@@ -79,11 +109,23 @@ def evaluate_directory(data: Path, config: Config) -> Evaluation:
     def on_dead_letter(letter: DeadLetter) -> None:
         dead[letter.reason] += 1
 
+    scores: dict[str, float] = {}
+
+    def on_scored(t: Transaction, _row: list[float], score: float | None) -> None:
+        if score is not None:
+            scores[t.txn_id] = score
+
     report = replay(
-        data / "transactions.jsonl", data / "settlements.jsonl", config, on_alert, on_dead_letter
+        data / "transactions.jsonl",
+        data / "settlements.jsonl",
+        config,
+        on_alert,
+        on_dead_letter,
+        scorer=scorer,
+        on_scored=on_scored if scorer is not None else None,
     )
     final = {aid: events[-1] for aid, events in history.items()}
-    scores: list[TypeScore] = []
+    type_scores: list[TypeScore] = []
     false_positive_ids: list[str] = []
     missed: list[dict[str, Any]] = []
     kinds = [k for k in ALERT_TYPES if k != "SUSPICIOUS_PATTERN"]
@@ -108,7 +150,7 @@ def evaluate_directory(data: Path, config: Config) -> Evaluation:
             and not any(_matches(a, x) for x in asked_resolved)
         )
         matched_alerts = len(alerts) - len(unmatched)
-        scores.append(
+        type_scores.append(
             TypeScore(
                 type=kind,
                 expected=len(expected),
@@ -125,11 +167,58 @@ def evaluate_directory(data: Path, config: Config) -> Evaluation:
     return Evaluation(
         data=str(data),
         events=report.transactions + report.settlements,
-        types=scores,
+        types=type_scores,
         dead_letters_expected=dict(sorted(expected_dead.items())),
         dead_letters_found=dict(sorted(dead.items())),
         false_positive_ids=false_positive_ids,
         missed_labels=missed,
+        model=None if scorer is None else _score_model(scorer, scores, alert_labels),
+    )
+
+
+def _score_model(
+    scorer: Scorer, scores: dict[str, float], labels: list[dict[str, Any]]
+) -> ModelScore:
+    """ROC-AUC and average precision of the anomaly score over every approved sale, overall and
+    per injected pattern kind (each kind against the unlabelled sales)."""
+    kind_of: dict[str, str] = {}
+    for label in labels:
+        if label["type"] == "SUSPICIOUS_PATTERN":
+            for txn_id in label["txn_ids"]:
+                kind_of[txn_id] = label.get("pattern") or label["scenario"]
+    ids = list(scores)
+    values = np.asarray([scores[i] for i in ids])
+    positive = np.asarray([i in kind_of for i in ids])
+    over = values >= scorer.threshold
+    patterns = []
+    for kind in sorted(set(kind_of.values())):
+        mine = np.asarray([kind_of.get(i) == kind for i in ids])
+        subset = mine | ~positive
+        patterns.append(
+            PatternScore(
+                pattern=kind,
+                sales=int(mine.sum()),
+                alerted=int((mine & over).sum()),
+                roc_auc=roc_auc(mine[subset], values[subset]),
+                average_precision=average_precision(mine[subset], values[subset]),
+            )
+        )
+    n_over = int(over.sum())
+    return ModelScore(
+        model_version=scorer.version,
+        threshold=scorer.threshold,
+        target_alert_rate=float(scorer.model.metadata["target_alert_rate"]),
+        approved_sales=len(ids),
+        labelled_sales=int(positive.sum()),
+        alerts=n_over,
+        alert_rate=n_over / len(ids) if ids else 0.0,
+        roc_auc=roc_auc(positive, values),
+        average_precision=average_precision(positive, values),
+        precision_at_threshold=float((positive & over).sum()) / n_over if n_over else None,
+        recall_at_threshold=(
+            float((positive & over).sum()) / int(positive.sum()) if positive.any() else None
+        ),
+        patterns=patterns,
     )
 
 
@@ -155,4 +244,24 @@ def format_evaluation(result: Evaluation) -> str:
     if result.false_positive_ids:
         out.append(f"false positives: {', '.join(result.false_positive_ids[:20])}")
     out.append("result: PERFECT" if result.perfect else "result: IMPERFECT")
+    if result.model is not None:
+        out.append(_format_model(result.model))
+    return "\n".join(out)
+
+
+def _format_model(m: ModelScore) -> str:
+    out = [
+        f"SUSPICIOUS_PATTERN (model {m.model_version}, threshold {m.threshold:.4f})",
+        f"  approved sales {m.approved_sales:,}, labelled suspicious {m.labelled_sales}, "
+        f"alerts {m.alerts} = {m.alert_rate * 100:.3f}% (target {m.target_alert_rate * 100:g}%)",
+        f"  ROC-AUC {_pct(m.roc_auc)}  average precision {_pct(m.average_precision)}  "
+        f"precision at threshold {_pct(m.precision_at_threshold)}  "
+        f"recall at threshold {_pct(m.recall_at_threshold)}",
+        f"  {'pattern':<22}{'sales':>7}{'alerted':>9}{'ROC-AUC':>9}{'AP':>7}",
+    ]
+    out.extend(
+        f"  {p.pattern:<22}{p.sales:>7}{p.alerted:>9}{_pct(p.roc_auc):>9}"
+        f"{_pct(p.average_precision):>7}"
+        for p in m.patterns
+    )
     return "\n".join(out)

@@ -20,6 +20,7 @@ from typing import IO
 
 import msgspec
 
+from models.scorer import Scorer
 from streams.alerts import Alert, encode_alert
 from streams.config import Config
 from streams.deadletter import DeadLetter, make_dead_letter
@@ -29,6 +30,8 @@ from streams.events import Event, EventKind, Settlement, Transaction
 
 AlertSink = Callable[[Alert], None]
 DeadLetterSink = Callable[[DeadLetter], None]
+ScoredHook = Callable[[Transaction, list[float], float | None], None]
+"""Called with each approved sale, its feature row and its score (``None`` without a model)."""
 ProgressHook = Callable[[int], None]
 """Called now and then with the number of input bytes read since the last call."""
 
@@ -172,17 +175,23 @@ def merge_by_time(first: Iterator[Event], second: Iterator[Event]) -> Iterator[E
 
 def replay(
     transactions: Path,
-    settlements: Path,
+    settlements: Path | None,
     config: Config,
     on_alert: AlertSink,
     on_dead_letter: DeadLetterSink,
     progress: ProgressHook | None = None,
+    scorer: Scorer | None = None,
+    on_scored: ScoredHook | None = None,
 ) -> ReplayReport:
     """Run detection over two JSON Lines files; every alert event goes to ``on_alert``.
 
     Files are streamed on the assumption that each is in event-time order (the usual case: logs
     and topic dumps are). At the first event out of order, the run is abandoned and repeated with
     that file sorted in memory; outputs are handed over only once a run has completed.
+
+    With ``scorer``, approved sales are scored (SUSPICIOUS_PATTERN); with ``on_scored``, every
+    approved sale's feature row (and score, when a model is loaded) is handed over as computed.
+    Without settlements (``None``) only the transactions are replayed, e.g. to train a model.
     """
     started = time.perf_counter()
     in_memory: set[Path] = set()
@@ -190,7 +199,7 @@ def replay(
         while True:
             try:
                 report, alerts, dead = _replay_once(
-                    transactions, settlements, config, progress, in_memory
+                    transactions, settlements, config, progress, in_memory, scorer, on_scored
                 )
                 break
             except _OutOfOrderError as exc:
@@ -205,17 +214,21 @@ def replay(
 
 def _replay_once(
     transactions: Path,
-    settlements: Path,
+    settlements: Path | None,
     config: Config,
     progress: ProgressHook | None,
     in_memory: set[Path],
+    scorer: Scorer | None,
+    on_scored: ScoredHook | None,
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     report = ReplayReport()
-    engine = Engine(config)
+    engine = Engine(config, scorer, track_features=on_scored is not None)
+    scored: list[tuple[Transaction, list[float], float | None]] = []
+    if on_scored is not None:
+        engine.patterns.on_scored = lambda t, row, score: scored.append((t, row, score))
     alerts: list[Alert] = []
     dead: list[DeadLetter] = []
     txn_reader = _FileReader(transactions, "transaction", dead.append, report, progress)
-    line_reader = _FileReader(settlements, "settlement", dead.append, report, progress)
     final: dict[str, tuple[str, str]] = {}
 
     def drain() -> None:
@@ -230,10 +243,11 @@ def _replay_once(
 
     submit = engine.submit
     out = engine.out
-    merged = merge_by_time(
-        txn_reader.ordered(transactions in in_memory),
-        line_reader.ordered(settlements in in_memory),
-    )
+    lines: Iterator[Event] = iter(())
+    if settlements is not None:
+        line_reader = _FileReader(settlements, "settlement", dead.append, report, progress)
+        lines = line_reader.ordered(settlements in in_memory)
+    merged = merge_by_time(txn_reader.ordered(transactions in in_memory), lines)
     for event in merged:
         submit(event)
         if out.alerts or out.rejections:
@@ -244,6 +258,9 @@ def _replay_once(
     report.settlements = engine.stats.settlements
     report.redeliveries = engine.stats.redeliveries
     report.final_status = Counter(final.values())
+    if on_scored is not None:
+        for t, row, score in scored:
+            on_scored(t, row, score)
     return report, alerts, dead
 
 

@@ -21,11 +21,13 @@ from operator import attrgetter
 
 import msgspec
 
+from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.duplicates import DuplicateCharges
 from streams.engine.feed import FeedMonitor
 from streams.engine.outbox import Outbox, Rejection
+from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.reconcile import Reconciliation
 from streams.engine.refunds import Refunds
 from streams.engine.state import MerchantState, TxnState
@@ -80,7 +82,12 @@ def _same_content(a: Event, b: Event) -> bool:
 class Engine:
     """Detection over one ordered stream of transactions and settlement lines."""
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        scorer: Scorer | None = None,
+        track_features: bool = False,
+    ) -> None:
         self.config = config or Config()
         self.out = Outbox()
         self.stats = EngineStats()
@@ -91,6 +98,10 @@ class Engine:
         self.refunds = Refunds(self.config, self.out)
         self.terminals = TerminalHealth(self.config, self.out)
         self.velocity = Velocity(self.config, self.out)
+        self.patterns = SuspiciousPatterns(
+            self.config.suspicious_pattern, self.out, track_features or scorer is not None
+        )
+        self.patterns.set_scorer(scorer)
         self._step: list[Event] = []
         self._step_ts: int | None = None
         self._expiry = _Expiry()
@@ -206,6 +217,8 @@ class Engine:
                 else:
                     self._cancel(ms, original, t)
         self.reconcile.on_transaction(ms, st)
+        if self.patterns.track:
+            self.patterns.on_transaction(t)
         return True
 
     def _cancel(self, ms: MerchantState, st: TxnState, by: Transaction) -> None:
@@ -283,6 +296,7 @@ class Engine:
     def _sweep_short_lived(self, tw: int) -> None:
         cfg = self.config
         self.velocity.expire(tw - cfg.velocity.window_us)
+        self.patterns.expire(tw)
         dup_before = tw - cfg.duplicate_charge.window_us
         term_before = tw - cfg.terminal_fault.window_us
         for ms in self.merchants.values():

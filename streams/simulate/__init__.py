@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from streams.money import format_rate
+from streams.simulate.patterns import suspicious_patterns
 from streams.simulate.scenarios import ALL_SCENARIOS, bad_input
 from streams.simulate.world import SimulationSettings, World
 
@@ -32,6 +33,7 @@ def generate(settings: SimulationSettings) -> World:
     for scenario in ALL_SCENARIOS:
         scenario(world)
     bad_input(world)
+    suspicious_patterns(world)
     world.settle_all()
     return world
 

@@ -25,6 +25,7 @@ DAY: Final = 24 * HOUR
 BATCH_HOUR: Final = 1.5  # T+1 batches are stamped 01:30 UTC: no sale is older than 25.5 h
 CARD_REUSE_GAP: Final = 15 * MINUTE
 TIMEOUT_GAP: Final = 11 * MINUTE
+_LATER_ON_WEEKENDS: Final = frozenset({"cafe", "grocery", "restaurant", "electronics"})
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,14 @@ class World:
     def open_moment(self, merchant: Merchant, day: int) -> int:
         """A moment inside the merchant's opening hours on local ``day`` (may fall off the run)."""
         cat = merchant.category
-        hour = cat.open_hour + self.rng.triangular(0, cat.hours_open, cat.hours_open * 0.55)
+        opens: float = cat.open_hour
+        hours_open = cat.hours_open
+        weekday = (self.start // DAY + 3 + day) % 7  # the epoch was a Thursday; Monday = 0
+        if weekday >= 5 and cat.name in _LATER_ON_WEEKENDS:  # shops open later at weekends
+            opens += 1.5
+        elif weekday in (4, 5) and cat.name == "bar":  # and bars close later on Fri/Sat
+            hours_open += 2
+        hour = opens + self.rng.triangular(0, hours_open, hours_open * 0.55)
         local_midnight = self.start + day * DAY - merchant.region.offset_seconds * SECOND
         return local_midnight + round(hour * 3600) * SECOND  # terminals stamp whole seconds
 

@@ -1,0 +1,224 @@
+"""Per-sale features for the isolation forest, computed from state kept on event time.
+
+``FeatureTracker`` sees every transaction (in the engine's event-time order) and, for each approved
+SALE, returns the feature row *before* that sale is folded into the state, so "usual" never
+includes the sale being judged. Replay, training and the worker all run it inside the engine, so
+they compute identical rows for identical input. No wall clock, no randomness.
+
+State is bounded: merchants and terminals keep a few numbers each; cards keep their last ten
+minutes of sales and last hour of declines, and are forgotten a month after their last use
+(``expire``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final
+
+FEATURE_NAMES: Final = (
+    "amount_vs_merchant",
+    "amount_vs_terminal",
+    "local_hour",
+    "day_of_week",
+    "hour_rarity",
+    "card_sales_10m",
+    "card_merchants_10m",
+    "card_declines_1h",
+    "terminal_attempts_10m",
+    "round_amount",
+    "entry_risk",
+    "channel_qr",
+    "merchant_refund_ratio",
+    "merchant_decline_ratio",
+    "log_seconds_since_card_sale",
+)
+"""Feature order of every row; a model file records the order it was trained with."""
+
+MINUTE_US: Final = 60_000_000
+SHORT_WINDOW_US: Final = 10 * MINUTE_US
+DECLINE_WINDOW_US: Final = 60 * MINUTE_US
+CARD_MEMORY_US: Final = 30 * 24 * 60 * MINUTE_US
+NEVER_SEEN_SECONDS: Final = 30 * 24 * 3600
+# Exponentially weighted averages settle over ~1/ALPHA observations; the first ones are plain
+# means (weight 1/n) so a new merchant is judged against its own first sales, not against zero.
+ALPHA: Final = 0.02
+ENTRY_RISK: Final = {"CHIP": 0.0, "CONTACTLESS": 0.0, "QR": 0.0, "SWIPE": 1.0, "KEYED": 2.0}
+UNKNOWN_ENTRY_RISK: Final = 0.5
+
+
+def _ewma(current: float, value: float, n: int) -> float:
+    return current + (value - current) * max(1.0 / n, ALPHA)
+
+
+@dataclass(slots=True)
+class AmountProfile:
+    """Typical amount as the exponentially weighted mean of log amounts (a geometric mean that
+    forgets slowly)."""
+
+    n: int = 0
+    log_mean: float = 0.0
+
+    def ratio(self, amount_minor: int) -> float:
+        """``log(amount / typical)``; 0 before anything is known."""
+        return 0.0 if self.n == 0 else math.log(amount_minor) - self.log_mean
+
+    def typical_minor(self) -> int | None:
+        return None if self.n == 0 else round(math.exp(self.log_mean))
+
+    def add(self, amount_minor: int) -> None:
+        self.n += 1
+        self.log_mean = _ewma(self.log_mean, math.log(amount_minor), self.n)
+
+
+@dataclass(slots=True)
+class MerchantProfile:
+    amounts: AmountProfile = field(default_factory=AmountProfile)
+    hours: list[int] = field(default_factory=lambda: [0] * 24)
+    sales: int = 0
+    attempts: int = 0
+    refund_ratio: float = 0.0
+    decline_ratio: float = 0.0
+
+    def hour_share(self, hour: int) -> float:
+        """Share of this merchant's approved sales in local ``hour`` (smoothed: +1 per hour)."""
+        return (self.hours[hour] + 1) / (self.sales + 24)
+
+
+@dataclass(slots=True)
+class TerminalProfile:
+    amounts: AmountProfile = field(default_factory=AmountProfile)
+    attempts: deque[int] = field(default_factory=deque)
+
+
+@dataclass(slots=True)
+class CardProfile:
+    sales: deque[tuple[int, str]] = field(default_factory=deque)  # (ts, merchant), 10 min
+    declines: deque[int] = field(default_factory=deque)  # ts, 1 h
+    last_sale: int | None = None
+    last_seen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SaleContext:
+    """What was usual when a sale was judged, for explanations."""
+
+    merchant_typical_minor: int | None
+    terminal_typical_minor: int | None
+    merchant_hour_share: float
+    previous_card_sale_us: int | None
+
+
+def round_amount(amount_minor: int, exponent: int) -> float:
+    """0 when the amount has a fractional part in major units; otherwise 1 + the number of
+    trailing zeros of the major amount (5.00 -> 1, 50.00 -> 2, 48,000.00 -> 4)."""
+    scale = 10**exponent
+    if amount_minor % scale:
+        return 0.0
+    major, zeros = amount_minor // scale, 0
+    while major and major % 10 == 0 and zeros < 8:
+        major //= 10
+        zeros += 1
+    return float(1 + zeros)
+
+
+class FeatureTracker:
+    """Event-time state behind the features, for every merchant, terminal and card."""
+
+    def __init__(self) -> None:
+        self.merchants: dict[str, MerchantProfile] = {}
+        self.terminals: dict[str, TerminalProfile] = {}
+        self.cards: dict[str, CardProfile] = {}
+
+    def on_transaction(
+        self,
+        *,
+        ts: int,
+        merchant_id: str,
+        terminal_id: str,
+        card_token: str,
+        kind: str,
+        status: str,
+        amount_minor: int,
+        currency_exponent: int,
+        channel: str,
+        entry_mode: str | None,
+        local_hour: float,
+        day_of_week: int,
+    ) -> tuple[list[float], SaleContext] | None:
+        """Fold one transaction into the state; for an approved SALE, first return its row."""
+        merchant = self.merchants.get(merchant_id)
+        if merchant is None:
+            merchant = self.merchants[merchant_id] = MerchantProfile()
+        terminal = self.terminals.get(terminal_id)
+        if terminal is None:
+            terminal = self.terminals[terminal_id] = TerminalProfile()
+        card = self.cards.get(card_token)
+        if card is None:
+            card = self.cards[card_token] = CardProfile()
+        card.last_seen = max(card.last_seen, ts)
+
+        attempts = terminal.attempts
+        attempts.append(ts)
+        while attempts and attempts[0] <= ts - SHORT_WINDOW_US:
+            attempts.popleft()
+        approved_sale = kind == "SALE" and status == "APPROVED"
+        if kind == "SALE":
+            merchant.attempts += 1
+            merchant.decline_ratio = _ewma(
+                merchant.decline_ratio, 0.0 if status == "APPROVED" else 1.0, merchant.attempts
+            )
+            if status == "DECLINED":
+                card.declines.append(ts)
+        elif kind == "REFUND" and status == "APPROVED" and merchant.sales:
+            merchant.refund_ratio = _ewma(merchant.refund_ratio, 1.0, merchant.sales)
+        if not approved_sale:
+            return None
+
+        sales = card.sales
+        while sales and sales[0][0] <= ts - SHORT_WINDOW_US:
+            sales.popleft()
+        declines = card.declines
+        while declines and declines[0] <= ts - DECLINE_WINDOW_US:
+            declines.popleft()
+        hour = int(local_hour) % 24
+        share = merchant.hour_share(hour)
+        previous = card.last_sale
+        since = NEVER_SEEN_SECONDS if previous is None else max(0, ts - previous) / 1e6
+        row = [
+            merchant.amounts.ratio(amount_minor),
+            terminal.amounts.ratio(amount_minor),
+            local_hour,
+            float(day_of_week),
+            -math.log(share * 24),
+            float(len(sales) + 1),
+            float(len({m for _, m in sales} | {merchant_id})),
+            float(len(declines)),
+            float(len(attempts)),
+            round_amount(amount_minor, currency_exponent),
+            ENTRY_RISK.get(entry_mode, UNKNOWN_ENTRY_RISK) if entry_mode else UNKNOWN_ENTRY_RISK,
+            1.0 if channel == "QR" else 0.0,
+            merchant.refund_ratio,
+            merchant.decline_ratio,
+            math.log1p(min(since, NEVER_SEEN_SECONDS)),
+        ]
+        context = SaleContext(
+            merchant.amounts.typical_minor(), terminal.amounts.typical_minor(), share, previous
+        )
+        # Fold the sale in.
+        merchant.amounts.add(amount_minor)
+        terminal.amounts.add(amount_minor)
+        merchant.hours[hour] += 1
+        merchant.sales += 1
+        merchant.refund_ratio = _ewma(merchant.refund_ratio, 0.0, merchant.sales)
+        sales.append((ts, merchant_id))
+        card.last_sale = ts if previous is None else max(previous, ts)
+        return row, context
+
+    def expire(self, now: int) -> None:
+        """Forget cards unused for a month (their time-since-last-sale is capped there anyway)."""
+        cards = self.cards
+        horizon = now - CARD_MEMORY_US
+        for token in [t for t, c in cards.items() if c.last_seen < horizon]:
+            del cards[token]

@@ -1,0 +1,148 @@
+"""Scoring with the forest's arrays: the same numbers as ``IsolationForest.score_samples``.
+
+Two paths over one ``ForestModel``:
+
+- **per event** (``Scorer.score``): the trees are turned into one Python function made of nested
+  comparisons (``x3 <= 0.25``) whose leaves are constants, compiled once per model. Walking 100
+  trees then costs a few hundred bytecode comparisons, microseconds rather than the milliseconds
+  scikit-learn spends validating and dispatching a single row. The generated source contains only
+  numbers read from the verified model arrays (floats written with ``repr``, feature indices as
+  integers), never text from the file, so compiling it runs nothing the file could inject.
+- **batched** (``Scorer.score_batch``): a vectorised walk of every row through every tree at once,
+  one NumPy step per tree level.
+
+Scores follow the usual isolation-forest convention: ``anomaly = 2 ** (-mean_path / c(n))`` in
+(0, 1], higher is more anomalous; ``score_samples`` returns its negative, like scikit-learn.
+Inputs are rounded to float32 first, because scikit-learn's trees compare float32 inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from models.forest import ForestModel
+
+RowFunction = Callable[..., float]
+
+
+def _tree_expression(model: ForestModel, root: int) -> str:
+    feature, threshold = model.feature, model.threshold
+    left, right, leaf = model.left, model.right, model.leaf_value
+
+    def expr(node: int) -> str:
+        f = int(feature[node])
+        if f < 0:
+            return repr(float(leaf[node]))
+        return (
+            f"({expr(int(left[node]))} if x{f} <= {float(threshold[node])!r} "
+            f"else {expr(int(right[node]))})"
+        )
+
+    return expr(root)
+
+
+def compile_forest(model: ForestModel) -> RowFunction:
+    """A function of the features (positional, float32-rounded) returning the summed path
+    length over all trees."""
+    n = len(model.feature_names)
+    params = ", ".join(f"x{i}" for i in range(n))
+    lines = [f"def forest_path_length({params}):", "    d = 0.0"]
+    lines.extend(f"    d += {_tree_expression(model, int(r))}" for r in model.roots)
+    lines.append("    return d")
+    namespace: dict[str, Any] = {}
+    code = compile("\n".join(lines), f"<posguard forest {model.version}>", "exec")
+    exec(code, {"__builtins__": {}}, namespace)
+    fn: RowFunction = namespace["forest_path_length"]
+    return fn
+
+
+class Scorer:
+    """Scores feature rows with one model. Rows are never modified."""
+
+    def __init__(self, model: ForestModel) -> None:
+        self.model = model
+        self.feature_names = model.feature_names
+        self.threshold = model.threshold_score
+        self.version = model.version
+        self._medians = [float(v) for v in model.metadata["feature_medians"]]
+        self._normaliser = model.normaliser
+        self._path_length = compile_forest(model)
+        self._index = {name: i for i, name in enumerate(self.feature_names)}
+
+    # -- one row --------------------------------------------------------------------------------
+
+    def score(self, row: Sequence[float]) -> float:
+        """Anomaly score in (0, 1] of one row in the model's feature order; higher is stranger."""
+        return float(2.0 ** (-self._path_length(*array("f", row)) / self._normaliser))
+
+    def score_mapping(self, values: Mapping[str, float]) -> float:
+        """Score a row given by feature name; a missing or non-finite feature takes its training
+        median (so a model trained with a feature the caller lacks still scores)."""
+        return self.score(self.row_from_mapping(values))
+
+    def row_from_mapping(self, values: Mapping[str, float]) -> list[float]:
+        row = list(self._medians)
+        for name, i in self._index.items():
+            value = values.get(name)
+            if value is not None and math.isfinite(value):
+                row[i] = float(value)
+        return row
+
+    def is_anomalous(self, score: float) -> bool:
+        return score >= self.threshold
+
+    # -- batches --------------------------------------------------------------------------------
+
+    def score_batch(self, rows: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Anomaly scores of a 2-D batch (rows x features in the model's order)."""
+        x = np.asarray(rows, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"expected rows of {len(self.feature_names)} features, got shape {x.shape}"
+            )
+        if not np.all(np.isfinite(x)):
+            x = np.where(np.isfinite(x), x, np.asarray(self._medians, dtype=np.float32))
+        m = self.model
+        n_rows = x.shape[0]
+        nodes = np.broadcast_to(m.roots, (n_rows, len(m.roots))).copy()
+        row_index = np.arange(n_rows)[:, None]
+        while True:
+            feat = m.feature[nodes]
+            internal = feat >= 0
+            if not internal.any():
+                break
+            values = x[row_index, np.where(internal, feat, 0)]
+            go_left = values <= m.threshold[nodes]
+            step = np.where(go_left, m.left[nodes], m.right[nodes])
+            nodes = np.where(internal, step, nodes)
+        depths = np.zeros(n_rows)
+        for column in m.leaf_value[nodes].T:  # tree by tree, as scikit-learn adds them
+            depths += column
+        return np.asarray(2.0 ** (-depths / self._normaliser), dtype=np.float64)
+
+    def score_samples(self, rows: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """scikit-learn's convention: the negated anomaly score (lower is stranger)."""
+        return -self.score_batch(rows)
+
+    # -- explanations ---------------------------------------------------------------------------
+
+    def contributions(self, row: Sequence[float]) -> list[tuple[int, float]]:
+        """How much each feature drives this row's score: the drop in anomaly score when that
+        feature alone is set to its training median. Largest first."""
+        base = self.score(row)
+        out: list[tuple[int, float]] = []
+        for i, median in enumerate(self._medians):
+            if row[i] == median:
+                out.append((i, 0.0))
+                continue
+            changed = list(row)
+            changed[i] = median
+            out.append((i, base - self.score(changed)))
+        out.sort(key=lambda item: (-item[1], item[0]))
+        return out
