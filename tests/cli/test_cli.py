@@ -191,3 +191,70 @@ def test_simulate_then_evaluate(tmp_path: Path) -> None:
     text = posguard("evaluate", "--data", str(data))
     assert "result: PERFECT" in text.stdout
     assert posguard("evaluate", "--data", str(tmp_path)).returncode == 2
+
+
+def test_train_model_info_and_replay_with_a_model(tmp_path: Path) -> None:
+    data = tmp_path / "sim"
+    sim = posguard("simulate", "--out-dir", str(data), "--seed", "5", "--merchants", "15")
+    assert sim.returncode == 0, sim.stderr
+    model = tmp_path / "model.npz"
+    train = posguard(
+        "train",
+        "--transactions",
+        str(data / "transactions.jsonl"),
+        "--out",
+        str(model),
+        "--target-alert-rate",
+        "0.5",
+    )
+    assert train.returncode == 0, train.stderr
+    assert "threshold" in train.stderr and "0.5% of approved sales" in train.stderr
+    info = posguard("model", "info", str(model), "--json")
+    assert info.returncode == 0, info.stderr
+    meta = json.loads(info.stdout)
+    assert meta["target_alert_rate"] == 0.005
+    assert meta["training_window"]["from"] < meta["training_window"]["to"]
+    assert meta["sklearn_version"] and len(meta["checksum"]) == 64
+    out = tmp_path / "alerts.jsonl"
+    run = replay_cli(
+        data / "transactions.jsonl",
+        data / "settlements.jsonl",
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--dead-letter",
+        str(tmp_path / "dead.jsonl"),
+    )
+    assert run.returncode == 0, run.stderr
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    suspicious = [a for a in alerts if a["type"] == "SUSPICIOUS_PATTERN"]
+    assert suspicious and all(
+        a["details"]["model_version"] == meta["model_version"] for a in suspicious
+    )
+    plain = tmp_path / "plain.jsonl"
+    run = replay_cli(
+        data / "transactions.jsonl",
+        data / "settlements.jsonl",
+        "--out",
+        str(plain),
+        "--dead-letter",
+        str(tmp_path / "dead2.jsonl"),
+    )
+    assert "SUSPICIOUS_PATTERN" not in plain.read_text()
+    rules = [a for a in alerts if a["type"] != "SUSPICIOUS_PATTERN"]
+    assert [a["alert_id"] for a in rules] == [
+        json.loads(line)["alert_id"] for line in plain.read_text().splitlines()
+    ]
+
+
+def test_a_damaged_model_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    result = posguard("model", "info", str(bad))
+    assert result.returncode == 2
+    assert "not a posguard model file" in result.stderr
+    txns = write_jsonl(tmp_path / "t.jsonl", [txn_doc("T1")])
+    lines = write_jsonl(tmp_path / "s.jsonl", [])
+    result = replay_cli(txns, lines, "--model", str(bad))
+    assert result.returncode == 2 and "not a posguard model file" in result.stderr
