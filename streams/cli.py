@@ -208,6 +208,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         group=args.group,
         config_file=Path(args.config) if args.config else None,
+        model_file=Path(args.model) if args.model else None,
     )
     config_path = settings.config_file
     if config_path is not None:
@@ -307,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--partitions", type=int, metavar="N", help="for topics it creates")
     wk.add_argument("--group", metavar="ID", help="consumer group / app id (default posguard)")
     wk.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
+    wk.add_argument(
+        "--model",
+        metavar="FILE",
+        help="isolation-forest model (default: $POSGUARD_MODEL); reloaded when the file changes",
+    )
     wk.add_argument(
         "--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"]
     )

@@ -13,6 +13,7 @@ moves bytes between Kafka and them:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -45,6 +46,7 @@ from streams.worker.journal import (
 )
 from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
+from streams.worker.modelwatch import ModelWatcher
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
 
@@ -54,6 +56,7 @@ log = logging.getLogger("posguard.worker")
 _IDLE_FLUSH_S = 1.0
 _PUBLISH_MARK_S = 1.0
 _GAUGES_S = 2.0
+_MODEL_POLL_S = 2.0
 _MAX_PAGE = 500
 # Journal entries per changelog message at most; a timer writes smaller batches every tick.
 _BATCH = 500
@@ -70,6 +73,9 @@ class StreamWorker:
         self.registry = CollectorRegistry(auto_describe=True)
         self.metrics = Metrics(self.registry)
         self.store = AlertStore(config.retention_us)
+        self.model = ModelWatcher(settings.model_file)
+        self.model.poll()  # before any partition is built: every event is judged by the model
+        self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
         self.pipelines: dict[int, PartitionPipeline] = {}
         t = settings.topics
         self.names = (t.transactions, t.settlements)
@@ -201,7 +207,7 @@ class StreamWorker:
     def _rebuild(self, p: int) -> PartitionPipeline:
         """A pipeline for partition ``p``, restored from the journal table (recovered by Faust
         before any message of the partition is delivered)."""
-        pipe = PartitionPipeline(p, self.config, self.names)
+        pipe = PartitionPipeline(p, self.config, self.names, self.model.scorer)
         prefix = b"%05d/" % p
         published = 0
         found: list[tuple[int, bytes, bytes]] = []
@@ -230,10 +236,23 @@ class StreamWorker:
                 len(entries),
                 time.perf_counter() - started,
             )
+        pipe.engine.patterns.on_scored = self._on_scored
         self.pipelines[p] = pipe
         self._published[p] = published
         self._carry_out(p, pipe.take())
         return pipe
+
+    def _on_scored(self, _t: Any, _row: list[float], score: float | None) -> None:
+        if score is not None:
+            self.metrics.model_score.observe(score)
+
+    async def reload_model(self) -> None:
+        """Pick up a new model file; every partition's engine scores with it from now on."""
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(None, self.model.poll):
+            for pipe in self.pipelines.values():
+                pipe.engine.patterns.set_scorer(self.model.scorer)
+        self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
 
     def on_revoked(self, revoked: set[TP]) -> None:
         """Forget partitions another worker now owns; unacknowledged input is read again there."""
@@ -443,6 +462,10 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     async def gauges() -> None:
         worker.refresh_gauges()
 
+    @app.timer(_MODEL_POLL_S)
+    async def model_reload() -> None:
+        await worker.reload_model()
+
     async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         worker.on_revoked(revoked)
 
@@ -467,8 +490,18 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     async def api_merchants(view: Any, request: Any) -> Any:
         return view.json(worker.merchants_page())
 
+    @app.page("/api/model")
+    async def api_model(view: Any, request: Any) -> Any:
+        return view.json(worker.model.status())
+
     @app.page("/healthz")
     async def healthz(view: Any, request: Any) -> Any:
-        return view.json({"status": "ok", "partitions": sorted(worker.pipelines)})
+        return view.json(
+            {
+                "status": "ok",
+                "partitions": sorted(worker.pipelines),
+                "model": worker.model.scorer.version if worker.model.scorer else None,
+            }
+        )
 
     return app, worker

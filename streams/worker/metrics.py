@@ -83,6 +83,13 @@ class Metrics:
             registry=registry,
         )
 
+        self.model_score = Histogram(
+            "posguard_model_score",
+            "Isolation-forest anomaly score of each approved sale (higher is stranger)",
+            buckets=(0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9, 1.0),
+            registry=registry,
+        )
+
     def on_alert(self, alert: Alert, is_new: bool) -> None:
         if alert.status == "OPEN" and is_new:
             self.alerts_raised.labels(alert.type, alert.severity).inc()

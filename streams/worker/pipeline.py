@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.cardmask import mask_bytes, mask_text
 from streams.config import Config
@@ -52,10 +53,17 @@ class Output:
 class PartitionPipeline:
     """Engine, merger and journal bookkeeping for one partition of both input topics."""
 
-    def __init__(self, partition: int, config: Config, topics: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        partition: int,
+        config: Config,
+        topics: tuple[str, str],
+        scorer: Scorer | None = None,
+    ) -> None:
         self.partition = partition
         self.topics = topics
-        self.engine = Engine(config)
+        # Features are always tracked, so a model loaded later judges with warm state.
+        self.engine = Engine(config, scorer, track_features=True)
         self._keep_us = config.retention_us + _JOURNAL_MARGIN_US
         self._decoders = (EventDecoder("transaction"), EventDecoder("settlement"))
         self._merger: TimeMerger[_Pending] = TimeMerger()

@@ -32,6 +32,8 @@ class WorkerSettings:
     partitions: int = 1
     replication: int = 1
     config_file: Path | None = None
+    model_file: Path | None = None
+    """Isolation-forest model (``posguard train``); reloaded when the file changes."""
     topics: Topics = Topics()
     merge_grace_ms: int = 50
     """How long a record is held before it may overtake the other, quiet topic (see merge.py)."""
@@ -73,6 +75,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
         web_port=_int(env, "POSGUARD_WEB_PORT", d.web_port, 0),
         web_host=env.get("POSGUARD_WEB_HOST") or d.web_host,
         data_dir=Path(env.get("POSGUARD_DATA_DIR") or d.data_dir),
+        model_file=Path(env["POSGUARD_MODEL"]) if env.get("POSGUARD_MODEL") else None,
         group=env.get("POSGUARD_GROUP") or d.group,
         partitions=_int(env, "POSGUARD_PARTITIONS", d.partitions, 1),
         replication=_int(env, "POSGUARD_REPLICATION", d.replication, 1),

@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from models.features import FEATURE_NAMES
+from models.forest import save_model
+from models.train import fit_model
+from streams.config import Config
 from streams.simulate import SimulationSettings, write_simulation
+from streams.training import feature_rows
 from tests.support.brokers import apache_kafka, tansu
 from tests.support.stream import Expected, expected_from_replay
 
@@ -37,7 +42,15 @@ def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Expected]:
-    """A small simulated fleet (every alert type, bad lines, a late batch) and what replay says."""
+    """A small simulated fleet (every alert type, suspicious patterns, bad lines, a late batch),
+    two models trained on another run's history (``model.npz`` scores the stream,
+    ``model-next.npz`` is swapped in while the worker runs), and what replay says."""
     data = tmp_path_factory.mktemp("sim")
     write_simulation(data, SimulationSettings(seed=11, days=4, merchants=10))
-    return data, expected_from_replay(data)
+    history = tmp_path_factory.mktemp("history")
+    write_simulation(history, SimulationSettings(seed=21, days=5, merchants=10))
+    rows, _ = feature_rows(history / "transactions.jsonl", None, Config())
+    for seed, name in ((0, "model.npz"), (1, "model-next.npz")):
+        model, _ = fit_model(rows, FEATURE_NAMES, seed=seed, target_alert_rate=0.005)
+        save_model(model, data / name)
+    return data, expected_from_replay(data, data / "model.npz")

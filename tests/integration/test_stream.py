@@ -6,6 +6,7 @@ Each test runs on both brokers (see conftest), on its own uuid topics and consum
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import uuid
 from collections import Counter
@@ -39,7 +40,10 @@ def _worker(
 ) -> WorkerProcess:
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
-    return WorkerProcess(broker_url, topics, state, group, config=data / "config.toml")
+    model = tmp_path / "model.npz"
+    if not model.exists():
+        shutil.copy(data / "model.npz", model)
+    return WorkerProcess(broker_url, topics, state, group, config=data / "config.toml", model=model)
 
 
 def _published(broker_url: str, topics: Topics) -> list[dict[str, object]]:
@@ -120,8 +124,33 @@ def test_stream_equals_replay_and_dead_letters_bad_input(
         page = worker.get("/api/alerts?status=OPEN&limit=5")
         assert page["total"] == sum(1 for _, s in expected.final.values() if s == "OPEN")
         assert len(page["alerts"]) == min(5, page["total"])
+        _assert_model_hot_swap(worker, data, tmp_path / "model.npz")
     finally:
         worker.stop()
+
+
+def _assert_model_hot_swap(worker: WorkerProcess, data: Path, live: Path) -> None:
+    """The worker scores with the configured model and picks up a new file without a restart;
+    a damaged file is refused and the previous model keeps scoring."""
+    first = worker.get("/api/model")
+    assert first["enabled"] and first["error"] is None
+    assert any(t == "SUSPICIOUS_PATTERN" for t, _ in expected_types(worker))
+    staged = live.with_name("staged.npz")
+    shutil.copy(data / "model-next.npz", staged)
+    staged.replace(live)
+    assert wait_until(lambda: worker.get("/api/model")["version"] != first["version"], 20, 0.5)
+    swapped = worker.get("/api/model")["version"]
+    staged.write_bytes(b"damaged")
+    staged.replace(live)
+    assert wait_until(lambda: worker.get("/api/model")["error"] is not None, 20, 0.5)
+    after = worker.get("/api/model")
+    assert after["enabled"] and after["version"] == swapped
+    assert "not a posguard model file" in after["error"]
+
+
+def expected_types(worker: WorkerProcess) -> list[tuple[str, str]]:
+    page = worker.get("/api/alerts?type=SUSPICIOUS_PATTERN&limit=5")
+    return [(a["type"], a["status"]) for a in page["alerts"]]
 
 
 def test_kill9_mid_stream_then_restart_changes_nothing(

@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from models.forest import load_model
+from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.config import load_config
 from streams.deadletter import DeadLetter
@@ -32,12 +34,17 @@ class Expected:
     events: int = 0
 
 
-def expected_from_replay(data: Path) -> Expected:
+def expected_from_replay(data: Path, model: Path | None = None) -> Expected:
     alerts: list[Alert] = []
     dead: list[DeadLetter] = []
     config = load_config(data / "config.toml")
     replay(
-        data / "transactions.jsonl", data / "settlements.jsonl", config, alerts.append, dead.append
+        data / "transactions.jsonl",
+        data / "settlements.jsonl",
+        config,
+        alerts.append,
+        dead.append,
+        scorer=Scorer(load_model(model)) if model is not None else None,
     )
     as_dicts = [msgspec.to_builtins(a) for a in alerts]
     events = sum(

@@ -49,6 +49,7 @@ class WorkerProcess:
     group: str
     partitions: int = 1
     config: Path | None = None
+    model: Path | None = None
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -63,6 +64,7 @@ class WorkerProcess:
             "POSGUARD_GROUP": self.group,
             "POSGUARD_PARTITIONS": str(self.partitions),
             "POSGUARD_CONFIG": str(self.config or ""),
+            "POSGUARD_MODEL": str(self.model or ""),
         }
         log = (self.data_dir.parent / f"worker-{self.group}-{time.time_ns()}.log").open("wb")
         self.process = subprocess.Popen(
