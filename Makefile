@@ -47,6 +47,7 @@ test: $(STAMP) lint kafka-jars
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m tests.bench.bench_model --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_replay --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_stream --dir $(BENCH_DIR)
 

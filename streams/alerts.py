@@ -83,6 +83,14 @@ class Alert(msgspec.Struct, kw_only=True):
 _encoder = msgspec.json.Encoder()
 
 
+def encode_acknowledged(alert: Alert, detected_at: str, acknowledgement: dict[str, str]) -> bytes:
+    """An alert update carrying an operator's acknowledgement (an extra field beyond the
+    contract's: consumers that upsert by ``alert_id`` keep working)."""
+    doc = msgspec.to_builtins(msgspec.structs.replace(alert, detected_at=detected_at))
+    doc["acknowledgement"] = acknowledgement
+    return mask_bytes(_encoder.encode(doc))
+
+
 def encode_alert(alert: Alert, detected_at: str) -> bytes:
     """JSON bytes of an alert stamped with the wall-clock ``detected_at``, card numbers masked.
 

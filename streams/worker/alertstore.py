@@ -26,6 +26,9 @@ class StoredAlert:
     """Event time of the latest update, in microseconds."""
     detected_at: str
     history: list[dict[str, str]] = field(default_factory=list)
+    partition: int = 0
+    """Input partition whose engine raised it (acknowledgements are kept in that partition)."""
+    acknowledgement: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +53,12 @@ class AlertStore:
         self._newest = -(2**63)
         self._updates = 0
 
-    def apply(self, alert: Alert, detected_at: str) -> None:
+    def apply(self, alert: Alert, detected_at: str, partition: int = 0) -> None:
         ts = to_us(datetime.fromisoformat(alert.event_time))
         entry = {"status": alert.status, "event_time": alert.event_time, "summary": alert.summary}
         known = self._alerts.get(alert.alert_id)
         if known is None:
-            self._alerts[alert.alert_id] = StoredAlert(alert, ts, detected_at, [entry])
+            self._alerts[alert.alert_id] = StoredAlert(alert, ts, detected_at, [entry], partition)
         else:
             known.alert, known.ts, known.detected_at = alert, ts, detected_at
             if known.history[-1] != entry:
@@ -64,6 +67,45 @@ class AlertStore:
         self._updates += 1
         if not self._updates % _PRUNE_EVERY:
             self._prune()
+
+    def acknowledge(self, alert_id: str, ack: dict[str, str]) -> StoredAlert | None:
+        """Record an operator's acknowledgement (who, when, note); ``None`` for an unknown id.
+        The latest acknowledgement wins; each one is kept in the history."""
+        known = self._alerts.get(alert_id)
+        if known is None:
+            return None
+        if known.acknowledgement == ack:
+            return known
+        known.acknowledgement = ack
+        note = f": {ack['note']}" if ack.get("note") else ""
+        known.history.append(
+            {
+                "status": "ACKNOWLEDGED",
+                "at": ack["at"],
+                "by": ack["by"],
+                "summary": f"Acknowledged by {ack['by']}{note}",
+            }
+        )
+        return known
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per type (open / all) and alerts opened per event-time hour, per type."""
+        per_type: Counter[str] = Counter()
+        open_per_type: Counter[str] = Counter()
+        hourly: dict[str, Counter[int]] = {}
+        for s in self._alerts.values():
+            kind = s.alert.type
+            per_type[kind] += 1
+            if s.alert.status == "OPEN":
+                open_per_type[kind] += 1
+            first = s.history[0].get("event_time") if s.history else None
+            opened = to_us(datetime.fromisoformat(first)) if first else s.ts
+            hourly.setdefault(kind, Counter())[opened // 3_600_000_000 * 3600] += 1
+        return {
+            "total": dict(per_type),
+            "open": dict(open_per_type),
+            "opened_per_hour": {k: sorted(v.items()) for k, v in hourly.items()},
+        }
 
     def get(self, alert_id: str) -> StoredAlert | None:
         return self._alerts.get(alert_id)
@@ -115,4 +157,5 @@ def to_json(stored: StoredAlert) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(stored.alert)
     data["detected_at"] = stored.detected_at
     data["history"] = stored.history
+    data["acknowledgement"] = stored.acknowledgement
     return data

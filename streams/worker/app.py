@@ -14,6 +14,7 @@ moves bytes between Kafka and them:
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 import weakref
@@ -29,11 +30,13 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP, EventT
 from prometheus_client import CollectorRegistry
 
-from streams.alerts import encode_alert
+from streams.alerts import encode_acknowledged, encode_alert
+from streams.cardmask import mask_text
 from streams.config import Config
 from streams.replay import now_rfc3339
 from streams.worker.alertstore import AlertQuery, AlertStore, to_json
-from streams.worker.fleet import merchant_summaries
+from streams.worker.evidence import alert_evidence
+from streams.worker.fleet import fleet_totals, merchant_summaries
 from streams.worker.journal import (
     Entry,
     decode_batch,
@@ -49,6 +52,7 @@ from streams.worker.metrics import Metrics
 from streams.worker.modelwatch import ModelWatcher
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
+from streams.worker.static import content_type, static_file
 
 log = logging.getLogger("posguard.worker")
 
@@ -107,6 +111,15 @@ class StreamWorker:
             value_serializer="raw",
             partitions=settings.partitions,
         )
+        self.acks = app.Table(
+            "acks",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            help="Operators' acknowledgements by alert id, in the partition of the alert",
+        )
+        self.lag_series: deque[tuple[int, float]] = deque(maxlen=1800)
+        self.dead_series: deque[list[int]] = deque(maxlen=1440)
         self.journal = app.Table(
             "journal",
             key_type=bytes,
@@ -150,14 +163,19 @@ class StreamWorker:
         if out.alerts or out.restored:
             detected = now_rfc3339()
             for alert in out.restored:
-                self.store.apply(alert, detected)
+                self.store.apply(alert, detected, p)
             for alert in out.alerts:
                 is_new = self.store.get(alert.alert_id) is None
-                self.store.apply(alert, detected)
+                self.store.apply(alert, detected, p)
                 self.metrics.on_alert(alert, is_new)
                 self.alerts_topic.send_soon(
                     key=alert.alert_id.encode(), value=encode_alert(alert, detected)
                 )
+        if out.dead_letters:
+            minute = int(time.time()) // 60 * 60
+            if not self.dead_series or self.dead_series[-1][0] != minute:
+                self.dead_series.append([minute, 0])
+            self.dead_series[-1][1] += len(out.dead_letters)
         for letter in out.dead_letters:
             self.metrics.dead_letters.labels(letter.reason).inc()
             self.dead_topic.send_soon(key=None, value=msgspec.json.encode(letter))
@@ -240,7 +258,58 @@ class StreamWorker:
         self.pipelines[p] = pipe
         self._published[p] = published
         self._carry_out(p, pipe.take())
+        for key, value in list(self.acks.data.items()):
+            stored = self.store.get(key.decode())
+            if stored is not None and stored.partition == p:
+                self.store.acknowledge(stored.alert.alert_id, msgspec.json.decode(value))
         return pipe
+
+    def acknowledge(self, alert_id: str, by: str, note: str) -> dict[str, Any] | None:
+        """Keep an operator's acknowledgement in the partition's changelog-backed table and
+        publish it as an update of the alert."""
+        stored = self.store.get(alert_id)
+        if stored is None:
+            return None
+        ack = {"by": mask_text(by.strip())[:80], "at": now_rfc3339(), "note": mask_text(note)[:500]}
+        key, value = alert_id.encode(), msgspec.json.encode(ack)
+        self.acks.data[key] = value
+        self.acks.send_changelog(stored.partition, key, value)
+        self.store.acknowledge(alert_id, ack)
+        self.alerts_topic.send_soon(
+            key=key, value=encode_acknowledged(stored.alert, stored.detected_at, ack)
+        )
+        return to_json(stored)
+
+    def authorized(self, request: Any) -> bool:
+        token = self.settings.token
+        if token is None:
+            return True
+        header = request.headers.get("Authorization", "")
+        given = (
+            header.removeprefix("Bearer ").strip()
+            or request.cookies.get("posguard_token", "")
+            or request.query.get("token", "")
+        )
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def stats_page(self) -> dict[str, Any]:
+        return {
+            **self.store.stats(),
+            "settlement_lag": list(self.lag_series),
+            "dead_letters_per_minute": [tuple(x) for x in self.dead_series],
+            "model": self.model.status(),
+            "auth": self.settings.token is not None,
+        }
+
+    def alert_page(self, alert_id: str) -> dict[str, Any] | None:
+        stored = self.store.get(alert_id)
+        if stored is None:
+            return None
+        body = to_json(stored)
+        body["evidence"] = alert_evidence(
+            stored.alert, (pipe.engine for pipe in self.pipelines.values()), self.config
+        )
+        return body
 
     def _on_scored(self, _t: Any, _row: list[float], score: float | None) -> None:
         if score is not None:
@@ -365,8 +434,15 @@ class StreamWorker:
                 lag = max(lag, (tw - sw) / 1e6)
         m.feed_gap.set(1 if gap else 0)
         m.settlement_lag.set(lag)
+        self.lag_series.append((int(time.time()), lag))
         for side, name in enumerate(self.names):
             m.buffered.labels(name).set(sum(p.buffered(side) for p in self.pipelines.values()))
+            behind = 0
+            for p, pipe in self.pipelines.items():
+                hw = self.app.consumer.highwater(TP(name, p))
+                if hw is not None:
+                    behind += max(0, hw - pipe.next_offset(side))
+            m.consumer_lag.labels(name).set(behind)
 
     # -- API --------------------------------------------------------------------------------------
 
@@ -400,7 +476,16 @@ class StreamWorker:
         summaries = merchant_summaries(
             (pipe.engine for pipe in self.pipelines.values()), self.store.open_alerts()
         )
-        return {"merchants": [s.to_json() for s in summaries]}
+        return {
+            "merchants": [s.to_json() for s in summaries],
+            "at_risk": fleet_totals(s.at_risk_minor for s in summaries),
+            "unsettled": fleet_totals(s.unsettled_minor for s in summaries),
+        }
+
+
+def _headers(name: str) -> dict[str, str]:
+    # aiohttp refuses a charset inside ``content_type``: give the full header instead.
+    return {"Content-Type": content_type(name), "Cache-Control": "no-cache"}
 
 
 @contextmanager
@@ -416,6 +501,13 @@ def _acting_for(event: EventT[bytes]) -> Iterator[None]:
 
 def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, StreamWorker]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.exposed_without_token:
+        log.warning(
+            "POSGUARD_TOKEN is not set: serving the dashboard and API on 127.0.0.1 only "
+            "(not on %s); set POSGUARD_TOKEN to expose them",
+            settings.web_host,
+        )
+        settings = settings.with_overrides(web_host="127.0.0.1")
     app = faust.App(
         settings.group,
         broker=settings.broker_url,
@@ -471,8 +563,48 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
 
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
 
+    def denied(view: Any) -> Any:
+        return view.json({"error": "token required (POSGUARD_TOKEN)"}, status=401)
+
+    @app.page("/")
+    async def dashboard(view: Any, request: Any) -> Any:
+        return view.bytes(static_file("index.html"), headers=_headers("index.html"))
+
+    @app.page("/static/{name}")
+    async def static(view: Any, request: Any, name: str) -> Any:
+        try:
+            body = static_file(name)
+        except FileNotFoundError:
+            return view.notfound()
+        return view.bytes(body, headers=_headers(name))
+
+    @app.page("/api/stats")
+    async def api_stats(view: Any, request: Any) -> Any:
+        if not worker.authorized(request):
+            return denied(view)
+        return view.json(worker.stats_page())
+
+    @app.page("/api/alerts/{alert_id}/ack")
+    class AckView(faust.web.View):
+        async def post(self, request: Any, alert_id: str) -> Any:
+            if not worker.authorized(request):
+                return denied(self)
+            try:
+                body = await request.json()
+                by, note = str(body.get("by") or "").strip(), str(body.get("note") or "")
+            except (ValueError, AttributeError):
+                return self.json({"error": "expected JSON {by, note}"}, status=400)
+            if not by:
+                return self.json({"error": "say who acknowledges (by)"}, status=400)
+            done = worker.acknowledge(alert_id, by, note)
+            if done is None:
+                return self.json({"error": f"no alert {alert_id}"}, status=404)
+            return self.json(done)
+
     @app.page("/api/alerts")
     async def api_alerts(view: Any, request: Any) -> Any:
+        if not worker.authorized(request):
+            return denied(view)
         try:
             body = worker.alerts_page(request.query)
         except ValueError:
@@ -481,17 +613,23 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
 
     @app.page("/api/alerts/{alert_id}")
     async def api_alert(view: Any, request: Any, alert_id: str) -> Any:
-        stored = worker.store.get(alert_id)
-        if stored is None:
+        if not worker.authorized(request):
+            return denied(view)
+        body = worker.alert_page(alert_id)
+        if body is None:
             return view.json({"error": f"no alert {alert_id}"}, status=404)
-        return view.json(to_json(stored))
+        return view.json(body)
 
     @app.page("/api/merchants")
     async def api_merchants(view: Any, request: Any) -> Any:
+        if not worker.authorized(request):
+            return denied(view)
         return view.json(worker.merchants_page())
 
     @app.page("/api/model")
     async def api_model(view: Any, request: Any) -> Any:
+        if not worker.authorized(request):
+            return denied(view)
         return view.json(worker.model.status())
 
     @app.page("/healthz")

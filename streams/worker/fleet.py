@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from streams.alerts import Alert
 from streams.engine.core import Engine
+from streams.money import format_amount
 
 
 @dataclass(slots=True)
@@ -29,6 +30,8 @@ class MerchantSummary:
             "unsettled_count": self.unsettled_count,
             "unsettled_minor": dict(self.unsettled_minor),
             "at_risk_minor": dict(self.at_risk_minor),
+            "unsettled": {c: format_amount(v, c) for c, v in sorted(self.unsettled_minor.items())},
+            "at_risk": {c: format_amount(v, c) for c, v in sorted(self.at_risk_minor.items())},
             "terminals_in_fault": sorted(self.terminals_in_fault),
         }
 
@@ -62,3 +65,11 @@ def money_at_risk(summaries: Iterable[MerchantSummary]) -> Counter[str]:
     for s in summaries:
         total.update(s.at_risk_minor)
     return total
+
+
+def fleet_totals(per_merchant: Iterable[Mapping[str, int]]) -> dict[str, str]:
+    """Amounts summed per currency over the fleet, formatted (exact integers, no float)."""
+    total: Counter[str] = Counter()
+    for amounts in per_merchant:
+        total.update(amounts)
+    return {c: format_amount(v, c) for c, v in sorted(total.items()) if v}

@@ -83,6 +83,12 @@ class Metrics:
             registry=registry,
         )
 
+        self.consumer_lag = Gauge(
+            "posguard_consumer_lag_messages",
+            "Messages on the input topics not yet read by this worker (high watermark - position)",
+            ["topic"],
+            registry=registry,
+        )
         self.model_score = Histogram(
             "posguard_model_score",
             "Isolation-forest anomaly score of each approved sale (higher is stranger)",

@@ -13,6 +13,8 @@ from typing import Any
 
 from streams.config import ConfigError
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
@@ -32,6 +34,9 @@ class WorkerSettings:
     partitions: int = 1
     replication: int = 1
     config_file: Path | None = None
+    token: str | None = None
+    """Required by the dashboard and API when set (``POSGUARD_TOKEN``); without it the worker
+    binds to localhost only."""
     model_file: Path | None = None
     """Isolation-forest model (``posguard train``); reloaded when the file changes."""
     topics: Topics = Topics()
@@ -44,6 +49,10 @@ class WorkerSettings:
     def bootstrap(self) -> str:
         """``host:port[,host:port]`` without the ``kafka://`` scheme, for plain Kafka clients."""
         return bootstrap_servers(self.broker_url)
+
+    @property
+    def exposed_without_token(self) -> bool:
+        return self.token is None and self.web_host not in LOOPBACK_HOSTS
 
     def with_overrides(self, **changes: Any) -> WorkerSettings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -76,6 +85,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
         web_host=env.get("POSGUARD_WEB_HOST") or d.web_host,
         data_dir=Path(env.get("POSGUARD_DATA_DIR") or d.data_dir),
         model_file=Path(env["POSGUARD_MODEL"]) if env.get("POSGUARD_MODEL") else None,
+        token=env.get("POSGUARD_TOKEN") or None,
         group=env.get("POSGUARD_GROUP") or d.group,
         partitions=_int(env, "POSGUARD_PARTITIONS", d.partitions, 1),
         replication=_int(env, "POSGUARD_REPLICATION", d.replication, 1),

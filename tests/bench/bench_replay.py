@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from streams.simulate import SimulationSettings, write_simulation
+from tests.bench.bench_model import trained_model
 
 # ~1.05 million input lines (transactions and settlement lines together).
 SETTINGS = SimulationSettings(seed=42, days=7, merchants=560, sales_per_terminal_day=60)
@@ -49,8 +50,13 @@ from streams.replay import JsonLinesWriter, replay
 t = time.perf_counter()
 with open(sys.argv[4], "wb") as out, open(sys.argv[5], "wb") as dead:
     alerts, letters = JsonLinesWriter(out), JsonLinesWriter(dead)
+    scorer = None
+    if len(sys.argv) > 6:
+        from models.forest import load_model
+        from models.scorer import Scorer
+        scorer = Scorer(load_model(Path(sys.argv[6])))
     report = replay(Path(sys.argv[1]), Path(sys.argv[2]), load_config(sys.argv[3]),
-                    alerts.alert, letters.dead_letter)
+                    alerts.alert, letters.dead_letter, scorer=scorer)
 print(report.lines, time.perf_counter() - t)
 """
 
@@ -91,13 +97,18 @@ def main() -> None:
     data = _data(args.dir)
     txns, lines = str(data / "transactions.jsonl"), str(data / "settlements.jsonl")
     config = str(data / "config.toml")
+    model = str(trained_model(args.dir))
     rounds = []
     for i in range(args.rounds):
         n_parse, parse_s, _ = _measure(_PARSE_ONLY, txns, lines)
         n_replay, replay_s, replay_rss = _measure(
             _REPLAY, txns, lines, config, str(data / "alerts.jsonl"), str(data / "dead.jsonl")
         )
-        assert n_parse == n_replay, (n_parse, n_replay)
+        n_model, model_s, model_rss = _measure(
+            _REPLAY, txns, lines, config, str(data / "alerts-model.jsonl"),
+            str(data / "dead-model.jsonl"), model,
+        )  # fmt: skip
+        assert n_parse == n_replay == n_model, (n_parse, n_replay, n_model)
         row = {
             "round": i + 1,
             "events": n_replay,
@@ -105,12 +116,17 @@ def main() -> None:
             "replay_events_per_s": n_replay / replay_s,
             "replay_to_parse_ratio": (n_replay / replay_s) / (n_parse / parse_s),
             "replay_peak_rss_mib": replay_rss,
+            "model_replay_events_per_s": n_model / model_s,
+            "model_to_plain_replay_ratio": (n_model / model_s) / (n_replay / replay_s),
+            "model_replay_peak_rss_mib": model_rss,
         }
         rounds.append(row)
         print(
             f"round {i + 1}: {n_replay:,} events | parse-only {row['parse_events_per_s']:,.0f}/s "
             f"| replay {row['replay_events_per_s']:,.0f}/s | ratio "
-            f"{row['replay_to_parse_ratio']:.3f} | replay peak RSS {replay_rss:,.0f} MiB",
+            f"{row['replay_to_parse_ratio']:.3f} | replay peak RSS {replay_rss:,.0f} MiB | "
+            f"with model {row['model_replay_events_per_s']:,.0f}/s "
+            f"(x{row['model_to_plain_replay_ratio']:.2f}, {model_rss:,.0f} MiB)",
             flush=True,
         )
     best = max(rounds, key=lambda r: r["replay_events_per_s"])
@@ -121,11 +137,15 @@ def main() -> None:
         "best_replay_events_per_s": best["replay_events_per_s"],
         "median_replay_to_parse_ratio": median_ratio,
         "peak_rss_mib": max(r["replay_peak_rss_mib"] for r in rounds),
+        "median_model_to_plain_ratio": sorted(r["model_to_plain_replay_ratio"] for r in rounds)[
+            len(rounds) // 2
+        ],
     }
     (args.dir / "results.json").write_text(json.dumps(summary, indent=2))
     print(
         f"replay: best {summary['best_replay_events_per_s']:,.0f} events/s; median ratio to "
-        f"parse-only {median_ratio:.3f}; peak memory {summary['peak_rss_mib']:,.0f} MiB"
+        f"parse-only {median_ratio:.3f}; peak memory {summary['peak_rss_mib']:,.0f} MiB; "
+        f"with a model: median x{summary['median_model_to_plain_ratio']:.2f} of plain replay"
     )
 
 

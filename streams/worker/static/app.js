@@ -1,0 +1,252 @@
+// posguard dashboard: polls the worker's API every few seconds; no framework, no build step.
+"use strict";
+
+const TYPES = ["DUPLICATE_CHARGE", "DUPLICATE_SETTLEMENT", "MISSING_SETTLEMENT",
+  "SETTLED_WITHOUT_APPROVAL", "UNMATCHED_SETTLEMENT", "AMOUNT_MISMATCH", "REFUND_ANOMALY",
+  "TERMINAL_FAULT", "SETTLEMENT_FEED_GAP", "VELOCITY", "SUSPICIOUS_PATTERN"];
+const COLOURS = ["#b3121f", "#7a1fa2", "#d9640f", "#5d4037", "#00838f", "#b58d00", "#3949ab",
+  "#6d8b00", "#e91e63", "#3a7bbf", "#455a64"];
+const PAGE = 50;
+const POLL_MS = 3000;
+const $ = (sel) => document.querySelector(sel);
+const state = { offset: 0, selected: null, tab: "alerts", sort: "at_risk", merchants: [] };
+
+function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { credentials: "same-origin", ...options });
+  if (response.status === 401) { showLogin(); throw new Error("unauthorised"); }
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return response.json();
+}
+
+function showLogin(refused = false) {
+  $("#login").hidden = false;
+  $("#app").hidden = true;
+  $("#login-error").hidden = !refused;
+  $("#conn").textContent = "token needed";
+}
+
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  document.cookie = `posguard_token=${encodeURIComponent($("#token").value)}; path=/; SameSite=Strict`;
+  const r = await fetch("/api/stats", { credentials: "same-origin" });
+  if (r.status === 401) { showLogin(true); return; }
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  refresh();
+});
+
+// -- filters and tabs ------------------------------------------------------------------------
+const typeSelect = $("#filters select[name=type]");
+for (const t of TYPES) typeSelect.insertAdjacentHTML("beforeend", `<option>${t}</option>`);
+$("#filters").addEventListener("input", () => { state.offset = 0; loadAlerts(); });
+$("#filters").addEventListener("reset", () => setTimeout(() => { state.offset = 0; loadAlerts(); }));
+$("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadAlerts(); });
+$("#next").addEventListener("click", () => { state.offset += PAGE; loadAlerts(); });
+for (const b of document.querySelectorAll("nav button")) {
+  b.addEventListener("click", () => showTab(b.dataset.tab));
+}
+function showTab(tab) {
+  state.tab = tab;
+  for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.tab === tab);
+  for (const s of document.querySelectorAll(".tab")) s.hidden = s.id !== `tab-${tab}`;
+  refresh();
+}
+function setFilter(name, value) {
+  $(`#filters [name=${name}]`).value = value;
+  state.offset = 0;
+  showTab("alerts");
+}
+
+function query() {
+  const params = new URLSearchParams();
+  for (const el of $("#filters").elements) if (el.name && el.value) params.set(el.name, el.value.trim());
+  params.set("limit", PAGE);
+  params.set("offset", state.offset);
+  return params.toString();
+}
+
+// -- alerts ----------------------------------------------------------------------------------
+async function loadAlerts() {
+  const page = await api(`/api/alerts?${query()}`);
+  const rows = page.alerts.map((a) => `
+    <tr class="sev-${esc(a.severity)} ${a.status === "RESOLVED" ? "resolved" : ""}" data-id="${esc(a.alert_id)}">
+      <td class="sev ${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.type)}</td>
+      <td>${esc(a.status)}${a.acknowledgement ? '<span class="acked">ack</span>' : ""}</td>
+      <td>${esc(a.merchant_id)}</td><td>${esc(a.terminal_id ?? "")}</td>
+      <td>${esc(a.event_time)}</td><td>${esc(a.summary)}</td></tr>`);
+  $("#alerts tbody").innerHTML = rows.join("") || '<tr><td colspan="7">No alerts match.</td></tr>';
+  const last = Math.min(page.offset + page.alerts.length, page.total);
+  $("#page-info").textContent = `${page.total ? page.offset + 1 : 0}–${last} of ${page.total}`;
+  $("#prev").disabled = page.offset === 0;
+  $("#next").disabled = last >= page.total;
+}
+$("#alerts tbody").addEventListener("click", (e) => {
+  const row = e.target.closest("tr[data-id]");
+  if (row) { state.selected = row.dataset.id; loadDetail(); }
+});
+
+function table(headers, rows) {
+  return `<table><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead>
+    <tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
+}
+
+async function loadDetail() {
+  if (!state.selected) return;
+  let a;
+  try { a = await api(`/api/alerts/${encodeURIComponent(state.selected)}`); } catch { return; }
+  const ev = a.evidence || { transactions: [], settlements: [], not_in_state: [] };
+  const details = a.details || {};
+  let model = "";
+  if (details.top_features) {
+    model = `<h3>Why the model flagged it</h3>
+      <p>Anomaly score <b>${esc(details.score)}</b> (threshold ${esc(details.threshold)}, model ${esc(details.model_version)})</p>
+      <ol>${details.top_features.map((f) => `<li>${esc(f.explanation)}</li>`).join("")}</ol>`;
+  }
+  const facts = Object.entries(details).filter(([k, v]) => k !== "top_features" && typeof v !== "object");
+  const ack = a.acknowledgement;
+  $("#detail").innerHTML = `
+    <div class="sev ${esc(a.severity)}">${esc(a.severity)} · ${esc(a.type)} · ${esc(a.status)}</div>
+    <p class="summary" id="detail-summary">${esc(a.summary)}</p>
+    <p>Alert <code>${esc(a.alert_id)}</code>, merchant <a href="#" id="to-merchant">${esc(a.merchant_id)}</a>${a.terminal_id ? `, terminal ${esc(a.terminal_id)}` : ""}</p>
+    ${model}
+    <h3>Transactions</h3>
+    ${ev.transactions.length ? table(["txn", "type", "status", "amount", "entry", "terminal", "time (terminal's offset)"],
+      ev.transactions.map((t) => [t.txn_id, t.type, t.status + (t.cancelled_by ? ` (cancelled by ${t.cancelled_by})` : ""), t.amount, t.entry_mode ?? t.channel, t.terminal_id, t.event_time])) : "<p>none</p>"}
+    <h3>Settlement lines</h3>
+    ${ev.settlements.length ? table(["line", "txn", "status", "gross", "fee", "expected fee", "net", "settled at"],
+      ev.settlements.map((s) => [s.settlement_id, s.txn_id, s.status, s.gross, s.fee, s.expected_fee ?? "–", s.net, s.settled_at])) : "<p>none</p>"}
+    ${ev.not_in_state.length ? `<p>Past retention: ${esc(ev.not_in_state.join(", "))}</p>` : ""}
+    ${facts.length ? `<h3>Details</h3>${table(["", ""], facts)}` : ""}
+    <h3>History</h3>
+    <ul id="history">${a.history.map((h) => `<li>${esc(h.status)} · ${esc(h.event_time ?? h.at)} · ${esc(h.summary)}</li>`).join("")}</ul>
+    <h3>Acknowledge</h3>
+    ${ack ? `<p id="ack-state">Acknowledged by <b>${esc(ack.by)}</b> at ${esc(ack.at)}${ack.note ? `: ${esc(ack.note)}` : ""}</p>` : ""}
+    <form id="ack"><input name="by" placeholder="your name" required><textarea name="note" placeholder="note (what you are doing about it)"></textarea>
+    <button type="submit">Acknowledge</button></form>`;
+  $("#detail").hidden = false;
+  document.querySelector(".split").classList.add("with-detail");
+  $("#to-merchant").addEventListener("click", (e) => { e.preventDefault(); setFilter("merchant", a.merchant_id); });
+  $("#ack").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target);
+    await api(`/api/alerts/${encodeURIComponent(a.alert_id)}/ack`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ by: form.get("by"), note: form.get("note") }),
+    });
+    loadDetail();
+    loadAlerts();
+  });
+}
+
+// -- merchants -------------------------------------------------------------------------------
+function riskTotal(m) { return Object.values(m.at_risk_minor).reduce((x, y) => x + y, 0); }
+const SORTS = {
+  merchant_id: (a, b) => a.merchant_id.localeCompare(b.merchant_id),
+  open_alerts: (a, b) => b.open_alerts - a.open_alerts,
+  unsettled_count: (a, b) => b.unsettled_count - a.unsettled_count,
+  unsettled: (a, b) => Object.values(b.unsettled_minor).reduce((x, y) => x + y, 0) - Object.values(a.unsettled_minor).reduce((x, y) => x + y, 0),
+  at_risk: (a, b) => riskTotal(b) - riskTotal(a) || b.open_alerts - a.open_alerts,
+  faults: (a, b) => b.terminals_in_fault.length - a.terminals_in_fault.length,
+};
+for (const th of document.querySelectorAll("#merchants th[data-sort]")) {
+  th.addEventListener("click", () => { state.sort = th.dataset.sort; renderMerchants(); });
+}
+function renderMerchants() {
+  const rows = [...state.merchants].sort(SORTS[state.sort]);
+  for (const th of document.querySelectorAll("#merchants th")) th.classList.toggle("sorted", th.dataset.sort === state.sort);
+  $("#merchants tbody").innerHTML = rows.map((m) => `
+    <tr data-merchant="${esc(m.merchant_id)}"><td>${esc(m.merchant_id)}</td><td>${m.open_alerts}</td>
+    <td>${m.unsettled_count}</td><td>${esc(Object.values(m.unsettled).join(", "))}</td>
+    <td>${esc(Object.values(m.at_risk).join(", ") || "–")}</td><td>${esc(m.terminals_in_fault.join(", "))}</td></tr>`).join("");
+}
+$("#merchants tbody").addEventListener("click", (e) => {
+  const row = e.target.closest("tr[data-merchant]");
+  if (row) setFilter("merchant", row.dataset.merchant);
+});
+
+// -- charts (inline SVG) ---------------------------------------------------------------------
+function bars(el, series, colours, legend) {
+  const keys = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+  if (!keys.length) { el.innerHTML = "<p>No data yet.</p>"; return; }
+  const totals = keys.map((k) => series.reduce((sum, s) => sum + (s.points.find((p) => p[0] === k)?.[1] || 0), 0));
+  const max = Math.max(1, ...totals);
+  const w = 1000 / keys.length;
+  let svg = "";
+  keys.forEach((k, i) => {
+    let y = 170;
+    series.forEach((s, j) => {
+      const v = s.points.find((p) => p[0] === k)?.[1] || 0;
+      const h = (v / max) * 160;
+      y -= h;
+      if (v) svg += `<rect x="${i * w}" y="${y}" width="${Math.max(1, w - 1)}" height="${h}" fill="${colours[j]}"><title>${esc(s.name)}: ${v} at ${new Date(k * 1000).toISOString()}</title></rect>`;
+    });
+  });
+  svg += `<text x="2" y="12" font-size="11">${max}</text>`;
+  el.innerHTML = `<svg viewBox="0 0 1000 180" preserveAspectRatio="none">${svg}</svg>` +
+    (legend ? `<div class="legend">${series.map((s, j) => `<span><i style="background:${colours[j]}"></i>${esc(s.name)}</span>`).join("")}</div>` : "");
+}
+function line(el, points, unit) {
+  if (points.length < 2) { el.innerHTML = "<p>No data yet.</p>"; return; }
+  const xs = points.map((p) => p[0]); const ys = points.map((p) => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y1 = Math.max(1, ...ys);
+  const path = points.map((p, i) => `${i ? "L" : "M"}${((p[0] - x0) / Math.max(1, x1 - x0)) * 1000},${170 - (p[1] / y1) * 160}`).join("");
+  el.innerHTML = `<svg viewBox="0 0 1000 180" preserveAspectRatio="none"><path d="${path}" fill="none" stroke="#3a7bbf" stroke-width="2"/>
+    <line x1="0" x2="1000" y1="${170 - (30 / y1) * 160}" y2="${170 - (30 / y1) * 160}" stroke="#b3121f" stroke-dasharray="6"/>
+    <text x="2" y="12" font-size="11">${y1.toFixed(1)} ${unit} (dashed: 30 h gap threshold)</text></svg>`;
+}
+
+// -- polling ---------------------------------------------------------------------------------
+function money(perCurrency) {
+  const parts = Object.values(perCurrency);
+  return parts.length ? parts.join(" + ") : "none";
+}
+async function refresh() {
+  try {
+    const stats = await api("/api/stats");
+    const fleet = await api("/api/merchants");
+    state.merchants = fleet.merchants;
+    $("#conn").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    $("#conn").className = "badge good";
+    const open = Object.values(stats.open).reduce((x, y) => x + y, 0);
+    $("#c-open").textContent = open;
+    $("#c-risk").textContent = money(fleet.at_risk);
+    const lag = stats.settlement_lag.length ? stats.settlement_lag[stats.settlement_lag.length - 1][1] : null;
+    $("#c-lag").textContent = lag === null ? "–" : `${(lag / 3600).toFixed(1)} h`;
+    const gap = (stats.open.SETTLEMENT_FEED_GAP || 0) > 0;
+    $("#feed").textContent = gap ? "settlement feed: GAP" : "settlement feed: ok";
+    $("#feed").className = gap ? "badge bad" : "badge good";
+    const m = stats.model;
+    $("#model").textContent = m.enabled ? `model ${m.version}` : `model off${m.error ? " (error)" : ""}`;
+    $("#model").title = m.error || (m.enabled ? `threshold ${m.threshold}` : "no POSGUARD_MODEL configured");
+    $("#model").className = m.enabled ? "badge good" : "badge";
+    $("#type-counts").innerHTML = TYPES.filter((t) => stats.total[t]).map((t) =>
+      `<span class="chip" data-type="${t}">${t}<b>${stats.open[t] || 0}</b> open / ${stats.total[t]}</span>`).join("");
+    const crit = await api("/api/alerts?status=OPEN&severity=CRITICAL&limit=1");
+    const high = await api("/api/alerts?status=OPEN&severity=HIGH&limit=1");
+    $("#c-crit").textContent = `${crit.total} / ${high.total}`;
+    if (state.tab === "alerts") { await loadAlerts(); await loadDetail(); }
+    if (state.tab === "merchants") renderMerchants();
+    if (state.tab === "charts") {
+      const series = TYPES.filter((t) => stats.opened_per_hour[t]).map((t) => ({ name: t, points: stats.opened_per_hour[t] }));
+      bars($("#chart-alerts"), series, series.map((s) => COLOURS[TYPES.indexOf(s.name)]), true);
+      line($("#chart-lag"), stats.settlement_lag.map(([t, v]) => [t, v / 3600]), "h");
+      bars($("#chart-dead"), [{ name: "dead letters", points: stats.dead_letters_per_minute }], ["#b3121f"], false);
+    }
+    $("#app").hidden = false;
+    $("#login").hidden = true;
+  } catch (err) {
+    if (String(err).includes("unauthorised")) return;
+    $("#conn").textContent = "worker unreachable";
+    $("#conn").className = "badge bad";
+  }
+}
+$("#type-counts").addEventListener("click", (e) => {
+  const chip = e.target.closest(".chip");
+  if (chip) setFilter("type", chip.dataset.type);
+});
+refresh();
+setInterval(() => { if ($("#login").hidden) refresh(); }, POLL_MS);

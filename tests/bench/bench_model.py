@@ -1,0 +1,105 @@
+"""Scorer benchmark (``make bench``); not a test.
+
+In one run, on the same feature rows (from a simulated week's history) and the same fitted
+forest: scikit-learn's ``IsolationForest.score_samples`` on one row at a time and on batches of
+1,000, against posguard's scorer per event (``Scorer.score``) and batched (``Scorer.score_batch``).
+Prints microseconds per row and the ratios; writes ``model-results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.features import FEATURE_NAMES
+from models.forest import save_model
+from models.scorer import Scorer
+from models.train import fit_model
+from streams.config import Config
+from streams.simulate import SimulationSettings, write_simulation
+from streams.training import feature_rows
+
+HISTORY = SimulationSettings(seed=8, days=7, merchants=80)
+
+
+def history_rows(directory: Path) -> np.ndarray:
+    data = directory / "model-history"
+    if not (data / "transactions.jsonl").is_file():
+        write_simulation(data, HISTORY)
+    rows, _ = feature_rows(data / "transactions.jsonl", None, Config())
+    return np.asarray(rows)
+
+
+def trained_model(directory: Path) -> Path:
+    """A model trained on the benchmark history (cached beside the data)."""
+    path = directory / "bench-model.npz"
+    if not path.is_file():
+        model, _ = fit_model(history_rows(directory), FEATURE_NAMES, seed=0)
+        save_model(model, path)
+    return path
+
+
+def _per_row(fn: Callable[[Any], object], rows: Sequence[Any], repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for row in rows:
+            fn(row)
+        best = min(best, (time.perf_counter() - started) / len(rows))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", default=".bench", type=Path)
+    args = parser.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    rows = history_rows(args.dir)
+    model, forest = fit_model(rows, FEATURE_NAMES, seed=0)
+    scorer = Scorer(model)
+    rng = np.random.default_rng(0)
+    sample = rows[rng.choice(len(rows), size=min(len(rows), 20_000), replace=False)]
+    singles = [sample[i : i + 1] for i in range(300)]
+    as_lists = sample.tolist()
+
+    sk_row = _per_row(forest.score_samples, singles, repeat=2)
+    ours_row = _per_row(scorer.score, as_lists, repeat=3)
+    batches = [sample[i : i + 1000] for i in range(0, len(sample) - 999, 1000)][:10]
+    started = time.perf_counter()
+    for b in batches:
+        forest.score_samples(b)
+    sk_batch = (time.perf_counter() - started) / (len(batches) * 1000)
+    started = time.perf_counter()
+    for b in batches:
+        scorer.score_batch(b)
+    ours_batch = (time.perf_counter() - started) / (len(batches) * 1000)
+    parity = float(np.max(np.abs(scorer.score_samples(sample) - forest.score_samples(sample))))
+    result = {
+        "rows": len(sample),
+        "trees": model.metadata["n_trees"],
+        "sklearn_one_row_us": sk_row * 1e6,
+        "scorer_one_row_us": ours_row * 1e6,
+        "per_event_speedup": sk_row / ours_row,
+        "sklearn_batch1000_us_per_row": sk_batch * 1e6,
+        "scorer_batch1000_us_per_row": ours_batch * 1e6,
+        "batch_ratio_scorer_to_sklearn": sk_batch / ours_batch,
+        "max_abs_difference": parity,
+    }
+    (args.dir / "model-results.json").write_text(json.dumps(result, indent=2))
+    print(
+        f"scorer: one row {result['scorer_one_row_us']:.1f} us vs score_samples one row "
+        f"{result['sklearn_one_row_us']:,.0f} us -> {result['per_event_speedup']:,.0f}x faster; "
+        f"batches of 1,000: {result['scorer_batch1000_us_per_row']:.1f} us/row vs "
+        f"{result['sklearn_batch1000_us_per_row']:.1f} us/row "
+        f"({result['batch_ratio_scorer_to_sklearn']:.2f}x); max |difference| {parity:.1e}"
+    )
+
+
+if __name__ == "__main__":
+    main()
