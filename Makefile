@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 DEMO_DIR := .demo
 BENCH_DIR := .bench
 
-.PHONY: install demo demo-replay test unit lint bench kafka-jars clean
+.PHONY: install demo demo-replay test unit lint bench kafka-jars system-tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,11 @@ unit: $(STAMP)
 kafka-jars:
 	deploy/kafka/fetch.sh >/dev/null
 
-test: $(STAMP) lint kafka-jars
+# promtool, amtool, docker-compose, chromium + chromedriver from Debian's packages (if missing).
+system-tools:
+	deploy/install-tools.sh
+
+test: $(STAMP) lint kafka-jars system-tools
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -52,4 +56,4 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.bench_stream --dir $(BENCH_DIR)
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) $(BENCH_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DEMO_DIR) $(BENCH_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -50,6 +50,7 @@ class WorkerProcess:
     partitions: int = 1
     config: Path | None = None
     model: Path | None = None
+    token: str | None = None
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -65,6 +66,7 @@ class WorkerProcess:
             "POSGUARD_PARTITIONS": str(self.partitions),
             "POSGUARD_CONFIG": str(self.config or ""),
             "POSGUARD_MODEL": str(self.model or ""),
+            "POSGUARD_TOKEN": self.token or "",
         }
         log = (self.data_dir.parent / f"worker-{self.group}-{time.time_ns()}.log").open("wb")
         self.process = subprocess.Popen(
@@ -92,7 +94,10 @@ class WorkerProcess:
         raise RuntimeError("worker did not answer /healthz in time")
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=5) as r:
             return json.loads(r.read())
 
     def metrics(self) -> str:

@@ -41,7 +41,7 @@ $("#login-form").addEventListener("submit", async (e) => {
 
 // -- filters and tabs ------------------------------------------------------------------------
 const typeSelect = $("#filters select[name=type]");
-for (const t of TYPES) typeSelect.insertAdjacentHTML("beforeend", `<option>${t}</option>`);
+for (const t of TYPES) typeSelect.insertAdjacentHTML("beforeend", `<option value="${t}">${t}</option>`);
 $("#filters").addEventListener("input", () => { state.offset = 0; loadAlerts(); });
 $("#filters").addEventListener("reset", () => setTimeout(() => { state.offset = 0; loadAlerts(); }));
 $("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadAlerts(); });
