@@ -3,9 +3,7 @@ fed with a simulated run on the embedded broker. Screenshots go to ``test-artifa
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import urllib.error
 import urllib.request
 import uuid
@@ -21,6 +19,7 @@ from streams.simulate.produce import produce, rows_from_file
 from streams.worker.settings import bootstrap_servers
 from tests.support.brokers import tansu
 from tests.support.stream import decode_all, expected_from_replay, wait_until
+from tests.support.tools import require
 from tests.support.worker import WorkerProcess, read_topic, unique_topics
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -28,16 +27,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 TOKEN = "correct-horse-battery"
-
-
-def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        message = f"{tool} is not installed (make test installs Debian's chromium packages)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +62,10 @@ def browser() -> Iterator[Any]:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = _need("chromium")
+    options.binary_location = require("chromium")
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(_need("chromedriver")), options=options)
+    driver = webdriver.Chrome(service=Service(require("chromedriver")), options=options)
     driver.implicitly_wait(0)
     ARTIFACTS.mkdir(exist_ok=True)
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.deploy.conftest import require
+from tests.support.tools import require
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -1,5 +1,4 @@
-"""Deploy checks run the real tools; locally a missing tool skips with the reason, under
-``CI=true`` it fails (``make test`` installs them)."""
+"""External tools the deploy and browser tests run for real."""
 
 from __future__ import annotations
 
@@ -10,6 +9,8 @@ import pytest
 
 
 def require(tool: str) -> str:
+    """The tool's path; locally a missing tool skips with the reason, under ``CI=true`` it fails
+    (``make test`` installs the Debian packages)."""
     path = shutil.which(tool)
     if path is None:
         message = f"{tool} is not installed (make test installs it from Debian's packages)"
