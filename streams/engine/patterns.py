@@ -39,6 +39,8 @@ class SuspiciousPatterns:
         self.track = track
         self.tracker = FeatureTracker()
         self.scorer: Scorer | None = None
+        self._reorder = False
+        """The model's feature order differs from ``FEATURE_NAMES`` (decided once per model)."""
         self.scored = 0
         # Called with every scored row (replay's evaluation and training read them).
         self.on_scored: Callable[[Transaction, list[float], float | None], None] | None = None
@@ -52,6 +54,7 @@ class SuspiciousPatterns:
                     f"{', '.join(sorted(missing))}"
                 )
             self.track = True
+            self._reorder = scorer.feature_names != list(FEATURE_NAMES)
         self.scorer = scorer
 
     def on_transaction(self, t: Transaction) -> None:
@@ -78,7 +81,9 @@ class SuspiciousPatterns:
         scorer = self.scorer
         score: float | None = None
         if scorer is not None and self.rule.enabled:
-            model_row = _in_model_order(scorer, row)
+            model_row = row
+            if self._reorder:
+                model_row = scorer.row_from_mapping(dict(zip(FEATURE_NAMES, row, strict=True)))
             score = scorer.score(model_row)
             self.scored += 1
             if score >= scorer.threshold:
@@ -136,12 +141,6 @@ class SuspiciousPatterns:
 
     def expire(self, now: int) -> None:
         self.tracker.expire(now)
-
-
-def _in_model_order(scorer: Scorer, row: list[float]) -> list[float]:
-    if scorer.feature_names == list(FEATURE_NAMES):
-        return row
-    return scorer.row_from_mapping(dict(zip(FEATURE_NAMES, row, strict=True)))
 
 
 def _times(ratio: float) -> str:

@@ -38,17 +38,22 @@ def test_model_separates_every_injected_pattern(trained: Trained, judged: Path) 
     assert m.target_alert_rate / 2 <= m.alert_rate <= m.target_alert_rate * 2, m
 
 
-def test_every_alert_explains_itself(trained: Trained, judged: Path) -> None:
-    scorer = Scorer(load_model(trained.path))
+def _replay(data: Path, scorer: Scorer) -> list[Alert]:
     alerts: list[Alert] = []
     replay(
-        judged / "transactions.jsonl",
-        judged / "settlements.jsonl",
-        load_config(judged / "config.toml"),
+        data / "transactions.jsonl",
+        data / "settlements.jsonl",
+        load_config(data / "config.toml"),
         alerts.append,
         lambda _d: None,
         scorer=scorer,
     )
+    return alerts
+
+
+def test_every_alert_explains_itself(trained: Trained, judged: Path) -> None:
+    scorer = Scorer(load_model(trained.path))
+    alerts = _replay(judged, scorer)
     suspicious = [a for a in alerts if a.type == "SUSPICIOUS_PATTERN"]
     assert suspicious
     for alert in suspicious:
@@ -72,16 +77,5 @@ def test_every_alert_explains_itself(trained: Trained, judged: Path) -> None:
 
 
 def test_same_input_same_alerts_with_a_model(trained: Trained, judged: Path) -> None:
-    runs = []
-    for _ in range(2):
-        alerts: list[Alert] = []
-        replay(
-            judged / "transactions.jsonl",
-            judged / "settlements.jsonl",
-            load_config(judged / "config.toml"),
-            alerts.append,
-            lambda _d: None,
-            scorer=Scorer(load_model(trained.path)),
-        )
-        runs.append(alerts)
+    runs = [_replay(judged, Scorer(load_model(trained.path))) for _ in range(2)]
     assert runs[0] == runs[1]
