@@ -226,6 +226,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         merchants=args.merchants,
         seed=args.seed,
         duration_s=args.duration,
+        model=not args.no_model,
     )
     return run_demo(options, lambda text: print(text, flush=True))
 
@@ -341,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--merchants", type=int, default=40)
     dm.add_argument("--seed", type=int, default=7)
     dm.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    dm.add_argument("--no-model", action="store_true",
+                    help="do not train a model in the background (rules only)")  # fmt: skip
     dm.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser(

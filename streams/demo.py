@@ -1,9 +1,11 @@
 """``posguard demo``: the whole product on one machine, in one command.
 
 Starts the embedded broker (unless ``POSGUARD_BROKER_URL`` names one), creates the topics, runs a
-worker and a paced simulator, and prints alerts as the worker publishes them. Ctrl-C (or
-``--duration``) stops everything it started; children run in their own process groups and are
-terminated, then killed if they linger.
+worker and a paced simulator, and prints alerts as the worker publishes them. Meanwhile a model is
+trained on a week of simulated history (about ten seconds); the worker watches the model file and
+starts scoring approved sales as soon as it is written, so live alerts never wait for training.
+Ctrl-C (or ``--duration``) stops everything it started; children run in their own process groups
+and are terminated, then killed if they linger.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import msgspec
 from kafka import KafkaConsumer
 
 from streams.embedded_broker import EmbeddedBroker
+from streams.simulate.world import SimulationSettings
 from streams.worker.settings import WorkerSettings, bootstrap_servers, settings_from_env
 from streams.worker.topics import ensure_topics
 
@@ -36,6 +41,8 @@ class DemoOptions:
     merchants: int = 40
     seed: int = 7
     duration_s: float | None = None
+    model: bool = True
+    history_days: int = 7
 
 
 class _Alert(msgspec.Struct):
@@ -58,19 +65,33 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
             settings = settings.with_overrides(broker_url=broker.url)
             out(f"embedded broker (Tansu) on {broker.url}")
         ensure_topics(settings)
-        children.append(_spawn_worker(settings, workdir))
-        base = f"http://{settings.web_host}:{settings.web_port}"
-        out(f"worker: alerts API {base}/api/alerts   merchants {base}/api/merchants")
-        out(f"        Prometheus metrics {base}/metrics")
         speed = 86400.0 / options.seconds_per_day
-        children.append(_spawn_simulator(settings, options, speed, workdir))
+        simulator = _spawn_simulator(settings, options, speed, workdir)
+        children.append(simulator)
+        # The worker needs the fleet's negotiated fee rates, which the simulator writes first.
+        config = _wait_for_file(workdir / "data" / "config.toml", simulator, stop)
+        model = workdir / "model.npz" if options.model else None
+        worker = _spawn_worker(settings, workdir, config, model)
+        children.append(worker)
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        out(f"worker: dashboard {base}/   alerts API {base}/api/alerts")
+        out(f"        Prometheus metrics {base}/metrics")
         out(
             f"simulator: {options.merchants} merchants, {options.days} days of traffic, one day "
             f"every {options.seconds_per_day:.0f} s; Ctrl-C stops everything"
         )
-        _print_alerts(settings, options, out, stop, children[0])
+        if model is not None:
+            out(
+                f"model: training on {options.history_days} days of simulated history in the "
+                "background; the worker starts scoring when it is written"
+            )
+            _train_in_background(options, workdir, model, children, stop, out)
+        _print_alerts(settings, options, out, stop, worker)
+    except KeyboardInterrupt:
+        pass
     finally:
-        for child in reversed(children):
+        stop.set = True
+        for child in reversed(list(children)):
             _terminate(child)
         if broker is not None:
             broker.stop()
@@ -87,13 +108,28 @@ class _StopFlag:
         self.set = True
 
 
-def _spawn_worker(settings: WorkerSettings, workdir: Path) -> subprocess.Popen[bytes]:
+def _wait_for_file(path: Path, writer: subprocess.Popen[bytes], stop: _StopFlag) -> Path:
+    while not path.is_file():
+        if writer.poll() is not None:
+            raise RuntimeError(f"the simulator exited with status {writer.returncode}")
+        if stop.set:
+            raise KeyboardInterrupt
+        time.sleep(0.1)
+    return path
+
+
+def _spawn_worker(
+    settings: WorkerSettings, workdir: Path, config: Path, model: Path | None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "POSGUARD_BROKER_URL": settings.broker_url,
         "POSGUARD_DATA_DIR": str(workdir / "worker"),
         "POSGUARD_GROUP": f"posguard-demo-{os.getpid()}",
+        "POSGUARD_CONFIG": str(config),
     }
+    if model is not None:
+        env["POSGUARD_MODEL"] = str(model)
     return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"],
         env=env,
@@ -118,6 +154,50 @@ def _spawn_simulator(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
+
+
+def _train_in_background(
+    options: DemoOptions,
+    workdir: Path,
+    model: Path,
+    children: list[subprocess.Popen[bytes]],
+    stop: _StopFlag,
+    out: Callable[[str], None],
+) -> None:
+    """Simulate a week of history for a fleet like the live one (another seed, the days before
+    the live traffic) and train on it; ``posguard train`` writes the file atomically."""
+    history = workdir / "history"
+    start = date.fromisoformat(SimulationSettings().start) - timedelta(days=options.history_days)
+    steps = [
+        [
+            sys.executable, "-m", "streams.cli", "simulate", "--out-dir", str(history),
+            "--seed", str(options.seed + 1000), "--days", str(options.history_days),
+            "--merchants", str(options.merchants), "--start", start.isoformat(),
+        ],
+        [
+            sys.executable, "-m", "streams.cli", "train", "--out", str(model),
+            "--transactions", str(history / "transactions.jsonl"),
+            "--settlements", str(history / "settlements.jsonl"),
+            "--config", str(history / "config.toml"),
+        ],
+    ]  # fmt: skip
+
+    def run() -> None:
+        with (workdir / "training.log").open("wb") as log:
+            for argv in steps:
+                if stop.set:
+                    return
+                child = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+                children.append(child)
+                if child.wait() != 0:
+                    if not stop.set:
+                        out(f"model: training failed, see {workdir / 'training.log'}")
+                    return
+        out(f"model: trained ({model}); the worker picks it up within 2 s")
+
+    threading.Thread(target=run, name="demo-training", daemon=True).start()
 
 
 def _print_alerts(

@@ -14,6 +14,8 @@ from typing import Any, Final
 import msgspec
 
 from streams.alerts import Alert
+from streams.money import format_amount
+from streams.stake import money_at_stake
 from streams.timefmt import to_us
 
 _PRUNE_EVERY: Final = 10_000
@@ -153,9 +155,20 @@ def _mentions(alert: Alert, text: str) -> bool:
 
 
 def to_json(stored: StoredAlert) -> dict[str, Any]:
-    """The contract's alert fields plus its history."""
+    """The contract's alert fields plus its history, acknowledgement and money at stake."""
     data: dict[str, Any] = msgspec.to_builtins(stored.alert)
     data["detected_at"] = stored.detected_at
     data["history"] = stored.history
     data["acknowledgement"] = stored.acknowledgement
+    stake = money_at_stake(stored.alert)
+    data["at_stake"] = (
+        None
+        if stake is None
+        else {
+            "minor": stake.minor,
+            "currency": stake.currency,
+            "amount": format_amount(stake.minor, stake.currency),
+            "why": stake.why,
+        }
+    )
     return data

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from streams.alerts import Alert
 from streams.engine.core import Engine
 from streams.money import format_amount
+from streams.stake import money_at_stake
 
 
 @dataclass(slots=True)
@@ -19,7 +20,7 @@ class MerchantSummary:
     unsettled_minor: Counter[str] = field(default_factory=Counter)
     """Awaiting settlement, by currency (not yet overdue included)."""
     at_risk_minor: Counter[str] = field(default_factory=Counter)
-    """Overdue or rejected: an open MISSING_SETTLEMENT alert, by currency."""
+    """The money the merchant's open alerts are about (see ``streams.stake``), by currency."""
     terminals_in_fault: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -50,21 +51,15 @@ def merchant_summaries(
                 t = st.txn
                 summary.unsettled_count += 1
                 summary.unsettled_minor[t.currency] += t.amount_minor
-                if st.missing is not None and st.missing.status == "OPEN":
-                    summary.at_risk_minor[t.currency] += t.amount_minor
     for alert in open_alerts:
         summary = out.setdefault(alert.merchant_id, MerchantSummary(alert.merchant_id))
         summary.open_alerts[alert.type] += 1
+        stake = money_at_stake(alert)
+        if stake is not None:
+            summary.at_risk_minor[stake.currency] += stake.minor
         if alert.type == "TERMINAL_FAULT" and alert.terminal_id is not None:
             summary.terminals_in_fault.append(alert.terminal_id)
     return sorted(out.values(), key=lambda s: s.merchant_id)
-
-
-def money_at_risk(summaries: Iterable[MerchantSummary]) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for s in summaries:
-        total.update(s.at_risk_minor)
-    return total
 
 
 def fleet_totals(per_merchant: Iterable[Mapping[str, int]]) -> dict[str, str]:

@@ -45,7 +45,8 @@ class Metrics:
         )
         self.at_risk_minor = Gauge(
             "posguard_money_at_risk_minor",
-            "Money of transactions with an open MISSING_SETTLEMENT alert, in minor units",
+            "Money the open alerts are about (unsettled, charged twice, paid without a sale, wrong "
+            "pay-outs, excess refunds), in minor units",
             ["currency"],
             registry=registry,
         )

@@ -125,6 +125,15 @@ def test_alerts_load_and_filters_narrow_the_list(worker: WorkerProcess, browser:
     total = worker.get("/api/alerts?limit=1")["total"]
     _until(browser, lambda b: f"of {total}" in b.find_element(By.ID, "page-info").text)
     assert "MISSING_SETTLEMENT" in browser.find_element(By.ID, "type-counts").text
+    assert worker.get("/api/merchants")["at_risk"], "the run leaves money-related alerts open"
+
+    def risk_card_agrees(b: Any) -> bool:
+        shown = b.find_element(By.ID, "c-risk").text
+        return all(amount in shown for amount in worker.get("/api/merchants")["at_risk"].values())
+
+    _until(browser, risk_card_agrees)
+    worst = browser.find_element(By.ID, "c-worst").text
+    assert re.match(r"M\d{4}", worst), worst
     browser.save_screenshot(str(ARTIFACTS / "dashboard-alerts.png"))
     Select(browser.find_element(By.CSS_SELECTOR, "#filters select[name=type]")).select_by_value(
         "MISSING_SETTLEMENT"
@@ -156,6 +165,7 @@ def test_detail_shows_evidence_and_acknowledgement_round_trips(
     detail = _until(browser, lambda b: b.find_element(By.ID, "detail"))
     _until(browser, lambda b: target["summary"] in detail.text)
     assert "Settlement lines" in detail.text and "expected fee" in detail.text
+    assert f"At stake: {target['at_stake']['amount']} (wrong pay-out)" in detail.text
     for txn_id in target["txn_ids"]:
         assert txn_id in detail.text
     for settlement_id in target["settlement_ids"]:

@@ -3,17 +3,20 @@ process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from streams.embedded_broker import free_port
+from tests.support.stream import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +40,8 @@ def _processes_mentioning(text: str) -> list[int]:
 
 def test_demo_shows_live_alerts_within_a_minute_and_ctrl_c_stops_everything() -> None:
     env = {k: v for k, v in os.environ.items() if k != "POSGUARD_BROKER_URL"}
-    env["POSGUARD_WEB_PORT"] = str(free_port())
+    web = free_port()
+    env["POSGUARD_WEB_PORT"] = str(web)
     demo = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "demo", "--seconds-per-day", "60"],
         cwd=ROOT,
@@ -60,6 +64,19 @@ def test_demo_shows_live_alerts_within_a_minute_and_ctrl_c_stops_everything() ->
             assert time.monotonic() - started < 60, "".join(lines)
         assert any(line.startswith("OPEN") for line in lines), "".join(lines)
         assert time.monotonic() - started < 60
+        # The model trained in the background reaches the running worker.
+        for raw in demo.stdout:
+            lines.append(raw.decode())
+            if lines[-1].startswith("model: trained"):
+                break
+            assert time.monotonic() - started < 120, "".join(lines)
+
+        def model_on() -> bool:
+            url = f"http://127.0.0.1:{web}/api/model"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return bool(json.loads(response.read())["enabled"])
+
+        assert wait_until(model_on, 20), "the worker never loaded the demo's model"
     finally:
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)

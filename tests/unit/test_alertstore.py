@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from streams.alerts import Alert
 from streams.worker.alertstore import AlertQuery, AlertStore, to_json
-from streams.worker.fleet import merchant_summaries, money_at_risk
-from tests.builders import run, txn
+from streams.worker.fleet import fleet_totals, merchant_summaries
+from tests.builders import HOUR, line, run, txn
 
 
 def _alert(
@@ -69,4 +69,16 @@ def test_merchant_summary_counts_unsettled_money_by_currency() -> None:
     assert summary.unsettled_count == 2
     assert summary.unsettled_minor == {"EUR": 1250}
     assert summary.terminals_in_fault == ["T1"]
-    assert money_at_risk([summary]) == {}
+    assert summary.at_risk_minor == {}
+
+
+def test_money_at_risk_is_what_the_open_alerts_are_about() -> None:
+    r = run(
+        txn("A", 0, amount=500, currency="EUR"),
+        txn("B", 30, amount=500, currency="EUR"),
+        txn("D", 60, amount=930, currency="GBP", status="DECLINED", card="tok_d"),
+        line("SD", "D", HOUR, gross=930, currency="GBP"),
+    )
+    (summary,) = merchant_summaries([r.engine], r.final())
+    assert summary.at_risk_minor == {"EUR": 500, "GBP": 930}
+    assert fleet_totals([summary.at_risk_minor]) == {"EUR": "5.00 EUR", "GBP": "9.30 GBP"}

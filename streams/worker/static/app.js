@@ -77,8 +77,9 @@ async function loadAlerts() {
       <td class="sev ${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.type)}</td>
       <td>${esc(a.status)}${a.acknowledgement ? '<span class="acked">ack</span>' : ""}</td>
       <td>${esc(a.merchant_id)}</td><td>${esc(a.terminal_id ?? "")}</td>
+      <td class="money" title="${esc(a.at_stake?.why ?? "")}">${esc(a.at_stake?.amount ?? "")}</td>
       <td>${esc(a.event_time)}</td><td>${esc(a.summary)}</td></tr>`);
-  $("#alerts tbody").innerHTML = rows.join("") || '<tr><td colspan="7">No alerts match.</td></tr>';
+  $("#alerts tbody").innerHTML = rows.join("") || '<tr><td colspan="8">No alerts match.</td></tr>';
   const last = Math.min(page.offset + page.alerts.length, page.total);
   $("#page-info").textContent = `${page.total ? page.offset + 1 : 0}–${last} of ${page.total}`;
   $("#prev").disabled = page.offset === 0;
@@ -111,6 +112,7 @@ async function loadDetail() {
   $("#detail").innerHTML = `
     <div class="sev ${esc(a.severity)}">${esc(a.severity)} · ${esc(a.type)} · ${esc(a.status)}</div>
     <p class="summary" id="detail-summary">${esc(a.summary)}</p>
+    ${a.at_stake ? `<p id="detail-stake">At stake: <b>${esc(a.at_stake.amount)}</b> (${esc(a.at_stake.why)})</p>` : ""}
     <p>Alert <code>${esc(a.alert_id)}</code>, merchant <a href="#" id="to-merchant">${esc(a.merchant_id)}</a>${a.terminal_id ? `, terminal ${esc(a.terminal_id)}` : ""}</p>
     ${model}
     <h3>Transactions</h3>
@@ -202,7 +204,15 @@ function line(el, points, unit) {
 // -- polling ---------------------------------------------------------------------------------
 function money(perCurrency) {
   const parts = Object.values(perCurrency);
-  return parts.length ? parts.join(" + ") : "none";
+  return parts.length ? parts.map((p) => `<span class="amt">${esc(p)}</span>`).join(" ") : "none";
+}
+function worstMerchant(merchants) {
+  const open = merchants.filter((m) => m.open_alerts > 0);
+  if (!open.length) return "none";
+  const m = open.sort((a, b) => b.open_alerts - a.open_alerts || riskTotal(b) - riskTotal(a))[0];
+  const risk = Object.values(m.at_risk);
+  return `<a href="#" data-merchant="${esc(m.merchant_id)}">${esc(m.merchant_id)}</a>
+    <span class="sub">${m.open_alerts} open${risk.length ? ` · ${esc(risk.join(", "))}` : ""}</span>`;
 }
 async function refresh() {
   try {
@@ -213,7 +223,8 @@ async function refresh() {
     $("#conn").className = "badge good";
     const open = Object.values(stats.open).reduce((x, y) => x + y, 0);
     $("#c-open").textContent = open;
-    $("#c-risk").textContent = money(fleet.at_risk);
+    $("#c-risk").innerHTML = money(fleet.at_risk);
+    $("#c-worst").innerHTML = worstMerchant(fleet.merchants);
     const lag = stats.settlement_lag.length ? stats.settlement_lag[stats.settlement_lag.length - 1][1] : null;
     $("#c-lag").textContent = lag === null ? "–" : `${(lag / 3600).toFixed(1)} h`;
     const gap = (stats.open.SETTLEMENT_FEED_GAP || 0) > 0;
@@ -244,6 +255,10 @@ async function refresh() {
     $("#conn").className = "badge bad";
   }
 }
+$("#c-worst").addEventListener("click", (e) => {
+  const link = e.target.closest("a[data-merchant]");
+  if (link) { e.preventDefault(); setFilter("merchant", link.dataset.merchant); showTab("alerts"); }
+});
 $("#type-counts").addEventListener("click", (e) => {
   const chip = e.target.closest(".chip");
   if (chip) setFilter("type", chip.dataset.type);
