@@ -35,6 +35,8 @@ def is_card_number(text: str) -> bool:
     """True when ``text`` (spaces and dashes aside) is one Luhn-valid 13-19 digit number."""
     if len(text) < _MIN_DIGITS or not text[-1].isdigit():
         return False
+    if not text[0].isdigit() and text[0] not in " -":  # most tokens: "tok_..."
+        return False
     digits = text.replace(" ", "").replace("-", "")
     return _MIN_DIGITS <= len(digits) <= _MAX_DIGITS and digits.isdigit() and luhn_valid(digits)
 

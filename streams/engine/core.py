@@ -36,8 +36,11 @@ from streams.engine.velocity import Velocity
 from streams.events import CANCELLING_TYPES, Event, Settlement, Transaction
 
 # Short-lived state (card, amount and terminal windows) is pruned by time wherever it is read;
-# this daily sweep only keeps memory bounded, at a cost of one dict scan a day.
-_SWEEP_EVERY_US = 24 * 3600_000_000
+# the sweeps only keep memory bounded. The minute windows are swept hourly: small dicts take new
+# keys (nearly every sale is a new card-and-amount key) at half the cost of day-sized ones. The
+# model's per-card history (30 days) is swept daily.
+_SWEEP_EVERY_US = 3600_000_000
+_FEATURE_SWEEP_EVERY_US = 24 * 3600_000_000
 
 
 @dataclass(slots=True)
@@ -106,6 +109,7 @@ class Engine:
         self._step_ts: int | None = None
         self._expiry = _Expiry()
         self._next_sweep: int | None = None
+        self._next_feature_sweep: int | None = None
 
     # -- driver interface -----------------------------------------------------------------------
 
@@ -296,7 +300,9 @@ class Engine:
     def _sweep_short_lived(self, tw: int) -> None:
         cfg = self.config
         self.velocity.expire(tw - cfg.velocity.window_us)
-        self.patterns.expire(tw)
+        if self._next_feature_sweep is None or tw >= self._next_feature_sweep:
+            self._next_feature_sweep = tw + _FEATURE_SWEEP_EVERY_US
+            self.patterns.expire(tw)
         dup_before = tw - cfg.duplicate_charge.window_us
         term_before = tw - cfg.terminal_fault.window_us
         for ms in self.merchants.values():

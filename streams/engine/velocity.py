@@ -45,9 +45,12 @@ class Velocity:
             sales.append(entry)
         else:
             insort(sales, entry)
-        newest = sales[-1][0]
-        if sales[0][0] < newest - window:
-            sales[:] = [s for s in sales if s[0] >= newest - window]
+        horizon = sales[-1][0] - window
+        if sales[0][0] < horizon:  # sorted: the expired sales are a prefix
+            stale = 1
+            while sales[stale][0] < horizon:
+                stale += 1
+            del sales[:stale]
         if len(sales) < self._fewest_to_trigger:
             return
         in_window = [s for s in sales if t.ts - window <= s[0] <= t.ts]

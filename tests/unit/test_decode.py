@@ -1,8 +1,13 @@
+from datetime import UTC, datetime, timedelta, timezone
+
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.decode import BadInputError, EventDecoder
 from streams.events import Settlement, Transaction
+from streams.timefmt import to_us
 from tests.builders import line_doc, txn_doc
 
 enc = msgspec.json.encode
@@ -22,6 +27,23 @@ def test_valid_transaction_gets_its_event_time_in_microseconds() -> None:
     assert event.ts == 1_772_445_600_000_000  # 2026-03-02T10:00:00Z
     same = txns.decode(enc(txn_doc("A", 0)))
     assert same.ts == event.ts
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1971, 1, 1), max_value=datetime(2200, 12, 31), timezones=st.just(UTC)
+    ),
+    offset_minutes=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+)
+@settings(max_examples=300, deadline=None)
+def test_event_time_in_any_offset_is_the_same_instant_as_timestamp(
+    moment: datetime, offset_minutes: int
+) -> None:
+    written = moment.astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
+    decoder = EventDecoder("settlement")  # a fresh offset cache each time
+    doc = {**line_doc("S", "A", 0), "settled_at": written}
+    for _ in range(2):  # the first decode fills the cache, the second uses it
+        assert decoder.decode(enc(doc)).ts == to_us(moment)
 
 
 def test_unknown_fields_are_ignored() -> None:
