@@ -79,7 +79,7 @@ def _assert_metrics(worker: WorkerProcess, expected: Expected) -> None:
     def read() -> bool:
         samples.clear()
         for line in worker.metrics().splitlines():
-            if line.startswith("posguard_") and not line.startswith("posguard_faust"):
+            if line.startswith("posguard_"):
                 name, value = line.rsplit(" ", 1)
                 samples[name] = float(value)
         opened = sum(1 for _, status in expected.final.values() if status == "OPEN")
