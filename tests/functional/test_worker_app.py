@@ -1,0 +1,168 @@
+"""The Faust worker app without a broker: its agent driven through Faust's ``test_context``.
+
+The app is the one ``posguard worker`` runs (``build_app``), with its memory store and tables. No
+broker is contacted: messages go straight into the agent's channel, and the two things the worker
+asks the broker (the end offsets, to know nothing more is stored) come from a stand-in that
+knows what was sent. What the worker publishes is captured at its topics' ``send_soon``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from faust.types import TP, Message
+
+from streams.config import load_config
+from streams.simulate import SimulationSettings, write_simulation
+from streams.simulate.produce import rows_from_file
+from streams.worker.app import build_app
+from streams.worker.settings import WorkerSettings
+from tests.builders import txn_doc
+from tests.support.stream import expected_from_replay, final_states
+
+
+class _Broker:
+    """What a broker would say about end offsets: everything the test sent is stored."""
+
+    def __init__(self) -> None:
+        self.ends: dict[TP, int] = {}
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.ends.get(tp)
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.ends.get(tp, 0) for tp in tps}
+
+
+class Harness:
+    def __init__(self, tmp: Path, config_file: Path | None) -> None:
+        settings = WorkerSettings(
+            broker_url="kafka://127.0.0.1:9",  # never contacted
+            data_dir=tmp / "state",
+            group="functional",
+            config_file=config_file,
+        )
+        self.app, self.worker = build_app(settings, load_config(config_file))
+        self.broker = _Broker()
+        consumer = self.app.consumer
+        consumer.highwater = self.broker.highwater  # type: ignore[method-assign,assignment]
+        consumer.highwaters = self.broker.highwaters  # type: ignore[method-assign]
+        self.published: list[dict[str, Any]] = []
+        self.dead: list[dict[str, Any]] = []
+        self.changelog: list[tuple[bytes, bytes | None]] = []
+        self._capture(self.worker.alerts_topic, self.published)
+        self._capture(self.worker.dead_topic, self.dead)
+        journal: Any = self.worker.journal
+        journal.send_changelog = lambda p, key, value, **kw: self.changelog.append((key, value))
+        self.offsets = {name: 0 for name in self.worker.names}
+
+        async def flushed() -> None:  # everything "sent" was captured synchronously
+            return None
+
+        self.app.producer.flush = flushed  # type: ignore[method-assign]
+
+    @staticmethod
+    def _capture(topic: Any, into: list[dict[str, Any]]) -> None:
+        def send_soon(key: Any = None, value: bytes = b"", **_: Any) -> None:
+            into.append(msgspec.json.decode(value))
+
+        topic.send_soon = send_soon
+
+    async def feed(self, messages: Iterable[tuple[str, bytes]]) -> None:
+        agent = next(a for name, a in self.app.agents.items() if name.endswith("detect"))
+        async with agent.test_context() as ctx:
+            channel = ctx.stream().channel
+            for topic, raw in messages:
+                offset = self.offsets[topic]
+                self.offsets[topic] += 1
+                self.broker.ends[TP(topic, 0)] = offset + 1
+                message = Message(
+                    topic=topic, partition=0, offset=offset, timestamp=time.time(),
+                    timestamp_type=0, headers=None, key=b"k", value=raw, checksum=b"",
+                    serialized_key_size=1, serialized_value_size=len(raw),
+                    generation_id=self.app.consumer_generation_id,
+                )  # fmt: skip
+                event = await channel.decode(message)
+                async with ctx.new_value_processed:
+                    await channel.put(event)
+                    await ctx.new_value_processed.wait()
+            # The merge's grace passes and the inputs go idle: what the timers would do.
+            await asyncio.sleep(0.2)
+            self.worker.tick()
+            self.worker._last_input -= 60
+            await self.worker.flush_when_idle()
+            await self.worker.mark_published()
+
+    def run(self, messages: Iterable[tuple[str, bytes]]) -> Harness:
+        asyncio.run(self.feed(messages))
+        return self
+
+
+def _simulated(tmp: Path) -> tuple[Path, list[tuple[int, int, bytes]]]:
+    data = tmp / "sim"
+    write_simulation(data, SimulationSettings(seed=9, days=4, merchants=10))
+    txns = rows_from_file(data / "transactions.jsonl", "event_time")
+    lines = rows_from_file(data / "settlements.jsonl", "settled_at")
+    merged = sorted(
+        [(ts, 0, order, raw) for ts, order, raw in txns]
+        + [(ts, 1, order, raw) for ts, order, raw in lines]
+    )
+    return data, [(ts, side, raw) for ts, side, _, raw in merged]
+
+
+def _messages(harness: Harness, rows: list[tuple[int, int, bytes]]) -> list[tuple[str, bytes]]:
+    return [(harness.worker.names[side], raw) for _, side, raw in rows]
+
+
+def test_the_agent_publishes_what_replay_decides(tmp_path: Path) -> None:
+    data, rows = _simulated(tmp_path)
+    harness = Harness(tmp_path, data / "config.toml")
+    harness.run(_messages(harness, rows))
+    expected = expected_from_replay(data)
+    assert final_states(harness.published) == expected.final
+    reasons = {d["reason"] for d in harness.dead}
+    assert reasons == set(expected.dead_reasons)
+    assert harness.worker.store.get(next(iter(expected.final))) is not None  # the API's view
+
+
+def test_bad_messages_become_dead_letters_with_their_source(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, None)
+    transactions = harness.worker.names[0]
+    pan = msgspec.json.encode(txn_doc("T1", card="4111 1111 1111 1111"))
+    harness.run([(transactions, b"{not json"), (transactions, pan)])
+    assert [d["reason"] for d in harness.dead] == ["INVALID_JSON", "CARD_NUMBER"]
+    assert harness.dead[0]["source"] == {"topic": transactions, "partition": 0, "offset": 0}
+    text = str(harness.dead)
+    assert "411111******1111" in text  # the raw line is kept, its card number masked
+    assert "4111 1111 1111 1111" not in text and "4111111111111111" not in text
+    assert harness.published == []
+
+
+def test_a_restarted_app_rebuilds_from_its_journal_and_publishes_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    data, rows = _simulated(tmp_path)
+    first = Harness(tmp_path / "a", data / "config.toml")
+    half = len(rows) // 2
+    first.run(_messages(first, rows[:half]))
+    second = Harness(tmp_path / "b", data / "config.toml")
+    second.worker.journal.data.update(first.worker.journal.data)  # the changelog, recovered
+    second.offsets = dict(first.offsets)
+    second.run(_messages(second, rows[half:]))
+    expected = expected_from_replay(data)
+    assert final_states(first.published + second.published) == expected.final
+    assert first.published and second.published
+    assert not _contents(first.published) & _contents(second.published)
+
+
+def _contents(published: list[dict[str, Any]]) -> set[bytes]:
+    """Each published alert as it reads apart from when the worker sent it."""
+    return {
+        msgspec.json.encode({k: v for k, v in a.items() if k != "detected_at"}, order="sorted")
+        for a in published
+    }
