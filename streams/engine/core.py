@@ -201,6 +201,8 @@ class Engine:
             return False
         self.stats.transactions += 1
         st = ms.txns[t.txn_id] = TxnState(t)
+        if st.awaits_settlement:
+            ms.count_unsettled(st, 1)
         self._expiry.entries.append((t.ts, t.merchant_id, True, t.txn_id))
         self.terminals.on_attempt(ms, t)
         waiting = ms.pending_cancels.pop(t.txn_id, None)
@@ -234,6 +236,8 @@ class Engine:
             or target.type in CANCELLING_TYPES
         ):
             return
+        if st.awaits_settlement:
+            ms.count_unsettled(st, -1)
         st.cancelled_by = by.txn_id
         ts = max(by.ts, target.ts)
         self.duplicates.on_cancel(ms, st, ts)
@@ -281,6 +285,8 @@ class Engine:
             ms = merchants[merchant_id]
             if is_txn:
                 st = ms.txns.pop(key, None)
+                if st is not None and st.awaits_settlement:
+                    ms.count_unsettled(st, -1)
                 ms.clusters.pop(key, None)
                 ms.refund_excess.pop(key, None)
                 ms.pending_cancels.pop(key, None)

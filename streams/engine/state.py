@@ -35,6 +35,10 @@ class TxnState(msgspec.Struct, gc=False):
         t = self.txn
         return t.status == "APPROVED" and t.type in ("SALE", "REFUND") and self.cancelled_by is None
 
+    @property
+    def awaits_settlement(self) -> bool:
+        return not self.settled_ids and self.expects_settlement
+
 
 class DuplicateCluster(msgspec.Struct, gc=False):
     """Approved sales that duplicate each other; one alert for the whole cluster."""
@@ -69,3 +73,15 @@ class MerchantState:
     unmatched: dict[str, Alert] = field(default_factory=dict)  # by settlement_id
     duplicate_settlements: dict[str, Alert] = field(default_factory=dict)  # by txn_id
     refund_excess: dict[str, Alert] = field(default_factory=dict)  # by original txn_id
+    # Transactions awaiting settlement (``TxnState.awaits_settlement``), kept as they change so
+    # the fleet view and gauges never scan a month of transactions.
+    unsettled_count: int = 0
+    unsettled_minor: dict[str, int] = field(default_factory=dict)
+
+    def count_unsettled(self, st: TxnState, sign: int) -> None:
+        """Add (``sign`` 1) or remove (-1) ``st`` from the unsettled totals."""
+        t = st.txn
+        self.unsettled_count += sign
+        self.unsettled_minor[t.currency] = (
+            self.unsettled_minor.get(t.currency, 0) + sign * t.amount_minor
+        )

@@ -45,12 +45,8 @@ def merchant_summaries(
     for engine in engines:
         for merchant_id, ms in engine.merchants.items():
             summary = out.setdefault(merchant_id, MerchantSummary(merchant_id))
-            for st in ms.txns.values():
-                if st.settled_ids or not st.expects_settlement:
-                    continue
-                t = st.txn
-                summary.unsettled_count += 1
-                summary.unsettled_minor[t.currency] += t.amount_minor
+            summary.unsettled_count += ms.unsettled_count
+            summary.unsettled_minor.update({c: v for c, v in ms.unsettled_minor.items() if v})
     for alert in open_alerts:
         summary = out.setdefault(alert.merchant_id, MerchantSummary(alert.merchant_id))
         summary.open_alerts[alert.type] += 1
