@@ -56,8 +56,7 @@ from streams.worker.transport import LowLatencyApp
 
 log = logging.getLogger("posguard.worker")
 
-# Both inputs idle this long (wall clock) closes the engine's open step; see ``flush_idle``.
-_IDLE_FLUSH_S = 1.0
+_IDLE_CHECK_S = 0.05
 _PUBLISH_MARK_S = 1.0
 _GAUGES_S = 2.0
 _MODEL_POLL_S = 2.0
@@ -93,6 +92,7 @@ class StreamWorker:
         self._published: dict[int, int] = {}
         self._grace_s = settings.merge_grace_ms / 1000
         self._active_grace_s = settings.merge_active_grace_ms / 1000
+        self._idle_s = settings.idle_flush_ms / 1000
         self._unwritten: dict[int, list[tuple[int, bytes]]] = {}
         self._unacked: dict[int, list[tuple[int, int]]] = {}
         self._batches: dict[int, deque[tuple[int, int, bytes]]] = {}
@@ -244,8 +244,21 @@ class StreamWorker:
         entries: list[tuple[int, Entry]] = []
         for first, key, value in found:
             batch = decode_batch(value)
+            if batches and first != batches[-1][1] + 1:
+                # Older batches whose deletion (trimming) never reached the changelog: the
+                # journal is the contiguous run that ends with the newest batch.
+                log.warning("partition %d: journal resumes at %d; older entries dropped", p, first)
+                for _, _, stale in batches:
+                    self.journal.data.pop(stale, None)
+                    self.journal.send_changelog(p, stale, None, value_serializer="raw")
+                batches.clear()
+                entries.clear()
             entries.extend((first + i, entry) for i, entry in enumerate(batch))
             batches.append((first, first + len(batch) - 1, key))
+            if first + len(batch) > published:
+                # Possibly written to the local store (RocksDB) but lost on its way to the
+                # changelog when the worker died: sent again, so the changelog has no hole.
+                self.journal.send_changelog(p, key, value)
         self._batches[p] = batches
         if entries:
             started = time.perf_counter()
@@ -274,7 +287,8 @@ class StreamWorker:
             return None
         ack = {"by": mask_text(by.strip())[:80], "at": now_rfc3339(), "note": mask_text(note)[:500]}
         key, value = alert_id.encode(), msgspec.json.encode(ack)
-        self.acks.data[key] = value
+        with _acting_for(stored.partition):
+            self.acks.data[key] = value
         self.acks.send_changelog(stored.partition, key, value)
         self.store.acknowledge(alert_id, ack)
         self.alerts_topic.send_soon(
@@ -346,7 +360,7 @@ class StreamWorker:
             last = self._last_event.get(p)
             if last is None:
                 continue
-            with _acting_for(last):
+            with _acting_for(p):
                 pipe.release(
                     lambda s, p=p: self._caught_up(p, s),  # type: ignore[misc]
                     self._grace(now),
@@ -361,7 +375,7 @@ class StreamWorker:
         The broker's end offsets are asked for, not the consumer's last-fetched high
         watermarks: a step must not be closed while more events of its timestamp are stored.
         """
-        if time.monotonic() - self._last_input < _IDLE_FLUSH_S:
+        if time.monotonic() - self._last_input < self._idle_s:
             return
         waiting = [
             p
@@ -372,7 +386,7 @@ class StreamWorker:
             return
         tps = [TP(name, p) for p in waiting for name in self.names]
         ends = await self.app.consumer.highwaters(*tps)
-        if time.monotonic() - self._last_input < _IDLE_FLUSH_S:
+        if time.monotonic() - self._last_input < self._idle_s:
             return  # input arrived while asking
         for p in waiting:
             pipe = self.pipelines.get(p)
@@ -384,13 +398,14 @@ class StreamWorker:
                 for side in (TRANSACTIONS, SETTLEMENTS)
             )
             if read_all:
-                with _acting_for(self._last_event[p]):
+                with _acting_for(p):
                     pipe.flush_idle()
                     self._carry_out(p, pipe.take())
                     self._write_journal(p)
 
     async def mark_published(self) -> None:
-        """Record, per partition, up to where every alert is known to be on the alerts topic."""
+        """Record, per partition, up to where every alert is known to be on the alerts topic
+        and every journal entry in the changelog."""
         upto = {
             p: pipe.seq
             for p, pipe in self.pipelines.items()
@@ -398,12 +413,18 @@ class StreamWorker:
         }
         if not upto:
             return
+        for p in upto:
+            with _acting_for(p):
+                self._write_journal(p)
+        # After this flush every journal batch below ``seq`` is in the changelog too: a rebuild
+        # re-sends only the batches from the marker on (see ``_rebuild``).
         await self.app.producer.flush()
         for p, seq in upto.items():
             if p not in self.pipelines:
                 continue
             key, value = published_key(p), encode_seq(seq)
-            self.journal.data[key] = value
+            with _acting_for(p):
+                self.journal.data[key] = value
             self.journal.send_changelog(p, key, value)
             self._published[p] = seq
 
@@ -490,11 +511,29 @@ def _headers(name: str) -> dict[str, str]:
     return {"Content-Type": content_type(name), "Cache-Control": "no-cache"}
 
 
+class _PartitionMark:
+    """Stands for "an event of partition p" where Faust asks which partition a write is for."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, partition: int) -> None:
+        self.message = _MarkMessage(partition)
+
+
+class _MarkMessage:
+    __slots__ = ("partition",)
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+
+
 @contextmanager
-def _acting_for(event: EventT[bytes]) -> Iterator[None]:
-    """Make ``event`` Faust's current event, so stores that file writes by the current event's
-    partition (RocksDB) put a timer's writes in the right partition."""
-    token = faust_streams._current_event.set(weakref.ref(event))
+def _acting_for(partition: int) -> Iterator[None]:
+    """Writes outside the agent (timers, web views) go to ``partition``'s table partition: the
+    RocksDB store files a write under the current event's partition, and the memory store
+    ignores it."""
+    mark = _PartitionMark(partition)
+    token = faust_streams._current_event.set(weakref.ref(mark))  # type: ignore[arg-type]
     try:
         yield
     finally:
@@ -513,7 +552,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     app = LowLatencyApp(
         settings.group,
         broker=settings.broker_url,
-        store="memory://",
+        store=settings.store_url,
         datadir=str(settings.data_dir),
         web_port=settings.web_port,
         web_bind=settings.web_host,
@@ -545,7 +584,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     async def tick() -> None:
         worker.tick()
 
-    @app.timer(_IDLE_FLUSH_S / 2)
+    @app.timer(_IDLE_CHECK_S)
     async def idle_flush() -> None:
         await worker.flush_when_idle()
 

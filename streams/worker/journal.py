@@ -11,7 +11,13 @@ Entries are written in batches, one table key per batch: a changelog message per
 cost as much as the rest of the worker. Keys are ``PPPPP/SSSSSSSSSSSSSSSS`` (partition, sequence
 number of the batch's first entry), so a partition's batches sort in feeding order;
 ``PPPPP/published`` holds the sequence number up to which every alert the entries produced is
-known to have reached the alerts topic.
+known to have reached the alerts topic, and every entry the changelog.
+
+With the RocksDB store a batch is on local disk before it is in the changelog; a worker killed in
+between restarts with batches the changelog lacks. The rebuild sends the batches from the
+``published`` mark on again, so the changelog (what another worker would rebuild from) never
+has a hole; and it starts at the newest contiguous run of batches, so a lost deletion of trimmed
+batches leaves nothing behind.
 """
 
 from __future__ import annotations

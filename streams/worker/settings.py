@@ -40,10 +40,22 @@ class WorkerSettings:
     model_file: Path | None = None
     """Isolation-forest model (``posguard train``); reloaded when the file changes."""
     topics: Topics = Topics()
-    merge_grace_ms: int = 50
+    merge_grace_ms: int = 30
     """How long a record is held before it may overtake the other, quiet topic (see merge.py)."""
-    merge_active_grace_ms: int = 150
+    merge_active_grace_ms: int = 80
     """The same while the other topic received something within this time (a batch arriving)."""
+    idle_flush_ms: int = 150
+    """Both inputs idle this long, and the broker holding nothing unread, closes the engine's
+    open step (so the last alerts of a burst are not held until the next event). Like the
+    active grace, it assumes a settlement batch arrives without pauses this long."""
+    store: str = "rocksdb"
+    """Where tables live between restarts: ``rocksdb`` (local RocksDB files under ``data_dir``;
+    a restart reads only the changelog written since) or ``memory`` (the whole changelog is read
+    again at every start)."""
+
+    @property
+    def store_url(self) -> str:
+        return f"{self.store}://"
 
     @property
     def bootstrap(self) -> str:
@@ -75,6 +87,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+_STORES = ("rocksdb", "memory")
+
+
+def _store(name: str) -> str:
+    if name not in _STORES:
+        raise ConfigError(f"POSGUARD_STORE={name!r}: expected one of {', '.join(_STORES)}")
+    return name
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
     env = os.environ if env is None else env
     d = WorkerSettings()
@@ -94,6 +115,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
         merge_active_grace_ms=_int(
             env, "POSGUARD_MERGE_ACTIVE_GRACE_MS", d.merge_active_grace_ms, 0
         ),
+        idle_flush_ms=_int(env, "POSGUARD_IDLE_FLUSH_MS", d.idle_flush_ms, 10),
+        store=_store(env.get("POSGUARD_STORE") or d.store),
         topics=Topics(
             transactions=env.get("POSGUARD_TOPIC_TRANSACTIONS") or d.topics.transactions,
             settlements=env.get("POSGUARD_TOPIC_SETTLEMENTS") or d.topics.settlements,

@@ -46,6 +46,7 @@ class Harness:
             data_dir=tmp / "state",
             group="functional",
             config_file=config_file,
+            store="memory",
         )
         self.app, self.worker = build_app(settings, load_config(config_file))
         self.broker = _Broker()
