@@ -4,9 +4,9 @@ Faust creates its worker consumer with ``fetch_max_wait_ms=1500``, hard-coded. a
 fetch in flight per broker and leaves partitions with buffered records out of it, so a fetch
 often asks only for the quiet topic (settlements between batches); the broker then holds it up to
 1.5 s while transactions pile up unfetched. Measured on Tansu at half load: every message waited
-0.4-1.6 s before the worker saw it. A 25 ms wait bounds that (Tansu holds a fetch its full wait
-even when data arrives); brokers still answer at once when data is there, so throughput is
-unchanged.
+0.4-1.6 s before the worker saw it. A 25 ms wait bounds that (100 ms still left transaction
+alerts 70-100 ms behind at half load); brokers still answer at once when data is there, so
+throughput is unchanged.
 """
 
 from __future__ import annotations
