@@ -38,25 +38,21 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.embedded_broker import free_port
 from streams.simulate import SimulationSettings, write_simulation
-from streams.simulate.produce import message_key, rows_from_file
+from streams.simulate.produce import message_key
 from streams.timefmt import to_us
 from streams.worker.settings import Topics, bootstrap_servers
 from tests.support.brokers import apache_kafka, tansu
-from tests.support.stream import Expected, decode_all, expected_from_replay, final_states
+from tests.support.stream import (
+    Expected,
+    decode_all,
+    expected_from_replay,
+    final_states,
+    merged_messages,
+)
 from tests.support.worker import WorkerProcess, read_topic, unique_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = SimulationSettings(seed=42, days=4, merchants=40)
-
-
-def _messages(data: Path) -> list[tuple[int, int, bytes]]:
-    """(ts, side, raw) merged in event-time order, as a live feed would produce them."""
-    txns = rows_from_file(data / "transactions.jsonl", "event_time")
-    lines = rows_from_file(data / "settlements.jsonl", "settled_at")
-    merged = [(ts, 0, order, raw) for ts, order, raw in txns]
-    merged += [(ts, 1, order, raw) for ts, order, raw in lines]
-    merged.sort(key=lambda r: (r[0], r[1], r[2]))
-    return [(ts, side, raw) for ts, side, _, raw in merged]
 
 
 def _producer(broker: str) -> KafkaProducer:
@@ -240,7 +236,7 @@ def main() -> None:
     if not (data / "manifest.json").is_file():
         write_simulation(data, SETTINGS)
     expected = expected_from_replay(data)
-    messages = _messages(data)
+    messages = merged_messages(data)
     managers: dict[str, type[AbstractContextManager[str]] | object] = {
         "tansu": tansu, "kafka": apache_kafka
     }  # fmt: skip

@@ -17,6 +17,7 @@ from streams.alerts import Alert
 from streams.config import load_config
 from streams.deadletter import DeadLetter
 from streams.replay import replay
+from streams.simulate.produce import rows_from_file
 
 
 def _version(alert: dict[str, Any]) -> bytes:
@@ -87,3 +88,14 @@ def wait_until(check: Callable[[], bool], timeout_s: float, every_s: float = 1.0
         if time.monotonic() > deadline:
             return False
         time.sleep(every_s)
+
+
+def merged_messages(data: Path) -> list[tuple[int, int, bytes]]:
+    """A data directory's inputs as ``(ts, side, raw)`` (side 0 transactions, 1 settlements),
+    merged in event-time order as a live feed would deliver them."""
+    txns = rows_from_file(data / "transactions.jsonl", "event_time")
+    lines = rows_from_file(data / "settlements.jsonl", "settled_at")
+    merged = [(ts, 0, order, raw) for ts, order, raw in txns]
+    merged += [(ts, 1, order, raw) for ts, order, raw in lines]
+    merged.sort(key=lambda r: (r[0], r[1], r[2]))
+    return [(ts, side, raw) for ts, side, _, raw in merged]
