@@ -34,6 +34,7 @@ from streams.cardmask import mask_text
 from streams.config import Config
 from streams.replay import now_rfc3339
 from streams.worker.alertstore import AlertQuery, AlertStore, to_json
+from streams.worker.collector import CollectorPolicy
 from streams.worker.evidence import alert_evidence
 from streams.worker.fleet import fleet_totals, merchant_summaries
 from streams.worker.journal import (
@@ -56,9 +57,10 @@ from streams.worker.transport import LowLatencyApp
 
 log = logging.getLogger("posguard.worker")
 
-_IDLE_CHECK_S = 0.05
+_IDLE_CHECK_S = 0.025
 _PUBLISH_MARK_S = 1.0
 _GAUGES_S = 2.0
+_COLLECTOR_S = 1.0
 _MODEL_POLL_S = 2.0
 _MAX_PAGE = 500
 # Journal entries per changelog message at most; a timer writes smaller batches every tick.
@@ -89,6 +91,7 @@ class StreamWorker:
         self._seen: dict[tuple[int, int], int] = {}
         self._last_event: dict[int, EventT[bytes]] = {}
         self._last_input = time.monotonic()
+        self.collector = CollectorPolicy()
         self._published: dict[int, int] = {}
         self._grace_s = settings.merge_grace_ms / 1000
         self._active_grace_s = settings.merge_active_grace_ms / 1000
@@ -146,6 +149,10 @@ class StreamWorker:
         pipe.offer(side, message.offset, message.value or b"", now)
         pipe.release(lambda s: self._caught_up(p, s), self._grace(now))
         self._carry_out(p, pipe.take())
+
+    def idle_seconds(self) -> float:
+        """How long no input message arrived."""
+        return time.monotonic() - self._last_input
 
     def _grace(self, now: float) -> Grace:
         return Grace(now, self._grace_s, self._active_grace_s)
@@ -595,6 +602,10 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     @app.timer(_GAUGES_S)
     async def gauges() -> None:
         worker.refresh_gauges()
+
+    @app.timer(_COLLECTOR_S)
+    async def collector() -> None:
+        worker.collector.tick(worker.idle_seconds())
 
     @app.timer(_MODEL_POLL_S)
     async def model_reload() -> None:

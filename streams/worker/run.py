@@ -19,12 +19,12 @@ def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warnin
     created = ensure_topics(settings)
     if created:
         sys.stderr.write(f"posguard worker: created topics {', '.join(created)}\n")
-    app, _ = build_app(settings, config)
+    app, worker = build_app(settings, config)
     sys.stderr.write(
         f"posguard worker: consuming {settings.broker_url}; "
         f"API and metrics on http://{settings.web_host}:{settings.web_port}/\n"
     )
     logging.getLogger("posguard").setLevel(logging.INFO)
-    worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    worker.collector.start()
+    Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
     return 0

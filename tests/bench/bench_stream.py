@@ -153,6 +153,7 @@ def _counting_rate(broker: str, workdir: Path, messages: list[tuple[int, int, by
         "COUNT_GROUP": f"count-{uuid.uuid4().hex[:6]}",
         "COUNT_BROKER": broker,
         "COUNT_PORT": str(port),
+        "COUNT_DATADIR": str(workdir / "count-data"),
         "COUNT_TRANSACTIONS": topics.transactions,
         "COUNT_SETTLEMENTS": topics.settlements,
     }

@@ -1,7 +1,8 @@
 """The benchmark's anchor: a Faust agent that only counts raw events on both input topics.
 
 Same broker, topics, group-join settings and value handling as the worker, nothing else. The
-count is served at ``/count`` on ``COUNT_PORT``.
+count is served at ``/count`` on ``COUNT_PORT``; Faust's data directory goes to ``COUNT_DATADIR``
+(the benchmark's work directory), not the current directory.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def main() -> None:
         os.environ["COUNT_GROUP"],
         broker=os.environ["COUNT_BROKER"],
         store="memory://",
+        datadir=os.environ["COUNT_DATADIR"],
         web_port=int(os.environ["COUNT_PORT"]),
         web_bind="127.0.0.1",
         web_tables_enabled=False,
