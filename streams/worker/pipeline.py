@@ -124,7 +124,18 @@ class PartitionPipeline:
         return self._merger.buffered(side)
 
     def take(self) -> Output:
-        out, self.out = self.out, Output()
+        """What to carry out since the last call. An empty ``Output`` is handed over and kept
+        (most messages only wait in the merge buffer): read it at once, do not keep it."""
+        out = self.out
+        if (
+            out.journal
+            or out.done
+            or out.alerts
+            or out.dead_letters
+            or out.restored
+            or out.trim_below is not None
+        ):
+            self.out = Output()
         return out
 
     # -- recovery ---------------------------------------------------------------------------------

@@ -34,3 +34,18 @@ def test_any_luhn_valid_13_to_19_digit_run_is_masked(body: str) -> None:
     assert pan not in masked
     assert masked == f"x {pan[:6]}{'*' * (len(pan) - 10)}{pan[-4:]} y"
     assert is_card_number(pan)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="0123456789 -", max_size=30),
+            st.text(alphabet='0123456789 -x:"T', max_size=12),
+            st.text(alphabet="0123456789", min_size=12, max_size=18).map(_with_check_digit),
+        ),
+        max_size=6,
+    ).map("".join)
+)
+def test_bytes_masking_equals_text_masking(text: str) -> None:
+    """The bytes path rejects most messages without the regex; it must never disagree."""
+    assert mask_bytes(text.encode()) == mask_text(text).encode()
