@@ -92,7 +92,8 @@ class StreamWorker:
         self._consumed = 0
         self._waiting: dict[tuple[int, int], dict[int, tuple[EventT[bytes], float]]] = {}
         self._seen: dict[tuple[int, int], int] = {}
-        self._last_event: dict[int, EventT[bytes]] = {}
+        # Partitions that delivered a message since they were assigned (timers skip the others).
+        self._fed: set[int] = set()
         self._last_input = time.monotonic()
         self.collector = CollectorPolicy()
         self._published: dict[int, int] = {}
@@ -143,7 +144,7 @@ class StreamWorker:
         side = self._side[message.topic]
         p = message.partition
         pipe = self.pipelines.get(p) or self._rebuild(p)
-        self._last_event[p] = event
+        self._fed.add(p)
         self._last_input = now = time.monotonic()
         self._arrived[side] += 1
         key = (p, side)
@@ -366,7 +367,7 @@ class StreamWorker:
         """Forget partitions another worker now owns; unacknowledged input is read again there."""
         for p in {tp.partition for tp in revoked}:
             self.pipelines.pop(p, None)
-            self._last_event.pop(p, None)
+            self._fed.discard(p)
             self._unwritten.pop(p, None)
             self._unacked.pop(p, None)
             self._batches.pop(p, None)
@@ -381,8 +382,7 @@ class StreamWorker:
         self.count_arrivals()
         now = time.monotonic()
         for p, pipe in list(self.pipelines.items()):
-            last = self._last_event.get(p)
-            if last is None:
+            if p not in self._fed:
                 continue
             with _acting_for(p):
                 pipe.release(
@@ -402,9 +402,7 @@ class StreamWorker:
         if time.monotonic() - self._last_input < self._idle_s:
             return
         waiting = [
-            p
-            for p, pipe in self.pipelines.items()
-            if pipe.engine.has_open_step and p in self._last_event
+            p for p, pipe in self.pipelines.items() if pipe.engine.has_open_step and p in self._fed
         ]
         if not waiting:
             return
