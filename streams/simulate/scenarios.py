@@ -252,8 +252,14 @@ def velocity(world: World) -> None:
     world.label(
         "VELOCITY", "OPEN", "six sales in eight minutes", merchant_id=m.merchant_id, txn_ids=ids
     )
-    # A stolen card used at three merchants of one region within nine minutes.
-    merchants = [_merchant(world, 15 + 5 * k) for k in range(3)]
+    # A stolen card used at three merchants of one region within nine minutes (three distinct
+    # merchants: a fleet of ten has only two per region, and then a neighbour stands in).
+    merchants: list[Merchant] = []
+    for k in range(3):
+        index = 15 + 5 * k
+        while _merchant(world, index) in merchants:
+            index += 1
+        merchants.append(_merchant(world, index))
     card = world.fresh_card()
     ts = _daytime(world, merchants[0], 1)
     ids = []

@@ -10,7 +10,7 @@ from streams.simulate import SimulationSettings, generate, write_simulation
 
 
 @pytest.mark.parametrize(
-    ("seed", "days", "merchants"), [(1, 4, 12), (2, 5, 20), (3, 4, 30), (4, 6, 15)]
+    ("seed", "days", "merchants"), [(1, 4, 12), (2, 5, 20), (3, 4, 30), (4, 6, 15), (5, 4, 10)]
 )
 def test_recall_one_no_false_positives_no_noise(
     tmp_path: Path, seed: int, days: int, merchants: int
