@@ -90,8 +90,13 @@ class Engine:
         config: Config | None = None,
         scorer: Scorer | None = None,
         track_features: bool = False,
+        route_sales: bool = False,
     ) -> None:
+        """With ``route_sales``, approved sales are handed over in ``out.sales`` instead of
+        going to the card velocity rule here: the stream worker runs that rule behind a
+        repartition by card, over every partition's sales."""
         self.config = config or Config()
+        self.route_sales = route_sales
         self.out = Outbox()
         self.stats = EngineStats()
         self.merchants: dict[str, MerchantState] = {}
@@ -107,6 +112,7 @@ class Engine:
         self.patterns.set_scorer(scorer)
         self._step: list[Event] = []
         self._step_ts: int | None = None
+        self._last_run: int | None = None
         self._expiry = _Expiry()
         self._next_sweep: int | None = None
         self._next_feature_sweep: int | None = None
@@ -133,6 +139,14 @@ class Engine:
             self._run_pending()
 
     @property
+    def clock(self) -> int | None:
+        """Every event still to come that is not late has at least this time (the open step's
+        time, else one past the last step run); None before any event."""
+        if self._step_ts is not None:
+            return self._step_ts
+        return None if self._last_run is None else self._last_run + 1
+
+    @property
     def has_open_step(self) -> bool:
         """Events are waiting for a later time (or ``flush``) to be processed."""
         return bool(self._step)
@@ -154,6 +168,8 @@ class Engine:
         self._run_step(events, ts)
 
     def _run_step(self, events: list[Event], ts: int) -> None:
+        if self._last_run is None or ts > self._last_run:
+            self._last_run = ts
         if len(events) > 1:
             events = _canonical_order(events)
         saw_txn = saw_line = False
@@ -212,7 +228,10 @@ class Engine:
             if t.type == "SALE":
                 if st.cancelled_by is None:
                     self.duplicates.on_sale(ms, st)
-                self.velocity.on_sale(t)
+                if self.route_sales:
+                    self.out.sales.append(t)
+                else:
+                    self.velocity.on_sale(t)
             elif t.type == "REFUND":
                 if st.cancelled_by is None:
                     self.refunds.on_refund(ms, st)

@@ -10,7 +10,7 @@ import msgspec
 from streams.alerts import Alert, AlertStatus, AlertType, alert_id
 from streams.config import RuleConfig
 from streams.decode import Reason
-from streams.events import Event
+from streams.events import Event, Transaction
 from streams.timefmt import format_us
 
 
@@ -30,6 +30,8 @@ class Rejection:
 class Outbox:
     alerts: list[Alert] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    sales: list[Transaction] = field(default_factory=list)
+    """Approved sales routed out for card velocity (only when the engine routes them)."""
 
     def open(
         self,

@@ -1,7 +1,8 @@
 """VELOCITY: one card used too often, or at too many merchants, within minutes.
 
-This is the one rule keyed by card rather than merchant (in the stream it sits behind a
-repartition by ``card_token``).
+This is the one rule keyed by card rather than merchant. Replay runs it inside the engine; the
+stream worker runs it behind a repartition by ``card_token`` (``streams/worker/cards.py``), fed
+the approved sales every partition's engine routes out, merged on event time.
 """
 
 from __future__ import annotations
@@ -32,15 +33,19 @@ class Velocity:
 
     def on_sale(self, t: Transaction) -> None:
         """``t`` is an approved SALE."""
+        self.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
+
+    def on_card_sale(self, ts: int, card_token: str, merchant_id: str, txn_id: str) -> None:
+        """An approved sale, by the fields the rule reads (what the repartition carries)."""
         if not self.cfg.enabled:
             return
         window = self.cfg.window_us
-        history = self.cards.get(t.card_token)
+        history = self.cards.get(card_token)
         if history is None:
-            self.cards[t.card_token] = CardHistory([(t.ts, t.merchant_id, t.txn_id)])
+            self.cards[card_token] = CardHistory([(ts, merchant_id, txn_id)])
             return
         sales = history.sales
-        entry = (t.ts, t.merchant_id, t.txn_id)
+        entry = (ts, merchant_id, txn_id)
         if not sales or sales[-1] <= entry:
             sales.append(entry)
         else:
@@ -53,7 +58,7 @@ class Velocity:
             del sales[:stale]
         if len(sales) < self._fewest_to_trigger:
             return
-        in_window = [s for s in sales if t.ts - window <= s[0] <= t.ts]
+        in_window = [s for s in sales if ts - window <= s[0] <= ts]
         merchants = sorted({s[1] for s in in_window})
         by_count = len(in_window) >= self.cfg.max_sales
         by_merchants = len(merchants) >= self.cfg.distinct_merchants
@@ -64,38 +69,38 @@ class Velocity:
         txn_ids = [s[2] for s in in_window]
         span = in_window[-1][0] - in_window[0][0]
         summary = (
-            f"Card {t.card_token} made {len(in_window)} approved sales at {len(merchants)} "
+            f"Card {card_token} made {len(in_window)} approved sales at {len(merchants)} "
             f"merchant{'s' if len(merchants) > 1 else ''} within {describe_duration(span)}: "
             "check for card testing or a stolen card."
         )
         details = {
-            "card_token": t.card_token,
+            "card_token": card_token,
             "reasons": reasons,
             "sales_in_window": len(in_window),
             "merchants": merchants,
             "window_seconds": window // 1_000_000,
         }
-        if alert is not None and t.ts - history.last_ts <= window:
+        if alert is not None and ts - history.last_ts <= window:
             known = set(alert.txn_ids)
             merged = alert.txn_ids + [i for i in txn_ids if i not in known]
             if merged != alert.txn_ids:
                 history.alert = self.out.update(
-                    alert, t.ts, summary=summary, txn_ids=merged, details=details
+                    alert, ts, summary=summary, txn_ids=merged, details=details
                 )
         else:
             history.alert = self.out.open(
                 "VELOCITY",
                 self.cfg,
-                (t.card_token, txn_ids[0]),
-                merchant_id=t.merchant_id,
+                (card_token, txn_ids[0]),
+                merchant_id=merchant_id,
                 terminal_id=None,
                 txn_ids=txn_ids,
                 settlement_ids=[],
-                ts=t.ts,
+                ts=ts,
                 summary=summary,
                 details=details,
             )
-        history.last_ts = max(history.last_ts, t.ts)
+        history.last_ts = max(history.last_ts, ts)
 
     def expire(self, before: int) -> None:
         """Forget cards with no sale since ``before`` (their window and episode are over)."""

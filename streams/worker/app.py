@@ -29,24 +29,24 @@ from faust import streams as faust_streams
 from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams.alerts import encode_acknowledged, encode_alert
+from streams.alerts import Alert, encode_acknowledged, encode_alert
 from streams.cardmask import mask_text
 from streams.config import Config
 from streams.replay import now_rfc3339
 from streams.worker.alertstore import AlertQuery, AlertStore, to_json
+from streams.worker.cards import (
+    CardStage,
+    Sale,
+    SaleBatch,
+    card_partition,
+    decode_batch,
+    encode_batch,
+)
 from streams.worker.collector import CollectorPolicy
 from streams.worker.evidence import alert_evidence
 from streams.worker.fleet import fleet_totals, merchant_summaries
-from streams.worker.journal import (
-    Entry,
-    decode_batch,
-    decode_seq,
-    encode_batch,
-    encode_seq,
-    entry_key,
-    parse_key,
-    published_key,
-)
+from streams.worker.journal import decode_entry
+from streams.worker.journal_table import JournalTable
 from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
 from streams.worker.modelwatch import ModelWatcher
@@ -63,9 +63,10 @@ _GAUGES_S = 2.0
 _COLLECTOR_S = 1.0
 _MODEL_POLL_S = 2.0
 _MAX_PAGE = 500
-# Journal entries per changelog message at most; a timer writes smaller batches every tick.
+# Handled inputs acknowledged (and their journal entries written) at the latest every this many.
 _BATCH = 500
-_BATCH_BYTES = 256 * 1024
+# How long a card stage waits for a source partition that sends nothing before it goes ahead.
+_CARD_GRACE_S = 0.25
 
 
 class StreamWorker:
@@ -96,13 +97,17 @@ class StreamWorker:
         self._fed: set[int] = set()
         self._last_input = time.monotonic()
         self.collector = CollectorPolicy()
-        self._published: dict[int, int] = {}
         self._grace_s = settings.merge_grace_ms / 1000
         self._active_grace_s = settings.merge_active_grace_ms / 1000
         self._idle_s = settings.idle_flush_ms / 1000
         self._unwritten: dict[int, list[tuple[int, bytes]]] = {}
         self._unacked: dict[int, list[tuple[int, int]]] = {}
-        self._batches: dict[int, deque[tuple[int, int, bytes]]] = {}
+        self._unsent: dict[int, list[Sale]] = {}
+        self._clock_sent: dict[tuple[int, int], int] = {}
+        self.stages: dict[int, CardStage] = {}
+        self._stage_waiting: dict[int, dict[int, list[Any]]] = {}
+        self._stage_unwritten: dict[int, list[tuple[int, bytes]]] = {}
+        self._stage_unacked: dict[int, list[EventT[bytes]]] = {}
         self.input_topic = app.topic(
             *self.names,
             key_type=bytes,
@@ -136,6 +141,24 @@ class StreamWorker:
             partitions=settings.partitions,
             help="Per partition, what the engine was fed, in order (see streams/worker/journal.py)",
         )
+        self.journals = JournalTable(self.journal, "partition")
+        # Approved sales keyed by card, for card velocity across partitions (cards.py).
+        self.cards_topic = app.topic(
+            settings.cards_topic,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+        self.card_journal = app.Table(
+            "cards",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            help="Per card partition, the sales the velocity rule ran, in order (cards.py)",
+        )
+        self.card_journals = JournalTable(self.card_journal, "card partition")
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -185,18 +208,10 @@ class StreamWorker:
         if out.journal:
             self._unwritten.setdefault(p, []).extend(out.journal)
         if out.trim_below is not None:
-            self._trim(p, out.trim_below)
-        if out.alerts or out.restored:
-            detected = now_rfc3339()
-            for alert in out.restored:
-                self.store.apply(alert, detected, p)
-            for alert in out.alerts:
-                is_new = self.store.get(alert.alert_id) is None
-                self.store.apply(alert, detected, p)
-                self.metrics.on_alert(alert, is_new)
-                self.alerts_topic.send_soon(
-                    key=alert.alert_id.encode(), value=encode_alert(alert, detected)
-                )
+            self.journals.trim(p, out.trim_below)
+        if out.sales:
+            self._unsent.setdefault(p, []).extend(out.sales)
+        self._publish(p, out.alerts, out.restored)
         if out.dead_letters:
             minute = int(time.time()) // 60 * 60
             if not self.dead_series or self.dead_series[-1][0] != minute:
@@ -210,23 +225,29 @@ class StreamWorker:
             if len(self._unacked[p]) >= _BATCH:
                 self._write_journal(p)
 
+    def _publish(self, p: int, alerts: list[Alert], restored: list[Alert]) -> None:
+        """Alerts of partition ``p`` (input or card partition) to the alerts topic and the
+        worker's view; ``restored`` ones are already on the topic."""
+        if alerts or restored:
+            detected = now_rfc3339()
+            for alert in restored:
+                self.store.apply(alert, detected, p)
+            for alert in alerts:
+                is_new = self.store.get(alert.alert_id) is None
+                self.store.apply(alert, detected, p)
+                self.metrics.on_alert(alert, is_new)
+                self.alerts_topic.send_soon(
+                    key=alert.alert_id.encode(), value=encode_alert(alert, detected)
+                )
+
     def _write_journal(self, p: int) -> None:
-        """Append the partition's unwritten entries as one batch, then acknowledge the inputs
-        they cover (Faust flushes the changelog before it commits their offsets)."""
+        """Append the partition's unwritten entries in batches, send the sales they made to
+        the card stages, then acknowledge the inputs they cover (Faust flushes the changelog
+        before it commits their offsets)."""
         entries = self._unwritten.pop(p, None)
-        start = 0
-        while entries and start < len(entries):
-            end, size = start, 0
-            while end < len(entries) and end - start < _BATCH and size < _BATCH_BYTES:
-                size += len(entries[end][1])
-                end += 1
-            first, last = entries[start][0], entries[end - 1][0]
-            key = entry_key(p, first)
-            value = encode_batch([entry for _, entry in entries[start:end]])
-            self.journal.data[key] = value
-            self.journal.send_changelog(p, key, value)
-            self._batches.setdefault(p, deque()).append((first, last, key))
-            start = end
+        if entries:
+            self.journals.append(p, entries)
+        self._send_sales(p)
         done = self._unacked.pop(p, None)
         if done:
             now = time.monotonic()
@@ -239,12 +260,27 @@ class StreamWorker:
                     observe(now - arrived)
                     event.ack()
 
-    def _trim(self, p: int, below: int) -> None:
-        batches = self._batches.get(p)
-        while batches and batches[0][1] < below:
-            _, _, key = batches.popleft()
-            self.journal.data.pop(key, None)
-            self.journal.send_changelog(p, key, None, value_serializer="raw")
+    def _send_sales(self, p: int) -> None:
+        """Send partition ``p``'s journaled sales to their card partitions, with its clock;
+        a card partition that gets no sale gets the clock when it moved."""
+        pipe = self.pipelines.get(p)
+        clock = pipe.engine.clock if pipe is not None else None
+        sales = self._unsent.pop(p, None)
+        if clock is None and not sales:
+            return
+        n = self.settings.partitions
+        by_target: dict[int, list[Sale]] = {}
+        for sale in sales or ():
+            by_target.setdefault(card_partition(sale.card_token, n), []).append(sale)
+        stamp = clock if clock is not None else -(2**63)
+        for q in range(n):
+            part = by_target.get(q)
+            if not part and self._clock_sent.get((p, q), -(2**63)) >= stamp:
+                continue
+            self._clock_sent[(p, q)] = stamp
+            self.cards_topic.send_soon(
+                key=b"%d" % p, value=encode_batch(SaleBatch(p, stamp, part or [])), partition=q
+            )
 
     # -- partitions -------------------------------------------------------------------------------
 
@@ -252,41 +288,12 @@ class StreamWorker:
         """A pipeline for partition ``p``, restored from the journal table (recovered by Faust
         before any message of the partition is delivered)."""
         pipe = PartitionPipeline(p, self.config, self.names, self.model.scorer)
-        prefix = b"%05d/" % p
-        published = 0
-        found: list[tuple[int, bytes, bytes]] = []
-        for key, value in list(self.journal.data.items()):
-            if not key.startswith(prefix):
-                continue
-            _, seq = parse_key(key)
-            if seq is None:
-                published = decode_seq(value)
-            else:
-                found.append((seq, key, value))
-        found.sort()
-        batches: deque[tuple[int, int, bytes]] = deque()
-        entries: list[tuple[int, Entry]] = []
-        for first, key, value in found:
-            batch = decode_batch(value)
-            if batches and first != batches[-1][1] + 1:
-                # Older batches whose deletion (trimming) never reached the changelog: the
-                # journal is the contiguous run that ends with the newest batch.
-                log.warning("partition %d: journal resumes at %d; older entries dropped", p, first)
-                for _, _, stale in batches:
-                    self.journal.data.pop(stale, None)
-                    self.journal.send_changelog(p, stale, None, value_serializer="raw")
-                batches.clear()
-                entries.clear()
-            entries.extend((first + i, entry) for i, entry in enumerate(batch))
-            batches.append((first, first + len(batch) - 1, key))
-            if first + len(batch) > published:
-                # Possibly written to the local store (RocksDB) but lost on its way to the
-                # changelog when the worker died: sent again, so the changelog has no hole.
-                self.journal.send_changelog(p, key, value)
-        self._batches[p] = batches
+        entries = self.journals.load(p)
         if entries:
             started = time.perf_counter()
-            pipe.restore(entries, published)
+            pipe.restore(
+                ((seq, decode_entry(data)) for seq, data in entries), self.journals.published[p]
+            )
             log.warning(
                 "partition %d: engine rebuilt from %d journal entries in %.1f s",
                 p,
@@ -295,13 +302,77 @@ class StreamWorker:
             )
         pipe.engine.patterns.on_scored = self._on_scored
         self.pipelines[p] = pipe
-        self._published[p] = published
         self._carry_out(p, pipe.take())
+        self._restore_acks(p)
+        return pipe
+
+    def _restore_acks(self, p: int) -> None:
         for key, value in list(self.acks.data.items()):
             stored = self.store.get(key.decode())
             if stored is not None and stored.partition == p:
                 self.store.acknowledge(stored.alert.alert_id, msgspec.json.decode(value))
-        return pipe
+
+    # -- card stages ------------------------------------------------------------------------------
+
+    def on_card_batch(self, event: EventT[bytes]) -> None:
+        """A batch of sales (and a clock) from one input partition, for card partition q."""
+        message = event.message
+        q = message.partition
+        stage = self.stages.get(q) or self._rebuild_stage(q)
+        now = time.monotonic()
+        new = stage.offer(decode_batch(message.value or b""), message.offset, now)
+        if new:
+            self._stage_waiting.setdefault(q, {})[message.offset] = [event, new]
+        else:  # only a clock, or sales the stage already holds
+            event.ack()
+        stage.release(now, _CARD_GRACE_S)
+        self._carry_out_stage(q, stage)
+
+    def _carry_out_stage(self, q: int, stage: CardStage) -> None:
+        out = stage.take()
+        if out.journal:
+            self._stage_unwritten.setdefault(q, []).extend(out.journal)
+        if out.trim_below is not None:
+            self.card_journals.trim(q, out.trim_below)
+        self._publish(q, out.alerts, out.restored)
+        if out.released:
+            waiting = self._stage_waiting.get(q, {})
+            unacked = self._stage_unacked.setdefault(q, [])
+            for token in out.released:
+                item = waiting.get(token)
+                if item is not None:
+                    item[1] -= 1
+                    if not item[1]:  # every sale of the message ran
+                        del waiting[token]
+                        unacked.append(item[0])
+            if len(unacked) >= _BATCH:
+                self._write_card_journal(q)
+
+    def _write_card_journal(self, q: int) -> None:
+        """Append the stage's unwritten entries, then acknowledge the messages whose sales
+        they all hold."""
+        entries = self._stage_unwritten.pop(q, None)
+        if entries:
+            self.card_journals.append(q, entries)
+        for event in self._stage_unacked.pop(q, ()):
+            event.ack()
+
+    def _rebuild_stage(self, q: int) -> CardStage:
+        stage = CardStage(q, self.settings.partitions, self.config)
+        entries = self.card_journals.load(q)
+        if entries:
+            started = time.perf_counter()
+            stage.restore(entries, self.card_journals.published[q])
+            log.warning(
+                "card partition %d: velocity rebuilt from %d journal entries in %.1f s",
+                q,
+                len(entries),
+                time.perf_counter() - started,
+            )
+        self.stages[q] = stage
+        self._carry_out_stage(q, stage)
+        self._restore_acks(q)
+        return stage
 
     def acknowledge(self, alert_id: str, by: str, note: str) -> dict[str, Any] | None:
         """Keep an operator's acknowledgement in the partition's changelog-backed table and
@@ -365,15 +436,22 @@ class StreamWorker:
 
     def on_revoked(self, revoked: set[TP]) -> None:
         """Forget partitions another worker now owns; unacknowledged input is read again there."""
-        for p in {tp.partition for tp in revoked}:
+        for p in {tp.partition for tp in revoked if tp.topic in self.names}:
             self.pipelines.pop(p, None)
             self._fed.discard(p)
             self._unwritten.pop(p, None)
             self._unacked.pop(p, None)
-            self._batches.pop(p, None)
+            self._unsent.pop(p, None)
+            self.journals.forget(p)
             for side in (TRANSACTIONS, SETTLEMENTS):
                 self._waiting.pop((p, side), None)
                 self._seen.pop((p, side), None)
+        for q in {tp.partition for tp in revoked if tp.topic == self.cards_topic.get_topic_name()}:
+            self.stages.pop(q, None)
+            self._stage_waiting.pop(q, None)
+            self._stage_unwritten.pop(q, None)
+            self._stage_unacked.pop(q, None)
+            self.card_journals.forget(q)
 
     # -- timers -----------------------------------------------------------------------------------
 
@@ -391,6 +469,11 @@ class StreamWorker:
                 )
                 self._carry_out(p, pipe.take())
                 self._write_journal(p)
+        for q, stage in list(self.stages.items()):
+            with _acting_for(q):
+                stage.release(now, _CARD_GRACE_S)
+                self._carry_out_stage(q, stage)
+                self._write_card_journal(q)
 
     async def flush_when_idle(self) -> None:
         """Close the engines' open steps once both inputs are idle and the broker confirms that
@@ -431,24 +514,32 @@ class StreamWorker:
         upto = {
             p: pipe.seq
             for p, pipe in self.pipelines.items()
-            if pipe.seq > self._published.get(p, 0)
+            if pipe.seq > self.journals.published.get(p, 0)
         }
-        if not upto:
+        stage_upto = {
+            q: stage.cursor.seq
+            for q, stage in self.stages.items()
+            if stage.cursor.seq > self.card_journals.published.get(q, 0)
+        }
+        if not (upto or stage_upto):
             return
         for p in upto:
             with _acting_for(p):
                 self._write_journal(p)
-        # After this flush every journal batch below ``seq`` is in the changelog too: a rebuild
-        # re-sends only the batches from the marker on (see ``_rebuild``).
+        for q in stage_upto:
+            with _acting_for(q):
+                self._write_card_journal(q)
+        # After this flush every journal batch below ``seq`` is in the changelog too (and every
+        # sale it made on the card topic): a rebuild re-sends only from the marker on.
         await self.app.producer.flush()
         for p, seq in upto.items():
-            if p not in self.pipelines:
-                continue
-            key, value = published_key(p), encode_seq(seq)
-            with _acting_for(p):
-                self.journal.data[key] = value
-            self.journal.send_changelog(p, key, value)
-            self._published[p] = seq
+            if p in self.pipelines:
+                with _acting_for(p):
+                    self.journals.mark_published(p, seq)
+        for q, seq in stage_upto.items():
+            if q in self.stages:
+                with _acting_for(q):
+                    self.card_journals.mark_published(q, seq)
 
     def refresh_gauges(self) -> None:
         m = self.metrics
@@ -601,6 +692,11 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     async def detect(stream: Any) -> None:
         async for event in stream.noack().events():
             worker.on_message(event)
+
+    @app.agent(worker.cards_topic, concurrency=1)
+    async def card_velocity(stream: Any) -> None:
+        async for event in stream.noack().events():
+            worker.on_card_batch(event)
 
     @app.timer(0.02)
     async def tick() -> None:

@@ -22,6 +22,7 @@ batches leaves nothing behind.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Final
 
 import msgspec
@@ -61,13 +62,14 @@ _batch_encoder = msgspec.msgpack.Encoder()
 _batch_decoder = msgspec.msgpack.Decoder(list[bytes])
 
 
-def encode_batch(entries: list[bytes]) -> bytes:
-    """Encoded entries (``encode_entry``) as one table value."""
+def pack_batch(entries: list[bytes]) -> bytes:
+    """Encoded entries as one table value."""
     return _batch_encoder.encode(entries)
 
 
-def decode_batch(data: bytes) -> list[Entry]:
-    return [_decoder.decode(item) for item in _batch_decoder.decode(data)]
+def unpack_batch(data: bytes) -> list[bytes]:
+    """The encoded entries of one table value."""
+    return _batch_decoder.decode(data)
 
 
 def entry_key(partition: int, seq: int) -> bytes:
@@ -90,3 +92,45 @@ def encode_seq(seq: int) -> bytes:
 
 def decode_seq(data: bytes) -> int:
     return int(data)
+
+
+_SAMPLE_EVERY: Final = 1024
+
+
+class JournalCursor:
+    """Numbers a journal's entries and says where it may be trimmed.
+
+    Every 1024th entry's sequence number is remembered with the newest event time seen then;
+    once that time is ``keep_us`` behind the newest, the entries before it are past use.
+    """
+
+    __slots__ = ("_keep_us", "_samples", "first", "newest", "seq")
+
+    def __init__(self, keep_us: int) -> None:
+        self._keep_us = keep_us
+        self._samples: deque[tuple[int, int]] = deque()
+        self.seq = 0
+        """Sequence number of the next entry."""
+        self.first = 0
+        """Sequence number of the oldest entry kept."""
+        self.newest = -(2**63)
+        """The newest event time the journal's entries carried."""
+
+    def start_at(self, seq: int) -> None:
+        """The journal being restored begins at ``seq``."""
+        self.first = self.seq = seq
+
+    def count(self, seq: int) -> None:
+        """Entry ``seq`` was written (or restored)."""
+        self.seq = seq + 1
+        if not seq % _SAMPLE_EVERY:
+            self._samples.append((seq, self.newest))
+
+    def trim_below(self) -> int | None:
+        """A sequence number below which entries may now be deleted, if any."""
+        samples = self._samples
+        if samples and samples[0][1] < self.newest - self._keep_us:
+            upto, _ = samples.popleft()
+            self.first = upto
+            return upto
+        return None

@@ -7,7 +7,6 @@ write journal entries, acknowledge offsets).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -21,11 +20,11 @@ from streams.decode import BadInputError, EventDecoder
 from streams.engine.core import Engine
 from streams.engine.outbox import Rejection
 from streams.events import Event, EventKind
-from streams.worker.journal import FLUSH, Entry, encode_entry
+from streams.worker.cards import Sale
+from streams.worker.journal import FLUSH, Entry, JournalCursor, encode_entry
 from streams.worker.merge import Grace, TimeMerger
 
 _KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
-_SAMPLE_EVERY: Final = 1024
 # Journal entries are kept two days beyond the engine's retention, so a rebuilt engine has seen
 # everything the live one still remembers.
 _JOURNAL_MARGIN_US: Final = 2 * 86400_000_000
@@ -48,6 +47,8 @@ class Output:
     restored: list[Alert] = field(default_factory=list)
     done: list[tuple[int, int]] = field(default_factory=list)
     """``(side, offset)`` of inputs fully handled: safe to acknowledge."""
+    sales: list[Sale] = field(default_factory=list)
+    """Approved sales for the card stage (``streams/worker/cards.py``), once journaled."""
 
 
 class PartitionPipeline:
@@ -63,17 +64,12 @@ class PartitionPipeline:
         self.partition = partition
         self.topics = topics
         # Features are always tracked, so a model loaded later judges with warm state.
-        self.engine = Engine(config, scorer, track_features=True)
-        self._keep_us = config.retention_us + _JOURNAL_MARGIN_US
+        self.engine = Engine(config, scorer, track_features=True, route_sales=True)
         self._decoders = (EventDecoder("transaction"), EventDecoder("settlement"))
         self._merger: TimeMerger[_Pending] = TimeMerger()
-        self.seq = 0
-        """Sequence number of the next journal entry."""
+        self.cursor = JournalCursor(config.retention_us + _JOURNAL_MARGIN_US)
         self._next_offset = [0, 0]
         """Per side, every offset below this one is journaled or buffered."""
-        self._samples: deque[tuple[int, int]] = deque()
-        self._first_seq = 0
-        self._max_ts = -(2**63)
         self.out = Output()
 
     # -- feeding ----------------------------------------------------------------------------------
@@ -116,6 +112,11 @@ class PartitionPipeline:
         self._drain(publish=True)
         return True
 
+    @property
+    def seq(self) -> int:
+        """Sequence number of the next journal entry."""
+        return self.cursor.seq
+
     def next_offset(self, side: int) -> int:
         """Every offset of ``side`` below this one is journaled or buffered."""
         return self._next_offset[side]
@@ -133,6 +134,7 @@ class PartitionPipeline:
             or out.alerts
             or out.dead_letters
             or out.restored
+            or out.sales
             or out.trim_below is not None
         ):
             self.out = Output()
@@ -146,13 +148,14 @@ class PartitionPipeline:
         Alerts and dead letters produced by entries from ``published`` on may never have
         reached their topics: they are published again (same ids, same content).
         """
+        cursor = self.cursor
         first = True
         for seq, entry in entries:
             if first:
-                self._first_seq = self.seq = seq
+                cursor.start_at(seq)
                 first = False
-            assert seq == self.seq, f"journal of partition {self.partition} has a hole at {seq}"
-            self._count(seq)
+            assert seq == cursor.seq, f"journal of partition {self.partition} has a hole at {seq}"
+            cursor.count(seq)
             publish = seq >= published
             if entry.kind == FLUSH:
                 self.engine.flush()
@@ -176,7 +179,8 @@ class PartitionPipeline:
     def _journal(
         self, kind: int, offset: int, raw: bytes, bad: BadInputError | None = None
     ) -> None:
-        seq = self.seq
+        cursor = self.cursor
+        seq = cursor.seq
         # Masked: the changelog topic is as public as the alerts. Only an input with a card number
         # in an id would be fed differently after a rebuild, and its alerts are masked anyway.
         if bad is None:
@@ -185,15 +189,10 @@ class PartitionPipeline:
             detail = mask_text(bad.detail)
             entry = encode_entry(Entry(kind, offset, mask_bytes(raw), bad.reason, detail))
         self.out.journal.append((seq, entry))
-        self._count(seq)
-        if self._samples and self._samples[0][1] < self._max_ts - self._keep_us:
-            upto, _ = self._samples.popleft()
-            self.out.trim_below = self._first_seq = upto
-
-    def _count(self, seq: int) -> None:
-        self.seq = seq + 1
-        if not seq % _SAMPLE_EVERY:
-            self._samples.append((seq, self._max_ts))
+        cursor.count(seq)
+        upto = cursor.trim_below()
+        if upto is not None:
+            self.out.trim_below = upto
 
     def _apply(
         self, side: int, offset: int, raw: bytes, item: Event | BadInputError, publish: bool
@@ -206,7 +205,7 @@ class PartitionPipeline:
                     )
                 )
             return
-        self._max_ts = max(self._max_ts, item.ts)
+        self.cursor.newest = max(self.cursor.newest, item.ts)
         self.engine.submit(item)
         self._drain(publish)
 
@@ -217,6 +216,12 @@ class PartitionPipeline:
             (out.alerts if publish else out.restored).extend(alerts)
         if rejections and publish:
             out.dead_letters.extend(self._rejected(r) for r in rejections)
+        engine_out = self.engine.out
+        if engine_out.sales:
+            sales, engine_out.sales = engine_out.sales, []
+            if publish:  # made by the entry just journaled (or restored)
+                seq = self.cursor.seq - 1
+                out.sales.extend(Sale.of(seq, i, t) for i, t in enumerate(sales))
 
     def _rejected(self, rejection: Rejection) -> DeadLetter:
         side, offset, raw = rejection.origin

@@ -58,6 +58,11 @@ class WorkerSettings:
         return f"{self.store}://"
 
     @property
+    def cards_topic(self) -> str:
+        """The internal topic of approved sales keyed by card (one per consumer group)."""
+        return f"{self.group}-cards"
+
+    @property
     def bootstrap(self) -> str:
         """``host:port[,host:port]`` without the ``kafka://`` scheme, for plain Kafka clients."""
         return bootstrap_servers(self.broker_url)

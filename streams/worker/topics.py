@@ -16,16 +16,18 @@ class BrokerUnavailableError(Exception):
 
 
 def ensure_topics(settings: WorkerSettings, wait_s: float = 30.0) -> list[str]:
-    """Create the four topics that do not exist yet; returns the names created.
+    """Create the four topics, and the internal card topic, that do not exist yet; returns the
+    names created.
 
     Input topics get ``settings.partitions`` partitions (they must be co-partitioned: the
-    worker's join and journal rely on the same partition number meaning the same merchants).
+    worker's join and journal rely on the same partition number meaning the same merchants), and
+    so does the card topic (Faust gives partition n of every topic to one worker).
     """
     admin = _connect(settings.bootstrap, wait_s)
     try:
         existing = set(admin.list_topics())
         t = settings.topics
-        wanted = [t.transactions, t.settlements, t.alerts, t.deadletter]
+        wanted = [t.transactions, t.settlements, t.alerts, t.deadletter, settings.cards_topic]
         missing = [
             NewTopic(name, settings.partitions, settings.replication)
             for name in wanted

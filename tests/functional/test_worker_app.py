@@ -57,8 +57,20 @@ class Harness:
         self.changelog: list[tuple[bytes, bytes | None]] = []
         self._capture(self.worker.alerts_topic, self.published)
         self._capture(self.worker.dead_topic, self.dead)
+        # Sales on their way to the card stage: delivered to its agent once the inputs are fed.
+        self.card_batches: list[tuple[int, bytes]] = []
+        cards: Any = self.worker.cards_topic
+        cards.send_soon = lambda key=None, value=b"", partition=0, **_: self.card_batches.append(
+            (partition, value)
+        )
+        self.card_offsets: dict[int, int] = {}
+        self.card_changelog: list[tuple[bytes, bytes | None]] = []
         journal: Any = self.worker.journal
         journal.send_changelog = lambda p, key, value, **kw: self.changelog.append((key, value))
+        card_journal: Any = self.worker.card_journal
+        card_journal.send_changelog = lambda p, key, value, **kw: self.card_changelog.append(
+            (key, value)
+        )
         self.offsets = {name: 0 for name in self.worker.names}
 
         async def flushed() -> None:  # everything "sent" was captured synchronously
@@ -73,29 +85,43 @@ class Harness:
 
         topic.send_soon = send_soon
 
+    def _agent(self, suffix: str) -> Any:
+        return next(a for name, a in self.app.agents.items() if name.endswith(suffix))
+
+    async def _put(self, ctx: Any, topic: str, partition: int, offset: int, raw: bytes) -> None:
+        channel = ctx.stream().channel
+        message = Message(
+            topic=topic, partition=partition, offset=offset, timestamp=time.time(),
+            timestamp_type=0, headers=None, key=b"k", value=raw, checksum=b"",
+            serialized_key_size=1, serialized_value_size=len(raw),
+            generation_id=self.app.consumer_generation_id,
+        )  # fmt: skip
+        event = await channel.decode(message)
+        async with ctx.new_value_processed:
+            await channel.put(event)
+            await ctx.new_value_processed.wait()
+
     async def feed(self, messages: Iterable[tuple[str, bytes]]) -> None:
-        agent = next(a for name, a in self.app.agents.items() if name.endswith("detect"))
-        async with agent.test_context() as ctx:
-            channel = ctx.stream().channel
+        async with self._agent("detect").test_context() as ctx:
             for topic, raw in messages:
                 offset = self.offsets[topic]
                 self.offsets[topic] += 1
                 self.broker.ends[TP(topic, 0)] = offset + 1
-                message = Message(
-                    topic=topic, partition=0, offset=offset, timestamp=time.time(),
-                    timestamp_type=0, headers=None, key=b"k", value=raw, checksum=b"",
-                    serialized_key_size=1, serialized_value_size=len(raw),
-                    generation_id=self.app.consumer_generation_id,
-                )  # fmt: skip
-                event = await channel.decode(message)
-                async with ctx.new_value_processed:
-                    await channel.put(event)
-                    await ctx.new_value_processed.wait()
+                await self._put(ctx, topic, 0, offset, raw)
             # The merge's grace passes and the inputs go idle: what the timers would do.
             await asyncio.sleep(0.2)
             self.worker.tick()
             self.worker._last_input -= 60
             await self.worker.flush_when_idle()
+            await self.worker.mark_published()
+        cards = self.worker.cards_topic.get_topic_name()
+        async with self._agent("card_velocity").test_context() as ctx:
+            for partition, raw in self.card_batches:
+                offset = self.card_offsets.get(partition, 0)
+                self.card_offsets[partition] = offset + 1
+                await self._put(ctx, cards, partition, offset, raw)
+            self.card_batches.clear()
+            self.worker.tick()
             await self.worker.mark_published()
 
     def run(self, messages: Iterable[tuple[str, bytes]]) -> Harness:
@@ -146,12 +172,17 @@ def test_a_restarted_app_rebuilds_from_its_journal_and_publishes_nothing_twice(
     first.run(_messages(first, rows[:half]))
     second = Harness(tmp_path / "b", data / "config.toml")
     # What Faust would recover on another machine: the changelog the first app wrote.
-    for key, value in first.changelog:
-        if value is None:
-            second.worker.journal.data.pop(key, None)
-        else:
-            second.worker.journal.data[key] = value
+    for table, changelog in (
+        (second.worker.journal, first.changelog),
+        (second.worker.card_journal, first.card_changelog),
+    ):
+        for key, value in changelog:
+            if value is None:
+                table.data.pop(key, None)
+            else:
+                table.data[key] = value
     second.offsets = dict(first.offsets)
+    second.card_offsets = dict(first.card_offsets)
     second.run(_messages(second, rows[half:]))
     expected = expected_from_replay(data)
     assert final_states(first.published + second.published) == expected.final

@@ -12,7 +12,9 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import msgspec
 import pytest
+from kafka.partitioner.default import murmur2
 
 from streams.cardmask import is_card_number
 from streams.simulate.produce import produce, rows_from_file
@@ -114,7 +116,13 @@ def test_stream_equals_replay_and_dead_letters_bad_input(
             assert source["topic"] in (topics.transactions, topics.settlements)
             assert isinstance(source["offset"], int) and source["partition"] == 0
         assert worker.events_in() == expected.events
-        for topic in (topics.alerts, topics.deadletter, f"{group}-journal-changelog"):
+        for topic in (
+            topics.alerts,
+            topics.deadletter,
+            f"{group}-journal-changelog",
+            f"{group}-cards",
+            f"{group}-cards-changelog",
+        ):
             _assert_no_card_number(broker_url, topic)
         _assert_metrics(worker, expected)
         merchants = worker.get("/api/merchants")["merchants"]
@@ -183,3 +191,40 @@ def test_kill9_mid_stream_then_restart_changes_nothing(
     finally:
         producer.join()
         first.stop()
+
+
+def test_card_velocity_across_partitions_equals_replay(
+    broker_url: str, simulated: tuple[Path, Expected], tmp_path: Path
+) -> None:
+    """Two partitions by merchant: a card used at merchants of different partitions is still
+    one velocity alert, through the repartition by card, with replay's id and content."""
+    data, expected = simulated
+    velocity = {k: v for k, v in expected.final.items() if v[0] == "VELOCITY"}
+    spans = [_partitions_of(expected.versions[k], 2) for k in velocity]
+    assert max(len(s) for s in spans) > 1, "a velocity alert spans merchants of two partitions"
+    topics = unique_topics()
+    group = f"posguard-{uuid.uuid4().hex[:8]}"
+    worker = _worker(broker_url, topics, tmp_path, group, data)
+    worker.partitions = 2
+    worker.start()
+    try:
+        _produce(broker_url, topics, data)
+
+        def velocity_alerts() -> list[dict[str, object]]:
+            return [a for a in _published(broker_url, topics) if a["type"] == "VELOCITY"]
+
+        ok = wait_until(lambda: final_states(velocity_alerts()) == velocity, timeout_s=60)
+        assert ok, (final_states(velocity_alerts()), velocity)
+        for alert_id, contents in versions(velocity_alerts()).items():
+            assert contents <= expected.versions[alert_id], alert_id
+    finally:
+        worker.stop()
+
+
+def _partitions_of(contents: set[bytes], partitions: int) -> set[int]:
+    """The input partitions (by the producer's key hash) of the merchants an alert names."""
+    merchants: set[str] = set()
+    for content in contents:
+        details = msgspec.json.decode(content)["details"]
+        merchants.update(details.get("merchants", []))
+    return {(murmur2(m.encode()) & 0x7FFFFFFF) % partitions for m in merchants}

@@ -1,0 +1,235 @@
+"""Card velocity across partitions: approved sales repartitioned by card, merged on event time.
+
+Input is keyed by merchant, so every rule but one is local to a partition. Card velocity is not: a
+card used at five merchants may touch five partitions. Each partition's engine therefore hands
+its approved sales over (``Engine(route_sales=True)``); the worker sends them, once journaled, to
+the card topic, in one ``SaleBatch`` per card partition and tick (one message per sale would
+double Faust's cost per event). A ``CardStage`` per card partition runs the velocity rule.
+
+Like an engine merging its two topics, a stage merges its sources (the input partitions) on
+event time. Every batch carries its source's clock (``Engine.clock``): nothing that source sends
+later is earlier, unless its engine ran it late. The earliest head goes first once every source
+with nothing buffered has a clock past it, or once it has waited ``grace`` for a source that is
+silent (a partition with no traffic must not hold up the rest). Sales a source's engine ran late
+keep their place after what that source sent before them, and are run on arrival when the stage
+is already past them. With one input partition a stage therefore sees the sales in exactly the
+order the engine made them, and the stream's velocity alerts are replay's.
+
+Each sale carries its source's journal position (entry sequence number, index within the entry),
+which is the same when that partition is rebuilt from its journal and sends the sale again. The
+stage skips what it already holds, and journals what it ran, in order: like a partition's
+journal, that is its durable state, rebuilt by running it again.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import msgspec
+
+from streams.alerts import Alert
+from streams.config import Config
+from streams.engine.outbox import Outbox
+from streams.engine.velocity import Velocity
+from streams.events import Transaction
+from streams.worker.journal import JournalCursor
+
+_NEVER: Final = -(2**63)
+_SWEEP_EVERY_US: Final = 3600_000_000
+# Released sales are journaled as long as a partition's inputs are (see pipeline.py).
+_JOURNAL_MARGIN_US: Final = 2 * 86400_000_000
+
+
+class Sale(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """An approved sale as the velocity rule needs it, with its place in its source's journal."""
+
+    seq: int
+    index: int
+    ts: int
+    card_token: str
+    merchant_id: str
+    txn_id: str
+
+    @classmethod
+    def of(cls, seq: int, index: int, t: Transaction) -> Sale:
+        return cls(seq, index, t.ts, t.card_token, t.merchant_id, t.txn_id)
+
+
+class SaleBatch(msgspec.Struct, array_like=True, gc=False):
+    """One card-topic message: a source partition's sales for one card partition, and its clock."""
+
+    source: int
+    clock: int
+    sales: list[Sale]
+
+
+class Released(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A stage journal entry: a sale as it was run, in the place it was run."""
+
+    source: int
+    eff: int
+    sale: Sale
+
+
+_batch_encoder = msgspec.msgpack.Encoder()
+_batch_decoder = msgspec.msgpack.Decoder(SaleBatch)
+_released_decoder = msgspec.msgpack.Decoder(Released)
+
+
+def encode_batch(batch: SaleBatch) -> bytes:
+    return _batch_encoder.encode(batch)
+
+
+def decode_batch(data: bytes) -> SaleBatch:
+    return _batch_decoder.decode(data)
+
+
+def card_partition(card_token: str, partitions: int) -> int:
+    """The card partition of a card: stable across processes (``hash`` is salted per process)."""
+    return zlib.crc32(card_token.encode()) % partitions
+
+
+@dataclass(slots=True)
+class StageOutput:
+    """What the driver must carry out: journal, publish, then acknowledge."""
+
+    journal: list[tuple[int, bytes]] = field(default_factory=list)
+    trim_below: int | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    restored: list[Alert] = field(default_factory=list)
+    """Alerts rebuilt from the journal that already reached the alerts topic."""
+    released: list[int] = field(default_factory=list)
+    """The driver's token (``offer``) of every sale run, once per sale."""
+
+
+class CardStage:
+    """Card velocity for one card partition, over the sales of every source partition."""
+
+    def __init__(self, partition: int, sources: int, config: Config) -> None:
+        self.partition = partition
+        self._outbox = Outbox()
+        self.velocity = Velocity(config, self._outbox)
+        self._window_us = config.velocity.window_us
+        self.cursor = JournalCursor(config.retention_us + _JOURNAL_MARGIN_US)
+        self._queues: list[deque[tuple[int, float, Sale, int]]] = []
+        self._clock: list[int] = []
+        self._last_eff: list[int] = []
+        self._held: list[tuple[int, int]] = []
+        self._add_sources(sources)
+        self.frontier = _NEVER
+        """The time of the last sale run (in merged order)."""
+        self._next_sweep = _NEVER
+        self.out = StageOutput()
+
+    def _add_sources(self, upto: int) -> None:
+        while len(self._queues) < upto:
+            self._queues.append(deque())
+            self._clock.append(_NEVER)
+            self._last_eff.append(_NEVER)
+            self._held.append((-1, -1))
+
+    # -- feeding ----------------------------------------------------------------------------------
+
+    def offer(self, batch: SaleBatch, token: int, arrived: float) -> int:
+        """Buffer a batch's new sales (``token`` comes back in ``released``); how many were new."""
+        source = batch.source
+        self._add_sources(source + 1)
+        queue = self._queues[source]
+        held = self._held[source]
+        last_eff = self._last_eff[source]
+        new = 0
+        for sale in batch.sales:
+            position = (sale.seq, sale.index)
+            if position <= held:
+                continue  # sent again by a rebuilt source
+            held = position
+            last_eff = max(sale.ts, last_eff)
+            queue.append((last_eff, arrived, sale, token))
+            new += 1
+        self._held[source] = held
+        self._last_eff[source] = last_eff
+        self._clock[source] = max(self._clock[source], batch.clock)
+        return new
+
+    def buffered(self) -> int:
+        return sum(len(q) for q in self._queues)
+
+    def release(self, now: float, grace_s: float) -> None:
+        """Run every buffered sale whose place in the merged order is certain, or that waited
+        ``grace_s`` for a silent source."""
+        queues, clocks = self._queues, self._clock
+        while True:
+            best: tuple[int, str, int] | None = None
+            for source, queue in enumerate(queues):
+                if queue:
+                    eff, _, sale, _ = queue[0]
+                    key = (eff, sale.txn_id, source)
+                    if best is None or key < best:
+                        best = key
+            if best is None:
+                return
+            eff, _, source = best
+            arrived = queues[source][0][1]
+            if not (
+                eff <= self.frontier  # late: nothing can go before it any more
+                or all(clocks[s] > eff for s, q in enumerate(queues) if not q)
+                or now - arrived >= grace_s
+            ):
+                return
+            _, _, sale, token = queues[source].popleft()
+            self._run(source, eff, sale, publish=True)
+            self.cursor.newest = max(self.cursor.newest, eff)
+            self._journal(Released(source, eff, sale))
+            self.out.released.append(token)
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    def restore(self, entries: Iterable[tuple[int, bytes]], published: int) -> None:
+        """Rebuild from journal entries in sequence order; alerts of entries from ``published``
+        on may never have reached the alerts topic and are published again."""
+        cursor = self.cursor
+        first = True
+        for seq, data in entries:
+            if first:
+                cursor.start_at(seq)
+                first = False
+            assert seq == cursor.seq, f"card journal {self.partition} has a hole at {seq}"
+            entry = _released_decoder.decode(data)
+            source, sale = entry.source, entry.sale
+            self._add_sources(source + 1)
+            self._held[source] = max(self._held[source], (sale.seq, sale.index))
+            self._last_eff[source] = max(self._last_eff[source], entry.eff)
+            cursor.newest = max(cursor.newest, entry.eff)
+            cursor.count(seq)
+            self._run(source, entry.eff, sale, publish=seq >= published)
+
+    def take(self) -> StageOutput:
+        out = self.out
+        self.out = StageOutput()
+        return out
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _run(self, source: int, eff: int, sale: Sale, publish: bool) -> None:
+        self.frontier = max(self.frontier, eff)
+        self.velocity.on_card_sale(sale.ts, sale.card_token, sale.merchant_id, sale.txn_id)
+        if self.frontier >= self._next_sweep:
+            self._next_sweep = self.frontier + _SWEEP_EVERY_US
+            self.velocity.expire(self.frontier - self._window_us)
+        alerts = self._outbox.alerts
+        if alerts:
+            self._outbox.alerts = []
+            (self.out.alerts if publish else self.out.restored).extend(alerts)
+
+    def _journal(self, entry: Released) -> None:
+        cursor = self.cursor
+        seq = cursor.seq
+        self.out.journal.append((seq, _batch_encoder.encode(entry)))
+        cursor.count(seq)
+        upto = cursor.trim_below()
+        if upto is not None:
+            self.out.trim_below = upto

@@ -1,0 +1,227 @@
+"""Card velocity behind the repartition: whatever the partitioning and arrival order, the card
+stages raise the velocity alerts replay raises (``streams/worker/cards.py``)."""
+
+from __future__ import annotations
+
+import random
+import zlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streams.config import Config, load_config
+from streams.decode import BadInputError, EventDecoder
+from streams.engine import Engine
+from streams.events import Event, Transaction
+from streams.simulate import SimulationSettings, write_simulation
+from streams.worker.cards import CardStage, Sale, SaleBatch, card_partition
+from tests.builders import MIN, txn
+from tests.support.stream import merged_messages
+
+_FOREVER = 1e18
+
+
+@cache
+def _data() -> tuple[Config, list[tuple[int, bytes]]]:
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="card-stage-")) / "sim"
+    write_simulation(data, SimulationSettings(seed=5, days=4, merchants=10))
+    rows = [(side, raw) for _, side, raw in merged_messages(data)]
+    return load_config(data / "config.toml"), rows
+
+
+def _events(rows: list[tuple[int, bytes]]) -> list[Event]:
+    decoders = (EventDecoder("transaction"), EventDecoder("settlement"))
+    events = []
+    for side, raw in rows:
+        try:
+            events.append(decoders[side].decode(raw))
+        except BadInputError:
+            continue
+    return events
+
+
+def _replay_velocity(config: Config, events: list[Event]) -> list[dict[str, Any]]:
+    engine = Engine(config)
+    for event in events:
+        engine.submit(event)
+    engine.flush()
+    return [msgspec.to_builtins(a) for a in engine.out.alerts if a.type == "VELOCITY"]
+
+
+def _source_batches(
+    config: Config, events: list[Event], sources: int, stages: int
+) -> list[list[tuple[int, SaleBatch]]]:
+    """Per source partition (by merchant), the ``(stage, batch)`` messages its worker sends:
+    one per journal entry that made sales or moved the clock."""
+    engines = [Engine(config, route_sales=True) for _ in range(sources)]
+    out: list[list[tuple[int, SaleBatch]]] = [[] for _ in range(sources)]
+    seqs = [0] * sources
+
+    def emit(p: int) -> None:
+        engine = engines[p]
+        made, engine.out.sales = engine.out.sales, []
+        engine.take()
+        seq = seqs[p]
+        seqs[p] += 1
+        clock = engine.clock
+        assert clock is not None
+        for q in range(stages):
+            part = [
+                Sale.of(seq, i, t)
+                for i, t in enumerate(made)
+                if card_partition(t.card_token, stages) == q
+            ]
+            out[p].append((q, SaleBatch(p, clock, part)))
+
+    for event in events:
+        p = zlib.crc32(event.merchant_id.encode()) % sources
+        engines[p].submit(event)
+        emit(p)
+    for p, engine in enumerate(engines):
+        if engine.clock is not None:
+            engine.flush()
+            emit(p)
+    return out
+
+
+def _run_stages(
+    config: Config, arrivals: list[tuple[int, SaleBatch]], stages: int
+) -> list[dict[str, Any]]:
+    cards = [CardStage(q, 1, config) for q in range(stages)]
+    for token, (q, batch) in enumerate(arrivals):
+        cards[q].offer(batch, token, 0.0)
+        cards[q].release(0.0, _FOREVER)
+    alerts = []
+    for stage in cards:
+        stage.release(_FOREVER, 1.0)  # the end: a source that never sent anything is waited out
+        assert stage.buffered() == 0
+        alerts += stage.take().alerts
+    return [msgspec.to_builtins(a) for a in alerts]
+
+
+def _by_id(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for alert in alerts:
+        out.setdefault(alert["alert_id"], []).append(alert)
+    return out
+
+
+def test_one_partition_gives_replays_alerts_in_replays_order() -> None:
+    config, rows = _data()
+    expected = _replay_velocity(config, _events(rows))
+    assert expected, "the simulation injects velocity"
+    (batches,) = _source_batches(config, _events(rows), 1, 1)
+    assert _run_stages(config, batches, 1) == expected
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sources=st.integers(1, 4),
+    stages=st.integers(1, 3),
+    seed=st.integers(0, 2**32),
+    again=st.floats(0.0, 0.3),
+)
+def test_any_partitioning_and_arrival_order_gives_replays_alerts(
+    sources: int, stages: int, seed: int, again: float
+) -> None:
+    """Sources interleave at random, and some batches arrive twice (a rebuilt source sends
+    again what it sent before its journal's published mark)."""
+    order = random.Random(seed)
+    config, rows = _data()
+    expected = _by_id(_replay_velocity(config, _events(rows)))
+    per_source = _source_batches(config, _events(rows), sources, stages)
+    arrivals: list[tuple[int, SaleBatch]] = []
+    cursors = [0] * sources
+    while any(c < len(b) for c, b in zip(cursors, per_source, strict=True)):
+        p = order.choice([s for s in range(sources) if cursors[s] < len(per_source[s])])
+        arrivals.append(per_source[p][cursors[p]])
+        if cursors[p] and order.random() < again:
+            arrivals.append(per_source[p][cursors[p] - 1])
+        cursors[p] += 1
+    assert _by_id(_run_stages(config, arrivals, stages)) == expected
+
+
+def test_a_rebuilt_stage_continues_from_its_journal_and_publishes_nothing_twice() -> None:
+    config, rows = _data()
+    expected = _replay_velocity(config, _events(rows))
+    (batches,) = _source_batches(config, _events(rows), 1, 1)
+    half = len(batches) // 2
+    first = CardStage(0, 1, config)
+    for token, (_, batch) in enumerate(batches[:half]):
+        first.offer(batch, token, 0.0)
+        first.release(0.0, _FOREVER)
+    out = first.take()
+    second = CardStage(0, 1, config)
+    second.restore(out.journal, published=first.cursor.seq)
+    restored = second.take()
+    assert restored.alerts == [] and restored.restored == out.alerts
+    # The source sends its last few batches again, as a rebuilt source partition would.
+    for token, (_, batch) in enumerate(batches[half - 20 :]):
+        second.offer(batch, token, 0.0)
+        second.release(0.0, _FOREVER)
+    got = out.alerts + second.take().alerts
+    assert [msgspec.to_builtins(a) for a in got] == expected
+
+
+def test_alerts_past_the_published_mark_are_published_again() -> None:
+    config, rows = _data()
+    (batches,) = _source_batches(config, _events(rows), 1, 1)
+    stage = CardStage(0, 1, config)
+    for token, (_, batch) in enumerate(batches):
+        stage.offer(batch, token, 0.0)
+        stage.release(0.0, _FOREVER)
+    out = stage.take()
+    rebuilt = CardStage(0, 1, config)
+    rebuilt.restore(out.journal, published=0)
+    assert rebuilt.take().alerts == out.alerts
+
+
+def _sale(seq: int, t_min: float, card: str, merchant: str) -> Sale:
+    event = txn(f"S{seq}", t_min * MIN, card=card, merchant=merchant)
+    assert isinstance(event, Transaction)
+    return Sale.of(seq, 0, event)
+
+
+def test_a_silent_source_holds_sales_back_only_for_the_grace() -> None:
+    stage = CardStage(0, 2, Config())
+    sale = _sale(0, 1, "tok_a", "M1")
+    stage.offer(SaleBatch(0, sale.ts + MIN * 10**6, [sale]), 7, arrived=10.0)
+    stage.release(10.1, 0.25)
+    assert stage.buffered() == 1 and stage.take().released == []
+    stage.release(10.3, 0.25)
+    assert stage.buffered() == 0 and stage.take().released == [7]
+
+
+def test_a_source_whose_clock_passed_lets_sales_through_at_once() -> None:
+    stage = CardStage(0, 2, Config())
+    sale = _sale(0, 1, "tok_a", "M1")
+    stage.offer(SaleBatch(1, sale.ts, []), 1, arrived=0.0)
+    stage.offer(SaleBatch(0, sale.ts + MIN * 10**6, [sale]), 2, arrived=0.0)
+    stage.release(0.0, 0.25)
+    assert stage.take().released == []  # source 1 may still send a sale at the same time
+    stage.offer(SaleBatch(1, sale.ts + 1, []), 3, arrived=0.0)
+    stage.release(0.0, 0.25)
+    assert stage.take().released == [2]
+
+
+def test_the_earliest_sale_of_any_source_goes_first() -> None:
+    """Five sales of one card at three merchants, from two sources: run in time order, so the
+    alert lists them in time order whichever source delivered first."""
+    stage = CardStage(0, 2, Config())
+    late = [_sale(i, 2 * i + 1, "tok_v", f"M{i % 3}") for i in (1, 3)]
+    early = [_sale(i, 2 * i + 1, "tok_v", f"M{i % 3}") for i in (0, 2, 4)]
+    clock = early[-1].ts + 1
+    stage.offer(SaleBatch(1, clock, late), 1, arrived=0.0)
+    stage.release(0.0, 0.25)
+    assert stage.take().released == []
+    stage.offer(SaleBatch(0, clock, early), 2, arrived=0.0)
+    stage.release(0.0, 0.25)
+    out = stage.take()
+    assert out.released == [2, 1, 2, 1, 2]
+    assert out.alerts and out.alerts[-1].txn_ids == ["S0", "S1", "S2", "S3", "S4"]
