@@ -579,6 +579,9 @@ class StreamWorker:
                 if hw is not None:
                     behind += max(0, hw - pipe.next_offset(side))
             m.consumer_lag.labels(name).set(behind)
+        m.buffered.labels(self.settings.cards_topic).set(
+            sum(stage.buffered() for stage in self.stages.values())
+        )
 
     # -- API --------------------------------------------------------------------------------------
 

@@ -74,7 +74,8 @@ class Metrics:
         )
         self.buffered = Gauge(
             "posguard_merge_buffered",
-            "Messages held to merge both topics in event-time order",
+            "Messages held to merge both topics in event-time order (for the card topic: sales "
+            "the card stages hold until every partition's clock is past them)",
             ["topic"],
             registry=registry,
         )

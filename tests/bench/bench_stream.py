@@ -12,7 +12,7 @@ On each broker (the embedded Tansu and Apache Kafka), in one run:
    rate; produce-to-alert latency of each alert is the alert record's broker timestamp minus the
    produce timestamp of the last input with the alert's event time.
 
-Steps 1 and 2 alternate ``--pairs`` times (3); the pair with the median ratio is reported, and
+Steps 1 and 2 alternate ``--pairs`` times (5); the pair with the median ratio is reported, and
 every pair is printed. Prints and writes ``stream-results.json``: events/s of both, their ratio,
 latency p50/p99.
 """
@@ -230,7 +230,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", default=".bench", type=Path)
     parser.add_argument("--brokers", default="tansu,kafka")
-    parser.add_argument("--pairs", type=int, default=3, help="posguard/counting runs per broker")
+    parser.add_argument("--pairs", type=int, default=5, help="posguard/counting runs per broker")
     args = parser.parse_args()
     workdir: Path = args.dir.resolve() / "stream"
     data = workdir / "data"
