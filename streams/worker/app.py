@@ -96,6 +96,8 @@ class StreamWorker:
         # Partitions that delivered a message since they were assigned (timers skip the others).
         self._fed: set[int] = set()
         self._last_input = time.monotonic()
+        self._input_at: dict[int, float] = {}
+        """Per partition, when its last input message arrived."""
         self.collector = CollectorPolicy()
         self._grace_s = settings.merge_grace_ms / 1000
         self._active_grace_s = settings.merge_active_grace_ms / 1000
@@ -103,7 +105,8 @@ class StreamWorker:
         self._unwritten: dict[int, list[tuple[int, bytes]]] = {}
         self._unacked: dict[int, list[tuple[int, int]]] = {}
         self._unsent: dict[int, list[Sale]] = {}
-        self._clock_sent: dict[tuple[int, int], int] = {}
+        # Per (input partition, card partition): the clock and idle flag last sent.
+        self._clock_sent: dict[tuple[int, int], tuple[int, bool]] = {}
         self.stages: dict[int, CardStage] = {}
         self._stage_waiting: dict[int, dict[int, list[Any]]] = {}
         self._stage_unwritten: dict[int, list[tuple[int, bytes]]] = {}
@@ -168,7 +171,7 @@ class StreamWorker:
         p = message.partition
         pipe = self.pipelines.get(p) or self._rebuild(p)
         self._fed.add(p)
-        self._last_input = now = time.monotonic()
+        self._last_input = self._input_at[p] = now = time.monotonic()
         self._arrived[side] += 1
         key = (p, side)
         self._seen[key] = message.offset
@@ -189,6 +192,16 @@ class StreamWorker:
         """Input messages consumed since start, both topics."""
         self.count_arrivals()
         return self._consumed
+
+    def assigned_partitions(self) -> list[int]:
+        """The input partitions the consumer group gave this worker."""
+        return sorted(
+            tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.names[0]
+        )
+
+    def _quiet_since(self, now: float) -> float:
+        """Partitions whose last input arrived no later than this are idle."""
+        return now - self._idle_s
 
     def idle_seconds(self) -> float:
         """How long no input message arrived."""
@@ -240,14 +253,15 @@ class StreamWorker:
                     key=alert.alert_id.encode(), value=encode_alert(alert, detected)
                 )
 
-    def _write_journal(self, p: int) -> None:
+    def _write_journal(self, p: int, idle: bool = False) -> None:
         """Append the partition's unwritten entries in batches, send the sales they made to
-        the card stages, then acknowledge the inputs they cover (Faust flushes the changelog
-        before it commits their offsets)."""
+        the card stages (``idle``: the partition has read everything and closed its last step),
+        then acknowledge the inputs they cover (Faust flushes the changelog before it commits
+        their offsets)."""
         entries = self._unwritten.pop(p, None)
         if entries:
             self.journals.append(p, entries)
-        self._send_sales(p)
+        self._send_sales(p, idle)
         done = self._unacked.pop(p, None)
         if done:
             now = time.monotonic()
@@ -260,27 +274,34 @@ class StreamWorker:
                     observe(now - arrived)
                     event.ack()
 
-    def _send_sales(self, p: int) -> None:
-        """Send partition ``p``'s journaled sales to their card partitions, with its clock;
-        a card partition that gets no sale gets the clock when it moved."""
+    def _send_sales(self, p: int, idle: bool = False, force: bool = False) -> None:
+        """Send partition ``p``'s journaled sales to their card partitions, with its clock; a
+        card partition that gets no sale gets the clock when it (or ``idle``) changed."""
         pipe = self.pipelines.get(p)
         clock = pipe.engine.clock if pipe is not None else None
         sales = self._unsent.pop(p, None)
-        if clock is None and not sales:
+        if clock is None and not sales and not force:
             return
         n = self.settings.partitions
         by_target: dict[int, list[Sale]] = {}
         for sale in sales or ():
             by_target.setdefault(card_partition(sale.card_token, n), []).append(sale)
-        stamp = clock if clock is not None else -(2**63)
+        state = (clock if clock is not None else -(2**63), idle)
         for q in range(n):
             part = by_target.get(q)
-            if not part and self._clock_sent.get((p, q), -(2**63)) >= stamp:
+            if not (part or force) and self._clock_sent.get((p, q)) == state:
                 continue
-            self._clock_sent[(p, q)] = stamp
+            self._clock_sent[(p, q)] = state
             self.cards_topic.send_soon(
-                key=b"%d" % p, value=encode_batch(SaleBatch(p, stamp, part or [])), partition=q
+                key=b"%d" % p,
+                value=encode_batch(SaleBatch(p, state[0], part or [], idle)),
+                partition=q,
             )
+
+    def _said_idle(self, p: int) -> bool:
+        return all(
+            self._clock_sent.get((p, q), (0, False))[1] for q in range(self.settings.partitions)
+        )
 
     # -- partitions -------------------------------------------------------------------------------
 
@@ -288,6 +309,8 @@ class StreamWorker:
         """A pipeline for partition ``p``, restored from the journal table (recovered by Faust
         before any message of the partition is delivered)."""
         pipe = PartitionPipeline(p, self.config, self.names, self.model.scorer)
+        # Card stages wait for this partition while its engine is rebuilt (it is not idle).
+        self._send_sales(p, idle=False, force=True)
         entries = self.journals.load(p)
         if entries:
             started = time.perf_counter()
@@ -476,27 +499,30 @@ class StreamWorker:
                 self._write_card_journal(q)
 
     async def flush_when_idle(self) -> None:
-        """Close the engines' open steps once both inputs are idle and the broker confirms that
-        nothing is left to read (so the last alerts of a burst do not wait for the next one).
+        """Per partition, close the engine's open step once both its inputs are idle and the
+        broker confirms that nothing is left to read (so the last alerts of a burst do not wait
+        for the next one), and tell the card stages the partition is idle.
 
         The broker's end offsets are asked for, not the consumer's last-fetched high
         watermarks: a step must not be closed while more events of its timestamp are stored.
         """
-        if time.monotonic() - self._last_input < self._idle_s:
-            return
+        quiet = self._quiet_since(time.monotonic())
         waiting = [
-            p for p, pipe in self.pipelines.items() if pipe.engine.has_open_step and p in self._fed
+            p
+            for p, pipe in self.pipelines.items()
+            if p in self._fed
+            and self._input_at.get(p, 0.0) <= quiet
+            and (pipe.engine.has_open_step or not self._said_idle(p))
         ]
         if not waiting:
             return
         tps = [TP(name, p) for p in waiting for name in self.names]
         ends = await self.app.consumer.highwaters(*tps)
-        if time.monotonic() - self._last_input < self._idle_s:
-            return  # input arrived while asking
+        quiet = self._quiet_since(time.monotonic())
         for p in waiting:
             pipe = self.pipelines.get(p)
-            if pipe is None:
-                continue
+            if pipe is None or self._input_at.get(p, 0.0) > quiet:
+                continue  # gone, or input arrived while asking
             read_all = all(
                 max(self._seen.get((p, side), -1) + 1, pipe.next_offset(side))
                 >= ends.get(TP(self.names[side], p), 0)
@@ -506,7 +532,7 @@ class StreamWorker:
                 with _acting_for(p):
                     pipe.flush_idle()
                     self._carry_out(p, pipe.take())
-                    self._write_journal(p)
+                    self._write_journal(p, idle=True)
 
     async def mark_published(self) -> None:
         """Record, per partition, up to where every alert is known to be on the alerts topic
@@ -811,7 +837,9 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
         return view.json(
             {
                 "status": "ok",
-                "partitions": sorted(worker.pipelines),
+                # Input partitions this worker owns (assigned), and those it has seen input on.
+                "partitions": worker.assigned_partitions(),
+                "active_partitions": sorted(worker.pipelines),
                 # Progress at a glance (and cheaper to poll than /metrics).
                 "events_in": worker.events_in_total(),
                 "model": worker.model.scorer.version if worker.model.scorer else None,

@@ -9,11 +9,13 @@ double Faust's cost per event). A ``CardStage`` per card partition runs the velo
 Like an engine merging its two topics, a stage merges its sources (the input partitions) on
 event time. Every batch carries its source's clock (``Engine.clock``): nothing that source sends
 later is earlier, unless its engine ran it late. The earliest head goes first once every source
-with nothing buffered has a clock past it, or once it has waited ``grace`` for a source that is
-silent (a partition with no traffic must not hold up the rest). Sales a source's engine ran late
-keep their place after what that source sent before them, and are run on arrival when the stage
-is already past them. With one input partition a stage therefore sees the sales in exactly the
-order the engine made them, and the stream's velocity alerts are replay's.
+with nothing buffered has a clock past it. A source that is behind (catching up on a backlog, or
+rebuilding its engine) is waited for however long it takes; only a source that said it is idle
+(it has read everything and closed its last step), or never sent anything, is overtaken, once the
+head has waited ``grace``: a partition with no traffic must not hold up the rest. Sales a
+source's engine ran late keep their place after what that source sent before them, and are run on
+arrival when the stage is already past them. With one input partition a stage therefore sees the
+sales in exactly the order the engine made them, and the stream's velocity alerts are replay's.
 
 Each sale carries its source's journal position (entry sequence number, index within the entry),
 which is the same when that partition is rebuilt from its journal and sends the sale again. The
@@ -65,6 +67,8 @@ class SaleBatch(msgspec.Struct, array_like=True, gc=False):
     source: int
     clock: int
     sales: list[Sale]
+    idle: bool = False
+    """The source has read all its input and closed its last step."""
 
 
 class Released(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -118,6 +122,7 @@ class CardStage:
         self._queues: list[deque[tuple[int, float, Sale, int]]] = []
         self._clock: list[int] = []
         self._last_eff: list[int] = []
+        self._idle: list[bool] = []
         self._held: list[tuple[int, int]] = []
         self._add_sources(sources)
         self.frontier = _NEVER
@@ -130,6 +135,7 @@ class CardStage:
             self._queues.append(deque())
             self._clock.append(_NEVER)
             self._last_eff.append(_NEVER)
+            self._idle.append(True)  # never heard of: may be a partition without traffic
             self._held.append((-1, -1))
 
     # -- feeding ----------------------------------------------------------------------------------
@@ -153,6 +159,7 @@ class CardStage:
         self._held[source] = held
         self._last_eff[source] = last_eff
         self._clock[source] = max(self._clock[source], batch.clock)
+        self._idle[source] = batch.idle
         return new
 
     def buffered(self) -> int:
@@ -160,8 +167,8 @@ class CardStage:
 
     def release(self, now: float, grace_s: float) -> None:
         """Run every buffered sale whose place in the merged order is certain, or that waited
-        ``grace_s`` for a silent source."""
-        queues, clocks = self._queues, self._clock
+        ``grace_s`` for idle sources only."""
+        queues, clocks, idle = self._queues, self._clock, self._idle
         while True:
             best: tuple[int, str, int] | None = None
             for source, queue in enumerate(queues):
@@ -173,11 +180,12 @@ class CardStage:
             if best is None:
                 return
             eff, _, source = best
-            arrived = queues[source][0][1]
+            waited = now - queues[source][0][1] >= grace_s
             if not (
                 eff <= self.frontier  # late: nothing can go before it any more
-                or all(clocks[s] > eff for s, q in enumerate(queues) if not q)
-                or now - arrived >= grace_s
+                or all(
+                    clocks[s] > eff or (waited and idle[s]) for s, q in enumerate(queues) if not q
+                )
             ):
                 return
             _, _, sale, token = queues[source].popleft()

@@ -112,6 +112,7 @@ class Harness:
             await asyncio.sleep(0.2)
             self.worker.tick()
             self.worker._last_input -= 60
+            self.worker._input_at = {p: t - 60 for p, t in self.worker._input_at.items()}
             await self.worker.flush_when_idle()
             await self.worker.mark_published()
         cards = self.worker.cards_topic.get_topic_name()

@@ -193,21 +193,30 @@ def test_kill9_mid_stream_then_restart_changes_nothing(
         first.stop()
 
 
-def test_card_velocity_across_partitions_equals_replay(
+def test_card_velocity_across_partitions_and_workers_equals_replay(
     broker_url: str, simulated: tuple[Path, Expected], tmp_path: Path
 ) -> None:
-    """Two partitions by merchant: a card used at merchants of different partitions is still
-    one velocity alert, through the repartition by card, with replay's id and content."""
+    """Two partitions by merchant, two workers in one group (one partition each): a card used
+    at merchants of both partitions is still one velocity alert, through the repartition by
+    card and across workers, with replay's id and content."""
     data, expected = simulated
     velocity = {k: v for k, v in expected.final.items() if v[0] == "VELOCITY"}
     spans = [_partitions_of(expected.versions[k], 2) for k in velocity]
     assert max(len(s) for s in spans) > 1, "a velocity alert spans merchants of two partitions"
     topics = unique_topics()
     group = f"posguard-{uuid.uuid4().hex[:8]}"
-    worker = _worker(broker_url, topics, tmp_path, group, data)
-    worker.partitions = 2
-    worker.start()
+    workers = [
+        _worker(broker_url, topics, tmp_path, group, data, disk=f"worker-{i}") for i in range(2)
+    ]
     try:
+        for worker in workers:
+            worker.partitions = 2
+            worker.start()
+        assert wait_until(
+            lambda: [w.get("/healthz")["partitions"] for w in workers] in ([[0], [1]], [[1], [0]]),
+            timeout_s=60,
+            every_s=0.5,
+        ), "each worker owns one partition"
         _produce(broker_url, topics, data)
 
         def velocity_alerts() -> list[dict[str, object]]:
@@ -218,7 +227,8 @@ def test_card_velocity_across_partitions_equals_replay(
         for alert_id, contents in versions(velocity_alerts()).items():
             assert contents <= expected.versions[alert_id], alert_id
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
 
 
 def _partitions_of(contents: set[bytes], partitions: int) -> set[int]:

@@ -63,7 +63,7 @@ def _source_batches(
     out: list[list[tuple[int, SaleBatch]]] = [[] for _ in range(sources)]
     seqs = [0] * sources
 
-    def emit(p: int) -> None:
+    def emit(p: int, idle: bool = False) -> None:
         engine = engines[p]
         made, engine.out.sales = engine.out.sales, []
         engine.take()
@@ -77,7 +77,7 @@ def _source_batches(
                 for i, t in enumerate(made)
                 if card_partition(t.card_token, stages) == q
             ]
-            out[p].append((q, SaleBatch(p, clock, part)))
+            out[p].append((q, SaleBatch(p, clock, part, idle)))
 
     for event in events:
         p = zlib.crc32(event.merchant_id.encode()) % sources
@@ -86,7 +86,7 @@ def _source_batches(
     for p, engine in enumerate(engines):
         if engine.clock is not None:
             engine.flush()
-            emit(p)
+            emit(p, idle=True)
     return out
 
 
@@ -196,6 +196,20 @@ def test_a_silent_source_holds_sales_back_only_for_the_grace() -> None:
     assert stage.buffered() == 1 and stage.take().released == []
     stage.release(10.3, 0.25)
     assert stage.buffered() == 0 and stage.take().released == [7]
+
+
+def test_a_source_that_is_behind_is_waited_for_however_long_it_takes() -> None:
+    """A partition catching up on a backlog (or rebuilding) must not be overtaken: its sales
+    would arrive late and be judged out of order."""
+    stage = CardStage(0, 2, Config())
+    sale = _sale(0, 1, "tok_a", "M1")
+    stage.offer(SaleBatch(1, sale.ts - 10**6, [], idle=False), 1, arrived=0.0)
+    stage.offer(SaleBatch(0, sale.ts + 1, [sale]), 2, arrived=0.0)
+    stage.release(3600.0, 0.25)
+    assert stage.take().released == []
+    stage.offer(SaleBatch(1, sale.ts - 10**6, [], idle=True), 3, arrived=3600.0)
+    stage.release(3600.0, 0.25)
+    assert stage.take().released == [2]
 
 
 def test_a_source_whose_clock_passed_lets_sales_through_at_once() -> None:
