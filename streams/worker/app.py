@@ -465,6 +465,9 @@ class StreamWorker:
             self._unwritten.pop(p, None)
             self._unacked.pop(p, None)
             self._unsent.pop(p, None)
+            self._input_at.pop(p, None)
+            for q in range(self.settings.partitions):
+                self._clock_sent.pop((p, q), None)
             self.journals.forget(p)
             for side in (TRANSACTIONS, SETTLEMENTS):
                 self._waiting.pop((p, side), None)
