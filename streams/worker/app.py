@@ -111,57 +111,46 @@ class StreamWorker:
         self._stage_waiting: dict[int, dict[int, list[Any]]] = {}
         self._stage_unwritten: dict[int, list[tuple[int, bytes]]] = {}
         self._stage_unacked: dict[int, list[EventT[bytes]]] = {}
-        self.input_topic = app.topic(
-            *self.names,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-        )
-        self.alerts_topic = app.topic(
-            t.alerts, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
-        )
-        self.dead_topic = app.topic(
-            t.deadletter,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-        )
-        self.acks = app.Table(
-            "acks",
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            help="Operators' acknowledgements by alert id, in the partition of the alert",
+        self.input_topic = self._raw_topic(*self.names)
+        self.alerts_topic = self._raw_topic(t.alerts)
+        self.dead_topic = self._raw_topic(t.deadletter)
+        # Approved sales keyed by card, for card velocity across partitions (cards.py).
+        self.cards_topic = self._raw_topic(settings.cards_topic)
+        self.acks = self._bytes_table(
+            "acks", "Operators' acknowledgements by alert id, in the partition of the alert"
         )
         self.lag_series: deque[tuple[int, float]] = deque(maxlen=1800)
         self.dead_series: deque[list[int]] = deque(maxlen=1440)
-        self.journal = app.Table(
+        self.journal = self._bytes_table(
             "journal",
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            help="Per partition, what the engine was fed, in order (see streams/worker/journal.py)",
+            "Per partition, what the engine was fed, in order (see streams/worker/journal.py)",
         )
         self.journals = JournalTable(self.journal, "partition")
-        # Approved sales keyed by card, for card velocity across partitions (cards.py).
-        self.cards_topic = app.topic(
-            settings.cards_topic,
+        self.card_journal = self._bytes_table(
+            "cards", "Per card partition, the sales the velocity rule ran, in order (cards.py)"
+        )
+        self.card_journals = JournalTable(self.card_journal, "card partition")
+
+    def _raw_topic(self, *names: str) -> Any:
+        """Topics whose keys and values are bytes as they are (decoded by posguard itself)."""
+        return self.app.topic(
+            *names,
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
-            partitions=settings.partitions,
+            partitions=self.settings.partitions,
         )
-        self.card_journal = app.Table(
-            "cards",
+
+    def _bytes_table(self, name: str, help: str) -> Any:
+        """A changelog-backed table of bytes, one partition per input partition."""
+        return self.app.Table(
+            name,
             key_type=bytes,
             value_type=bytes,
-            partitions=settings.partitions,
-            help="Per card partition, the sales the velocity rule ran, in order (cards.py)",
+            partitions=self.settings.partitions,
+            help=help,
         )
-        self.card_journals = JournalTable(self.card_journal, "card partition")
 
     # -- messages ---------------------------------------------------------------------------------
 

@@ -33,12 +33,11 @@ from typing import Final
 
 import msgspec
 
-from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.outbox import Outbox
 from streams.engine.velocity import Velocity
 from streams.events import Transaction
-from streams.worker.journal import JournalCursor
+from streams.worker.journal import JournalCursor, JournaledOutput
 
 _NEVER: Final = -(2**63)
 _SWEEP_EVERY_US: Final = 3600_000_000
@@ -98,14 +97,9 @@ def card_partition(card_token: str, partitions: int) -> int:
 
 
 @dataclass(slots=True)
-class StageOutput:
-    """What the driver must carry out: journal, publish, then acknowledge."""
+class StageOutput(JournaledOutput):
+    """What the driver must carry out for one card partition (see ``JournaledOutput``)."""
 
-    journal: list[tuple[int, bytes]] = field(default_factory=list)
-    trim_below: int | None = None
-    alerts: list[Alert] = field(default_factory=list)
-    restored: list[Alert] = field(default_factory=list)
-    """Alerts rebuilt from the journal that already reached the alerts topic."""
     released: list[int] = field(default_factory=list)
     """The driver's token (``offer``) of every sale run, once per sale."""
 
@@ -200,19 +194,14 @@ class CardStage:
         """Rebuild from journal entries in sequence order; alerts of entries from ``published``
         on may never have reached the alerts topic and are published again."""
         cursor = self.cursor
-        first = True
         for seq, data in entries:
-            if first:
-                cursor.start_at(seq)
-                first = False
-            assert seq == cursor.seq, f"card journal {self.partition} has a hole at {seq}"
             entry = _released_decoder.decode(data)
             source, sale = entry.source, entry.sale
             self._add_sources(source + 1)
             self._held[source] = max(self._held[source], (sale.seq, sale.index))
             self._last_eff[source] = max(self._last_eff[source], entry.eff)
             cursor.newest = max(cursor.newest, entry.eff)
-            cursor.count(seq)
+            cursor.restored(seq, f"card partition {self.partition}")
             self._run(source, entry.eff, sale, publish=seq >= published)
 
     def take(self) -> StageOutput:

@@ -23,9 +23,12 @@ batches leaves nothing behind.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
+
+from streams.alerts import Alert
 
 TRANSACTION: Final = 0
 SETTLEMENT: Final = 1
@@ -116,9 +119,13 @@ class JournalCursor:
         self.newest = -(2**63)
         """The newest event time the journal's entries carried."""
 
-    def start_at(self, seq: int) -> None:
-        """The journal being restored begins at ``seq``."""
-        self.first = self.seq = seq
+    def restored(self, seq: int, what: str) -> None:
+        """Entry ``seq`` of the journal being restored (``what``'s) was fed again; the first
+        one restored starts the count, and the rest must follow without a hole."""
+        if self.seq == 0 and self.first == 0:
+            self.first = self.seq = seq
+        assert seq == self.seq, f"journal of {what} has a hole at {seq}"
+        self.count(seq)
 
     def count(self, seq: int) -> None:
         """Entry ``seq`` was written (or restored)."""
@@ -134,3 +141,18 @@ class JournalCursor:
             self.first = upto
             return upto
         return None
+
+
+@dataclass(slots=True)
+class JournaledOutput:
+    """What a journaled stage hands its driver, carried out in this order: journal, publish,
+    then acknowledge."""
+
+    journal: list[tuple[int, bytes]] = field(default_factory=list)
+    """``(seq, encoded entry)`` to append to the journal."""
+    trim_below: int | None = None
+    """Journal entries below this sequence number are past retention and may be deleted."""
+    alerts: list[Alert] = field(default_factory=list)
+    # Alerts rebuilt from the journal that already reached the alerts topic: for the worker's
+    # own view (API, gauges), not to publish again.
+    restored: list[Alert] = field(default_factory=list)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from models.scorer import Scorer
-from streams.alerts import Alert
 from streams.cardmask import mask_bytes, mask_text
 from streams.config import Config
 from streams.deadletter import DeadLetter, make_dead_letter
@@ -21,7 +20,7 @@ from streams.engine.core import Engine
 from streams.engine.outbox import Rejection
 from streams.events import Event, EventKind
 from streams.worker.cards import Sale
-from streams.worker.journal import FLUSH, Entry, JournalCursor, encode_entry
+from streams.worker.journal import FLUSH, Entry, JournalCursor, JournaledOutput, encode_entry
 from streams.worker.merge import Grace, TimeMerger
 
 _KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
@@ -33,18 +32,10 @@ _Pending = tuple[int, bytes, Event | BadInputError]
 
 
 @dataclass(slots=True)
-class Output:
-    """What the driver must carry out, in this order: journal, publish, then acknowledge."""
+class Output(JournaledOutput):
+    """What the driver must carry out for one partition (see ``JournaledOutput``)."""
 
-    journal: list[tuple[int, bytes]] = field(default_factory=list)
-    """``(seq, encoded entry)`` to append to the partition's journal."""
-    trim_below: int | None = None
-    """Journal entries below this sequence number are past retention and may be deleted."""
-    alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    # Alerts rebuilt from the journal that already reached the alerts topic: for the worker's
-    # own view (API, gauges), not to publish again.
-    restored: list[Alert] = field(default_factory=list)
     done: list[tuple[int, int]] = field(default_factory=list)
     """``(side, offset)`` of inputs fully handled: safe to acknowledge."""
     sales: list[Sale] = field(default_factory=list)
@@ -148,14 +139,8 @@ class PartitionPipeline:
         Alerts and dead letters produced by entries from ``published`` on may never have
         reached their topics: they are published again (same ids, same content).
         """
-        cursor = self.cursor
-        first = True
         for seq, entry in entries:
-            if first:
-                cursor.start_at(seq)
-                first = False
-            assert seq == cursor.seq, f"journal of partition {self.partition} has a hole at {seq}"
-            cursor.count(seq)
+            self.cursor.restored(seq, f"partition {self.partition}")
             publish = seq >= published
             if entry.kind == FLUSH:
                 self.engine.flush()
