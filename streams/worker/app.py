@@ -332,7 +332,16 @@ class StreamWorker:
         q = message.partition
         stage = self.stages.get(q) or self._rebuild_stage(q)
         now = time.monotonic()
-        new = stage.offer(decode_batch(message.value or b""), message.offset, now)
+        try:
+            batch = decode_batch(message.value or b"")
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            # Only workers write this topic; something else did. Not input to dead-letter.
+            log.warning(
+                "card partition %d offset %d: not a sale batch (%s)", q, message.offset, exc
+            )
+            event.ack()
+            return
+        new = stage.offer(batch, message.offset, now)
         if new:
             self._stage_waiting.setdefault(q, {})[message.offset] = [event, new]
         else:  # only a clock, or sales the stage already holds

@@ -115,13 +115,16 @@ class Harness:
             self.worker._input_at = {p: t - 60 for p, t in self.worker._input_at.items()}
             await self.worker.flush_when_idle()
             await self.worker.mark_published()
+        pending, self.card_batches = self.card_batches, []
+        await self.feed_cards(pending)
+
+    async def feed_cards(self, batches: list[tuple[int, bytes]]) -> None:
         cards = self.worker.cards_topic.get_topic_name()
         async with self._agent("card_velocity").test_context() as ctx:
-            for partition, raw in self.card_batches:
+            for partition, raw in batches:
                 offset = self.card_offsets.get(partition, 0)
                 self.card_offsets[partition] = offset + 1
                 await self._put(ctx, cards, partition, offset, raw)
-            self.card_batches.clear()
             self.worker.tick()
             await self.worker.mark_published()
 
@@ -197,3 +200,19 @@ def _contents(published: list[dict[str, Any]]) -> set[bytes]:
         msgspec.json.encode({k: v for k, v in a.items() if k != "detected_at"}, order="sorted")
         for a in published
     }
+
+
+def test_a_message_on_the_card_topic_that_is_no_sale_batch_is_skipped(tmp_path: Path) -> None:
+    data, rows = _simulated(tmp_path)
+    harness = Harness(tmp_path, data / "config.toml")
+    messages = _messages(harness, rows)
+
+    async def scenario() -> None:
+        await harness.feed(messages[: len(messages) // 2])
+        # Someone else wrote to the internal topic: the card stage logs it and goes on.
+        await harness.feed_cards([(0, b"not msgpack \xc1"), (0, b"\x93\x01")])
+        await harness.feed(messages[len(messages) // 2 :])
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=120))  # a crashed agent would hang
+    expected = expected_from_replay(data)
+    assert final_states(harness.published) == expected.final
