@@ -67,6 +67,8 @@ _MAX_PAGE = 500
 _BATCH = 500
 # How long a card stage waits for a source partition that sends nothing before it goes ahead.
 _CARD_GRACE_S = 0.25
+# More input partitions than any deployment has: a larger source number is no worker's batch.
+_MAX_PARTITIONS = 100_000
 
 
 class StreamWorker:
@@ -334,7 +336,9 @@ class StreamWorker:
         now = time.monotonic()
         try:
             batch = decode_batch(message.value or b"")
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            if not 0 <= batch.source < _MAX_PARTITIONS:
+                raise ValueError(f"source partition {batch.source}")
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             # Only workers write this topic; something else did. Not input to dead-letter.
             log.warning(
                 "card partition %d offset %d: not a sale batch (%s)", q, message.offset, exc

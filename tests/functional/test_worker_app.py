@@ -20,6 +20,7 @@ from faust.types import TP, Message
 from streams.config import load_config
 from streams.simulate import SimulationSettings, write_simulation
 from streams.worker.app import build_app
+from streams.worker.cards import SaleBatch, encode_batch
 from streams.worker.settings import WorkerSettings
 from tests.builders import txn_doc
 from tests.support.stream import expected_from_replay, final_states, merged_messages
@@ -210,7 +211,8 @@ def test_a_message_on_the_card_topic_that_is_no_sale_batch_is_skipped(tmp_path: 
     async def scenario() -> None:
         await harness.feed(messages[: len(messages) // 2])
         # Someone else wrote to the internal topic: the card stage logs it and goes on.
-        await harness.feed_cards([(0, b"not msgpack \xc1"), (0, b"\x93\x01")])
+        nonsense = encode_batch(SaleBatch(10**12, 0, []))
+        await harness.feed_cards([(0, b"not msgpack \xc1"), (0, b"\x93\x01"), (0, nonsense)])
         await harness.feed(messages[len(messages) // 2 :])
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=120))  # a crashed agent would hang
