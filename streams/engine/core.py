@@ -231,7 +231,7 @@ class Engine:
                 if self.route_sales:
                     self.out.sales.append(t)
                 else:
-                    self.velocity.on_sale(t)
+                    self.velocity.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
             elif t.type == "REFUND":
                 if st.cancelled_by is None:
                     self.refunds.on_refund(ms, st)

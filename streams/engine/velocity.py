@@ -14,7 +14,6 @@ import msgspec
 from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.outbox import Outbox
-from streams.events import Transaction
 from streams.timefmt import describe_duration
 
 
@@ -30,10 +29,6 @@ class Velocity:
         self.out = out
         self.cards: dict[str, CardHistory] = {}
         self._fewest_to_trigger = min(self.cfg.max_sales, self.cfg.distinct_merchants)
-
-    def on_sale(self, t: Transaction) -> None:
-        """``t`` is an approved SALE."""
-        self.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
 
     def on_card_sale(self, ts: int, card_token: str, merchant_id: str, txn_id: str) -> None:
         """An approved sale, by the fields the rule reads (what the repartition carries)."""
