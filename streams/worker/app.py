@@ -65,7 +65,8 @@ _MODEL_POLL_S = 2.0
 _MAX_PAGE = 500
 # Handled inputs acknowledged (and their journal entries written) at the latest every this many.
 _BATCH = 500
-# How long a card stage waits for a source partition that sends nothing before it goes ahead.
+# How long a sale waits in a card stage for a source partition that is idle (or never sent
+# anything) before it goes ahead; a partition that is behind is waited for however long.
 _CARD_GRACE_S = 0.25
 # More input partitions than any deployment has: a larger source number is no worker's batch.
 _MAX_PARTITIONS = 100_000

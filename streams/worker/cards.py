@@ -78,13 +78,13 @@ class Released(msgspec.Struct, array_like=True, frozen=True, gc=False):
     sale: Sale
 
 
-_batch_encoder = msgspec.msgpack.Encoder()
+_encoder = msgspec.msgpack.Encoder()
 _batch_decoder = msgspec.msgpack.Decoder(SaleBatch)
 _released_decoder = msgspec.msgpack.Decoder(Released)
 
 
 def encode_batch(batch: SaleBatch) -> bytes:
-    return _batch_encoder.encode(batch)
+    return _encoder.encode(batch)
 
 
 def decode_batch(data: bytes) -> SaleBatch:
@@ -225,7 +225,7 @@ class CardStage:
     def _journal(self, entry: Released) -> None:
         cursor = self.cursor
         seq = cursor.seq
-        self.out.journal.append((seq, _batch_encoder.encode(entry)))
+        self.out.journal.append((seq, _encoder.encode(entry)))
         cursor.count(seq)
         upto = cursor.trim_below()
         if upto is not None:

@@ -107,23 +107,21 @@ class JournalCursor:
     once that time is ``keep_us`` behind the newest, the entries before it are past use.
     """
 
-    __slots__ = ("_keep_us", "_samples", "first", "newest", "seq")
+    __slots__ = ("_keep_us", "_samples", "newest", "seq")
 
     def __init__(self, keep_us: int) -> None:
         self._keep_us = keep_us
         self._samples: deque[tuple[int, int]] = deque()
         self.seq = 0
         """Sequence number of the next entry."""
-        self.first = 0
-        """Sequence number of the oldest entry kept."""
         self.newest = -(2**63)
         """The newest event time the journal's entries carried."""
 
     def restored(self, seq: int, what: str) -> None:
         """Entry ``seq`` of the journal being restored (``what``'s) was fed again; the first
         one restored starts the count, and the rest must follow without a hole."""
-        if self.seq == 0 and self.first == 0:
-            self.first = self.seq = seq
+        if self.seq == 0:  # nothing counted yet: the journal starts here
+            self.seq = seq
         assert seq == self.seq, f"journal of {what} has a hole at {seq}"
         self.count(seq)
 
@@ -138,7 +136,6 @@ class JournalCursor:
         samples = self._samples
         if samples and samples[0][1] < self.newest - self._keep_us:
             upto, _ = samples.popleft()
-            self.first = upto
             return upto
         return None
 
