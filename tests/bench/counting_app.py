@@ -2,7 +2,9 @@
 
 Same broker, topics, group-join settings and value handling as the worker, nothing else. The
 count is served at ``/count`` on ``COUNT_PORT``; Faust's data directory goes to ``COUNT_DATADIR``
-(the benchmark's work directory), not the current directory.
+(the benchmark's work directory), not the current directory. Stock ``faust.App`` (the anchor the
+benchmark's ratio is taken against) unless ``COUNT_TRANSPORT=posguard``: then the app is the
+worker's ``LowLatencyApp``, to show how much of the worker's rate its transport accounts for.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from typing import Any
 import faust
 from faust.worker import Worker
 
+from streams.worker.transport import LowLatencyApp
+
 
 def main() -> None:
-    app = faust.App(
+    app_class = LowLatencyApp if os.environ.get("COUNT_TRANSPORT") == "posguard" else faust.App
+    app = app_class(
         os.environ["COUNT_GROUP"],
         broker=os.environ["COUNT_BROKER"],
         store="memory://",
