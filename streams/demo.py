@@ -91,6 +91,9 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
         pass
     finally:
         stop.set = True
+        # Cleanup is bounded (``_terminate`` kills what does not stop within 15 s): another
+        # Ctrl-C must not cut it short and leave children running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in reversed(list(children)):
             _terminate(child)
         if broker is not None:
@@ -100,11 +103,25 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
 
 
 class _StopFlag:
+    """Set by SIGTERM or the first Ctrl-C; the loops check it and the demo winds down.
+
+    Ctrl-C only sets the flag: a KeyboardInterrupt raised inside kafka-python's client (the alert
+    printer's consumer) can leave its I/O thread's locks mid-handshake, and the ``close()`` after
+    it then hung for good with every child still running. The printer's poll returns at least
+    every 500 ms, so the flag is seen at once. A second Ctrl-C interrupts whatever is running.
+    """
+
     def __init__(self) -> None:
         self.set = False
         signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_interrupt)
 
     def _on_signal(self, signum: int, frame: object) -> None:
+        self.set = True
+
+    def _on_interrupt(self, signum: int, frame: object) -> None:
+        if self.set:
+            raise KeyboardInterrupt
         self.set = True
 
 
