@@ -65,7 +65,7 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - timing
         """Faust's loop handing fetched messages to the streams, with a fast path.
 
         Faust hands each message over with ``wait_first(callback(message),
