@@ -6,11 +6,8 @@ On each broker (the embedded Tansu and Apache Kafka), in one run:
    dead-letter topic, so the group has joined); then a simulated fleet is produced as fast as the
    broker takes it, timed from the first produce until the last expected alert is on the alerts
    topic (the alert count is known from replaying the same files).
-2. **anchor**: a Faust agent that only counts events (``counting_app.py``), stock Faust, same
-   broker, fresh topics with the same data, timed from the first produce until it has counted
-   every event. The same agent is also run on posguard's own transport (``transport.py``, which
-   hands messages over more cheaply than stock Faust), so the output shows how much of the ratio
-   the transport accounts for.
+2. **anchor**: a Faust agent that only counts events (``counting_app.py``), same broker, fresh
+   topics with the same data, timed from the first produce until it has counted every event.
 3. **latency**: fresh topics and worker; the same data produced at half of posguard's measured
    rate; produce-to-alert latency of each alert is the alert record's broker timestamp minus the
    produce timestamp of the last input with the alert's event time.
@@ -144,11 +141,7 @@ def _posguard_rate(
         worker.stop()
 
 
-def _counting_rate(
-    broker: str, workdir: Path, messages: list[tuple[int, int, bytes]], transport: str = "faust"
-) -> float:
-    """The counting agent's events/s; ``transport="posguard"`` runs it on the worker's
-    transport instead of stock Faust's."""
+def _counting_rate(broker: str, workdir: Path, messages: list[tuple[int, int, bytes]]) -> float:
     topics = unique_topics()
     from streams.worker.settings import WorkerSettings
     from streams.worker.topics import ensure_topics
@@ -163,7 +156,6 @@ def _counting_rate(
         "COUNT_DATADIR": str(workdir / "count-data"),
         "COUNT_TRANSACTIONS": topics.transactions,
         "COUNT_SETTLEMENTS": topics.settlements,
-        "COUNT_TRANSPORT": transport,
     }
     log = (workdir / "counting.log").open("ab")
     child = subprocess.Popen(
@@ -252,7 +244,6 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     for name in args.brokers.split(","):
         pairs: list[tuple[float, float]] = []
-        same_transport: list[float] = []
         same_fast = True
         with managers[name]() as broker:  # type: ignore[operator]
             # Alternating pairs: this machine is shared, and one pair's ratio swings by a
@@ -260,7 +251,6 @@ def main() -> None:
             for _ in range(args.pairs):
                 rate, same = _posguard_rate(broker, workdir, messages, expected)
                 pairs.append((rate, _counting_rate(broker, workdir, messages)))
-                same_transport.append(_counting_rate(broker, workdir, messages, "posguard"))
                 same_fast &= same
             rate, anchor = sorted(pairs, key=lambda p: p[0] / p[1])[len(pairs) // 2]
             lat, same_paced = _latencies(broker, workdir, messages, expected, rate / 2)
@@ -269,22 +259,12 @@ def main() -> None:
             + ", ".join(f"({r:,.0f}, {a:,.0f}, {r / a:.2f})" for r, a in pairs),
             flush=True,
         )
-        print(
-            f"{name:6} counting agent on posguard's transport, same rounds (events/s): "
-            + ", ".join(f"{c:,.0f}" for c in same_transport),
-            flush=True,
-        )
-        on_transport = sorted(same_transport)[len(same_transport) // 2]
         results[name] = {
             "events": len(messages),
             "pairs": [[round(r), round(a), round(r / a, 3)] for r, a in pairs],
             "posguard_events_per_s": round(rate),
             "counting_agent_events_per_s": round(anchor),
             "ratio": round(rate / anchor, 3),
-            "counting_agent_on_posguard_transport_events_per_s": [round(c) for c in same_transport],
-            "median_posguard_to_counting_on_same_transport": round(
-                sorted(r for r, _ in pairs)[len(pairs) // 2] / on_transport, 3
-            ),
             "latency_rate_events_per_s": round(rate / 2),
             "latency_alerts_measured": len(lat),
             "latency_p50_ms": round(_pct(lat, 0.5) * 1000, 1),
@@ -298,8 +278,6 @@ def main() -> None:
             f"{r['counting_agent_events_per_s']:>7,}/s  ratio {r['ratio']:.2f}  "
             f"latency at {r['latency_rate_events_per_s']:,}/s: p50 {r['latency_p50_ms']} ms, "
             f"p99 {r['latency_p99_ms']} ms ({r['latency_alerts_measured']} alerts); "
-            f"median posguard / counting agent on posguard's transport "
-            f"{r['median_posguard_to_counting_on_same_transport']:.2f}; "
             f"alerts equal replay: {same_fast} (full speed), {same_paced} (half load)",
             flush=True,
         )

@@ -2,9 +2,7 @@
 
 Same broker, topics, group-join settings and value handling as the worker, nothing else. The
 count is served at ``/count`` on ``COUNT_PORT``; Faust's data directory goes to ``COUNT_DATADIR``
-(the benchmark's work directory), not the current directory. Stock ``faust.App`` (the anchor the
-benchmark's ratio is taken against) unless ``COUNT_TRANSPORT=posguard``: then the app is the
-worker's ``LowLatencyApp``, to show how much of the worker's rate its transport accounts for.
+(the benchmark's work directory), not the current directory.
 """
 
 from __future__ import annotations
@@ -15,12 +13,9 @@ from typing import Any
 import faust
 from faust.worker import Worker
 
-from streams.worker.transport import LowLatencyApp
-
 
 def main() -> None:
-    app_class = LowLatencyApp if os.environ.get("COUNT_TRANSPORT") == "posguard" else faust.App
-    app = app_class(
+    app = faust.App(
         os.environ["COUNT_GROUP"],
         broker=os.environ["COUNT_BROKER"],
         store="memory://",
