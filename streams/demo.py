@@ -108,7 +108,7 @@ class _StopFlag:
     Ctrl-C only sets the flag: a KeyboardInterrupt raised inside kafka-python's client (the alert
     printer's consumer) can leave its I/O thread's locks mid-handshake, and the ``close()`` after
     it then hung for good with every child still running. The printer's poll returns at least
-    every 500 ms, so the flag is seen at once. A second Ctrl-C interrupts whatever is running.
+    every 500 ms, so the flag is seen within half a second. A second Ctrl-C interrupts at once.
     """
 
     def __init__(self) -> None:
