@@ -223,10 +223,4 @@ class CardStage:
             (self.out.alerts if publish else self.out.restored).extend(alerts)
 
     def _journal(self, entry: Released) -> None:
-        cursor = self.cursor
-        seq = cursor.seq
-        self.out.journal.append((seq, _encoder.encode(entry)))
-        cursor.count(seq)
-        upto = cursor.trim_below()
-        if upto is not None:
-            self.out.trim_below = upto
+        self.out.write(self.cursor, _encoder.encode(entry))

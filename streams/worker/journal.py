@@ -153,3 +153,13 @@ class JournaledOutput:
     # Alerts rebuilt from the journal that already reached the alerts topic: for the worker's
     # own view (API, gauges), not to publish again.
     restored: list[Alert] = field(default_factory=list)
+
+    def write(self, cursor: JournalCursor, entry: bytes) -> None:
+        """Journal ``entry`` as ``cursor``'s next sequence number, and note how far the journal
+        may be trimmed."""
+        seq = cursor.seq
+        self.journal.append((seq, entry))
+        cursor.count(seq)
+        upto = cursor.trim_below()
+        if upto is not None:
+            self.trim_below = upto

@@ -164,8 +164,6 @@ class PartitionPipeline:
     def _journal(
         self, kind: int, offset: int, raw: bytes, bad: BadInputError | None = None
     ) -> None:
-        cursor = self.cursor
-        seq = cursor.seq
         # Masked: the changelog topic is as public as the alerts. Only an input with a card number
         # in an id would be fed differently after a rebuild, and its alerts are masked anyway.
         if bad is None:
@@ -173,11 +171,7 @@ class PartitionPipeline:
         else:
             detail = mask_text(bad.detail)
             entry = encode_entry(Entry(kind, offset, mask_bytes(raw), bad.reason, detail))
-        self.out.journal.append((seq, entry))
-        cursor.count(seq)
-        upto = cursor.trim_below()
-        if upto is not None:
-            self.out.trim_below = upto
+        self.out.write(self.cursor, entry)
 
     def _apply(
         self, side: int, offset: int, raw: bytes, item: Event | BadInputError, publish: bool
