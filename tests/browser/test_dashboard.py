@@ -87,6 +87,21 @@ def _rows(browser: Any) -> list[Any]:
     return rows
 
 
+def _click_fresh(browser: Any, find: Any) -> None:
+    """Click the element ``find(browser)`` returns. The live views re-render every few seconds,
+    so an element found a moment ago can be replaced before the click: find it again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt(b: Any) -> bool:
+        try:
+            find(b).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    _until(browser, attempt)
+
+
 def _log_in(browser: Any, worker: WorkerProcess) -> None:
     from selenium.webdriver.common.by import By
 
@@ -161,7 +176,7 @@ def test_detail_shows_evidence_and_acknowledgement_round_trips(
     box = browser.find_element(By.CSS_SELECTOR, "#filters input[name=q]")
     box.send_keys(target["alert_id"])
     _until(browser, lambda b: len(_rows(b)) == 1)
-    _rows(browser)[0].click()
+    _click_fresh(browser, lambda b: _rows(b)[0])
     detail = _until(browser, lambda b: b.find_element(By.ID, "detail"))
     _until(browser, lambda b: target["summary"] in detail.text)
     assert "Settlement lines" in detail.text and "expected fee" in detail.text
@@ -200,7 +215,12 @@ def test_fleet_view_and_charts(worker: WorkerProcess, browser: Any) -> None:
     assert int(first.find_elements(By.TAG_NAME, "td")[1].text) >= 0
     browser.save_screenshot(str(ARTIFACTS / "dashboard-fleet.png"))
     merchant = first.get_attribute("data-merchant")
-    first.click()
+    _click_fresh(
+        browser,
+        lambda b: b.find_element(
+            By.CSS_SELECTOR, f'#merchants tbody tr[data-merchant="{merchant}"]'
+        ),
+    )
     _until(browser, lambda b: b.find_element(By.ID, "tab-alerts").is_displayed())
     _until(browser, lambda b: all(merchant in r.text for r in _rows(b)))
     browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=charts]").click()
