@@ -43,6 +43,7 @@ from streams.worker.cards import (
     encode_batch,
 )
 from streams.worker.collector import CollectorPolicy
+from streams.worker.contiguity import Admit, OffsetGuard
 from streams.worker.evidence import alert_evidence
 from streams.worker.fleet import fleet_totals, merchant_summaries
 from streams.worker.journal import decode_entry
@@ -68,6 +69,8 @@ _BATCH = 500
 # How long a sale waits in a card stage for a source partition that is idle (or never sent
 # anything) before it goes ahead; a partition that is behind is waited for however long.
 _CARD_GRACE_S = 0.25
+# The offset guard's key for a card partition: (partition, _CARDS); inputs use (partition, side).
+_CARDS = 2
 # More input partitions than any deployment has: a larger source number is no worker's batch.
 _MAX_PARTITIONS = 100_000
 
@@ -114,6 +117,8 @@ class StreamWorker:
         self._stage_waiting: dict[int, dict[int, list[Any]]] = {}
         self._stage_unwritten: dict[int, list[tuple[int, bytes]]] = {}
         self._stage_unacked: dict[int, list[EventT[bytes]]] = {}
+        self.guard = OffsetGuard()
+        self._seeks: set[asyncio.Future[None]] = set()
         self.input_topic = self._raw_topic(*self.names)
         self.alerts_topic = self._raw_topic(t.alerts)
         self.dead_topic = self._raw_topic(t.deadletter)
@@ -162,6 +167,8 @@ class StreamWorker:
         side = self._side[message.topic]
         p = message.partition
         pipe = self.pipelines.get(p) or self._rebuild(p)
+        if not self._admit(message.topic, p, (p, side), message.offset):
+            return
         self._fed.add(p)
         self._last_input = self._input_at[p] = now = time.monotonic()
         self._arrived[side] += 1
@@ -171,6 +178,42 @@ class StreamWorker:
         pipe.offer(side, message.offset, message.value or b"", now)
         pipe.release(lambda s: self._caught_up(p, s), self._grace(now))
         self._carry_out(p, pipe.take())
+
+    def _admit(self, topic: str, partition: int, key: tuple[int, int], offset: int) -> bool:
+        """Whether to handle this message: one past a hole is dropped and the consumer rewound
+        to the hole (``contiguity.py``)."""
+        verdict = self.guard.admit(key, offset)
+        if verdict is Admit.TAKE:
+            if self.guard.skipped:
+                for _, hole in self.guard.skipped:
+                    log.warning(
+                        "%s[%d]: offsets %d..%d are not in the log (read again %d times); "
+                        "going on from %d",
+                        topic, partition, hole.first, hole.last, hole.seeks, hole.last + 1,
+                    )  # fmt: skip
+                self.guard.skipped.clear()
+            return True
+        if verdict is Admit.SEEK:
+            expected = self.guard.expected(key)
+            assert expected is not None
+            log.warning(
+                "%s[%d]: offset %d was delivered before %d..%d; reading again from %d",
+                topic, partition, offset, expected, offset - 1, expected,
+            )  # fmt: skip
+            self.metrics.rewinds.labels(topic).inc()
+            task = asyncio.ensure_future(self._seek(TP(topic, partition), expected, key))
+            self._seeks.add(task)
+            task.add_done_callback(self._seeks.discard)
+        return False
+
+    async def _seek(self, tp: TP, offset: int, key: tuple[int, int]) -> None:
+        try:
+            await self.app.consumer.seek_wait({tp: offset})
+        except Exception:
+            log.exception("%s[%d]: seek to %d failed; asking again", tp.topic, tp.partition, offset)
+            self.guard.seek_failed(key)
+        else:
+            self.guard.sought(key)
 
     def count_arrivals(self) -> None:
         """Add the messages received since the last call to the input counters."""
@@ -316,6 +359,11 @@ class StreamWorker:
                 time.perf_counter() - started,
             )
         pipe.engine.patterns.on_scored = self._on_scored
+        for side in (TRANSACTIONS, SETTLEMENTS):
+            if pipe.next_offset(side):  # the journal holds input of this side up to there
+                self.guard.expect((p, side), pipe.next_offset(side))
+            else:
+                self.guard.forget((p, side))
         self.pipelines[p] = pipe
         self._carry_out(p, pipe.take())
         self._restore_acks(p)
@@ -334,6 +382,8 @@ class StreamWorker:
         message = event.message
         q = message.partition
         stage = self.stages.get(q) or self._rebuild_stage(q)
+        if not self._admit(message.topic, q, (q, _CARDS), message.offset):
+            return
         now = time.monotonic()
         try:
             batch = decode_batch(message.value or b"")
@@ -385,6 +435,7 @@ class StreamWorker:
 
     def _rebuild_stage(self, q: int) -> CardStage:
         stage = CardStage(q, self.settings.partitions, self.config)
+        self.guard.forget((q, _CARDS))  # the journal keeps sales, not offsets: any start goes
         entries = self.card_journals.load(q)
         if entries:
             started = time.perf_counter()
@@ -475,12 +526,14 @@ class StreamWorker:
             for side in (TRANSACTIONS, SETTLEMENTS):
                 self._waiting.pop((p, side), None)
                 self._seen.pop((p, side), None)
+                self.guard.forget((p, side))
         for q in {tp.partition for tp in revoked if tp.topic == self.cards_topic.get_topic_name()}:
             self.stages.pop(q, None)
             self._stage_waiting.pop(q, None)
             self._stage_unwritten.pop(q, None)
             self._stage_unacked.pop(q, None)
             self.card_journals.forget(q)
+            self.guard.forget((q, _CARDS))
 
     # -- timers -----------------------------------------------------------------------------------
 

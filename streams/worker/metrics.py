@@ -23,6 +23,12 @@ class Metrics:
         self.events_in = Counter(
             "posguard_events_in", "Input messages consumed", ["topic"], registry=registry
         )
+        self.rewinds = Counter(
+            "posguard_input_rewinds",
+            "Seeks back over messages the consumer skipped (streams/worker/contiguity.py)",
+            ["topic"],
+            registry=registry,
+        )
         self.dead_letters = Counter(
             "posguard_dead_letters", "Inputs sent to the dead-letter topic", ["reason"],
             registry=registry,

@@ -78,6 +78,12 @@ class Harness:
             return None
 
         self.app.producer.flush = flushed  # type: ignore[method-assign]
+        self.seeks: list[dict[TP, int]] = []
+
+        async def seek_wait(partitions: dict[TP, int]) -> None:  # the worker rewinding
+            self.seeks.append(dict(partitions))
+
+        consumer.seek_wait = seek_wait  # type: ignore[method-assign,assignment]
 
     @staticmethod
     def _capture(topic: Any, into: list[dict[str, Any]]) -> None:
@@ -128,6 +134,16 @@ class Harness:
                 await self._put(ctx, cards, partition, offset, raw)
             self.worker.tick()
             await self.worker.mark_published()
+
+    async def deliver_ahead(self, topic: str, ahead: int, raw: bytes) -> None:
+        """Deliver ``raw`` at ``ahead`` offsets past the next one, as a consumer that lost its
+        place would; the offsets in between stay unread."""
+        offset = self.offsets[topic] + ahead
+        tp = TP(topic, 0)
+        self.broker.ends[tp] = max(self.broker.ends.get(tp, 0), offset + 1)
+        async with self._agent("detect").test_context() as ctx:
+            await self._put(ctx, topic, 0, offset, raw)
+            await asyncio.sleep(0.05)  # the seek it asks for runs
 
     def run(self, messages: Iterable[tuple[str, bytes]]) -> Harness:
         asyncio.run(self.feed(messages))
@@ -218,3 +234,70 @@ def test_a_message_on_the_card_topic_that_is_no_sale_batch_is_skipped(tmp_path: 
     asyncio.run(asyncio.wait_for(scenario(), timeout=120))  # a crashed agent would hang
     expected = expected_from_replay(data)
     assert final_states(harness.published) == expected.final
+
+
+def _rewinds(harness: Harness, topic: str) -> float:
+    value = harness.worker.registry.get_sample_value(
+        "posguard_input_rewinds_total", {"topic": topic}
+    )
+    return value or 0.0
+
+
+def test_a_message_past_a_hole_is_held_back_until_the_consumer_read_the_hole(
+    tmp_path: Path,
+) -> None:
+    data, rows = _simulated(tmp_path)
+    harness = Harness(tmp_path, data / "config.toml")
+    messages = _messages(harness, rows)
+    transactions = harness.worker.names[0]
+    at = [i for i, (topic, _) in enumerate(messages) if topic == transactions][200]
+    ahead = [raw for topic, raw in messages[at:] if topic == transactions][3]
+
+    async def scenario() -> None:
+        await harness.feed(messages[:at])
+        published = len(harness.published)
+        # The consumer skips three transactions, then is rewound by the worker and reads on.
+        await harness.deliver_ahead(transactions, 3, ahead)
+        assert harness.seeks == [{TP(transactions, 0): harness.offsets[transactions]}]
+        assert len(harness.published) == published
+        await harness.feed(messages[at:])
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=120))
+    assert final_states(harness.published) == expected_from_replay(data).final
+    assert _rewinds(harness, transactions) == 1
+
+
+def test_a_restarted_app_rewinds_input_committed_past_what_its_journal_holds(
+    tmp_path: Path,
+) -> None:
+    """The committed offset of a worker that acknowledged a gap can lie past input its journal
+    never got: the next worker reads from the journal's end, not from there."""
+    data, rows = _simulated(tmp_path)
+    first = Harness(tmp_path / "a", data / "config.toml")
+    half = len(rows) // 2
+    first.run(_messages(first, rows[:half]))
+    second = Harness(tmp_path / "b", data / "config.toml")
+    for key, value in first.changelog:
+        if value is None:
+            second.worker.journal.data.pop(key, None)
+        else:
+            second.worker.journal.data[key] = value
+    for key, value in first.card_changelog:
+        if value is None:
+            second.worker.card_journal.data.pop(key, None)
+        else:
+            second.worker.card_journal.data[key] = value
+    second.offsets = dict(first.offsets)
+    second.card_offsets = dict(first.card_offsets)
+    rest = _messages(second, rows[half:])
+    settlements = second.worker.names[1]
+    ahead = [raw for topic, raw in rest if topic == settlements][5]
+
+    async def scenario() -> None:
+        await second.deliver_ahead(settlements, 5, ahead)
+        assert second.seeks == [{TP(settlements, 0): first.offsets[settlements]}]
+        await second.feed(rest)
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=120))
+    expected = expected_from_replay(data)
+    assert final_states(first.published + second.published) == expected.final
