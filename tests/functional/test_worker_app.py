@@ -191,8 +191,18 @@ def test_a_restarted_app_rebuilds_from_its_journal_and_publishes_nothing_twice(
     first = Harness(tmp_path / "a", data / "config.toml")
     half = len(rows) // 2
     first.run(_messages(first, rows[:half]))
-    second = Harness(tmp_path / "b", data / "config.toml")
-    # What Faust would recover on another machine: the changelog the first app wrote.
+    second = _taking_over(first, tmp_path / "b", data / "config.toml")
+    second.run(_messages(second, rows[half:]))
+    expected = expected_from_replay(data)
+    assert final_states(first.published + second.published) == expected.final
+    assert first.published and second.published
+    assert not _contents(first.published) & _contents(second.published)
+
+
+def _taking_over(first: Harness, tmp: Path, config_file: Path) -> Harness:
+    """An app on another machine, with what Faust would recover there: the changelog the first
+    app wrote; it reads on where the first one stopped."""
+    second = Harness(tmp, config_file)
     for table, changelog in (
         (second.worker.journal, first.changelog),
         (second.worker.card_journal, first.card_changelog),
@@ -204,11 +214,7 @@ def test_a_restarted_app_rebuilds_from_its_journal_and_publishes_nothing_twice(
                 table.data[key] = value
     second.offsets = dict(first.offsets)
     second.card_offsets = dict(first.card_offsets)
-    second.run(_messages(second, rows[half:]))
-    expected = expected_from_replay(data)
-    assert final_states(first.published + second.published) == expected.final
-    assert first.published and second.published
-    assert not _contents(first.published) & _contents(second.published)
+    return second
 
 
 def _contents(published: list[dict[str, Any]]) -> set[bytes]:
@@ -276,19 +282,7 @@ def test_a_restarted_app_rewinds_input_committed_past_what_its_journal_holds(
     first = Harness(tmp_path / "a", data / "config.toml")
     half = len(rows) // 2
     first.run(_messages(first, rows[:half]))
-    second = Harness(tmp_path / "b", data / "config.toml")
-    for key, value in first.changelog:
-        if value is None:
-            second.worker.journal.data.pop(key, None)
-        else:
-            second.worker.journal.data[key] = value
-    for key, value in first.card_changelog:
-        if value is None:
-            second.worker.card_journal.data.pop(key, None)
-        else:
-            second.worker.card_journal.data[key] = value
-    second.offsets = dict(first.offsets)
-    second.card_offsets = dict(first.card_offsets)
+    second = _taking_over(first, tmp_path / "b", data / "config.toml")
     rest = _messages(second, rows[half:])
     settlements = second.worker.names[1]
     ahead = [raw for topic, raw in rest if topic == settlements][5]
