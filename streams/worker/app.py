@@ -70,6 +70,7 @@ _BATCH = 500
 # anything) before it goes ahead; a partition that is behind is waited for however long.
 _CARD_GRACE_S = 0.25
 # The offset guard's key for a card partition: (partition, _CARDS); inputs use (partition, side).
+# A rebuilt card stage sets no expectation: its journal keeps sales, not offsets.
 _CARDS = 2
 # More input partitions than any deployment has: a larger source number is no worker's batch.
 _MAX_PARTITIONS = 100_000
@@ -362,8 +363,6 @@ class StreamWorker:
         for side in (TRANSACTIONS, SETTLEMENTS):
             if pipe.next_offset(side):  # the journal holds input of this side up to there
                 self.guard.expect((p, side), pipe.next_offset(side))
-            else:
-                self.guard.forget((p, side))
         self.pipelines[p] = pipe
         self._carry_out(p, pipe.take())
         self._restore_acks(p)
@@ -435,7 +434,6 @@ class StreamWorker:
 
     def _rebuild_stage(self, q: int) -> CardStage:
         stage = CardStage(q, self.settings.partitions, self.config)
-        self.guard.forget((q, _CARDS))  # the journal keeps sales, not offsets: any start goes
         entries = self.card_journals.load(q)
         if entries:
             started = time.perf_counter()

@@ -40,7 +40,6 @@ class Admit(enum.Enum):
 
 @dataclass(slots=True)
 class _Hole:
-    expected: int
     seen: int
     """The first offset that arrived past the hole since the last seek."""
     sought: bool = False
@@ -91,8 +90,8 @@ class OffsetGuard:
         if offset < expected:
             return Admit.TAKE  # delivered again: the pipeline knows it has it
         hole = self._holes.get(key)
-        if hole is None or hole.expected != expected:
-            self._holes[key] = _Hole(expected, offset)
+        if hole is None:
+            self._holes[key] = _Hole(offset)
             return Admit.SEEK
         if not hole.sought:
             return Admit.IGNORE
