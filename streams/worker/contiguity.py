@@ -10,11 +10,15 @@ Tansu after a ``kill -9``: settlements offset 3, then 144.
 
 ``OffsetGuard`` keeps, per topic-partition, the offset it expects next. A message past it is not
 taken; the driver seeks back to the expected offset (``SEEK``) and drops what arrives past the
-hole until the expected message comes (``IGNORE``). Offsets can be missing from a log for good
-(retention deleted them; transaction markers take offsets): when, after each of two seeks, the
-same message arrives first again, the hole is real and the message is taken. Once is not enough:
-Faust's own seek to the committed offsets at the end of a recovery can land on that message just
-after the guard's seek (the committed offset of a worker that acknowledged a gap).
+hole until the expected message comes (``IGNORE``). A seek does not empty what Faust has
+buffered: after it is done, the rest of the batch fetched before it keeps coming, each message
+later than the one before. Only a message at or before the first one seen past the hole shows
+where the seek landed. Offsets can be missing from a log for good (retention deleted them;
+transaction markers take offsets): when two seeks in a row land on the same message, the hole
+is real and the message is taken. One is not enough: Faust's own seek to the committed offsets at
+the end of a recovery can land on that message just after the guard's seek (the committed offset
+of a worker that acknowledged a gap). Seen on Tansu after a ``kill -9``: a seek to 1395, then
+twenty buffered messages from 1503 on, each of which once asked for another seek.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from dataclasses import dataclass
 
 CONFIRMATIONS = 2
 """Seeks that must each lead straight back to the same message before a hole counts as real."""
-MAX_SEEKS = 20
+MAX_SEEKS = 10
 """Seeks for one hole before the guard takes what comes (a consumer that keeps skipping)."""
+STALE_LIMIT = 20_000
+"""Messages read past a hole after a seek, all later than the first one seen, before the seek
+counts as lost and is asked for again (more than Faust and its client buffer)."""
 
 
 class Admit(enum.Enum):
@@ -41,10 +48,15 @@ class Admit(enum.Enum):
 @dataclass(slots=True)
 class _Hole:
     seen: int
-    """The first offset that arrived past the hole since the last seek."""
+    """The first offset that arrived past the hole since the last seek was asked for."""
     sought: bool = False
     seeks: int = 1
+    landed: int = -1
+    """Where the last seek landed (the first message at or before ``seen`` after it)."""
     repeats: int = 0
+    """Seeks in a row that landed on ``landed``."""
+    stale: int = 0
+    """Messages after the last seek that were all still from before it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +107,22 @@ class OffsetGuard:
             return Admit.SEEK
         if not hole.sought:
             return Admit.IGNORE
-        if offset == hole.seen:
+        if offset > hole.seen:
+            # Still the batch read before the seek (each one later than the last).
+            hole.stale += 1
+            if hole.stale < STALE_LIMIT:
+                return Admit.IGNORE
+        elif offset == hole.landed:
             hole.repeats += 1
         else:
-            hole.seen, hole.repeats = offset, 0
+            hole.landed, hole.repeats = offset, 1
         if hole.repeats >= CONFIRMATIONS or hole.seeks >= MAX_SEEKS:
             # Every seek led straight here again: nothing between is stored.
             del self._holes[key]
             self._next[key] = offset + 1
             self.skipped.append((key, Skipped(expected, offset - 1, hole.seeks)))
             return Admit.TAKE
-        hole.sought = False
+        hole.seen, hole.sought, hole.stale = offset, False, 0
         hole.seeks += 1
         return Admit.SEEK
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.worker.contiguity import MAX_SEEKS, Admit, OffsetGuard, Skipped
+from streams.worker.contiguity import MAX_SEEKS, STALE_LIMIT, Admit, OffsetGuard, Skipped
 
 K = ("t", 0)
 
@@ -49,15 +49,28 @@ def test_a_hole_that_is_in_the_log_for_good_is_taken_once_two_seeks_lead_back() 
     assert guard.admit(K, 10) is Admit.TAKE
 
 
-def test_a_stale_message_after_the_seek_asks_for_another_seek() -> None:
+def test_the_batch_read_before_the_seek_is_dropped_without_asking_again() -> None:
     guard = OffsetGuard()
     guard.expect(K, 4)
     assert guard.admit(K, 9) is Admit.SEEK
     guard.sought(K)
-    assert guard.admit(K, 12) is Admit.SEEK
-    assert guard.admit(K, 13) is Admit.IGNORE
+    # Faust's buffers still hold what was fetched before the seek: later and later offsets.
+    assert [guard.admit(K, o) for o in (12, 13, 20)] == [Admit.IGNORE] * 3
+    assert [guard.admit(K, o) for o in (4, 5)] == [Admit.TAKE] * 2
+    assert guard.skipped == []
+
+
+def test_a_seek_that_lands_elsewhere_is_asked_for_again() -> None:
+    guard = OffsetGuard()
+    guard.expect(K, 4)
+    assert guard.admit(K, 9) is Admit.SEEK
     guard.sought(K)
+    assert guard.admit(K, 10) is Admit.IGNORE
+    assert guard.admit(K, 7) is Admit.SEEK  # another seek (to committed offsets) put it at 7
+    guard.sought(K)
+    assert guard.admit(K, 8) is Admit.IGNORE  # from before this seek
     assert guard.admit(K, 4) is Admit.TAKE
+    assert guard.skipped == []
 
 
 def test_a_consumer_that_keeps_skipping_is_followed_after_max_seeks() -> None:
@@ -65,13 +78,17 @@ def test_a_consumer_that_keeps_skipping_is_followed_after_max_seeks() -> None:
     guard.expect(K, 0)
     offset = 100
     assert guard.admit(K, offset) is Admit.SEEK
-    for _ in range(MAX_SEEKS - 1):
+    verdicts: list[Admit] = []
+    while not verdicts or verdicts[-1] is not Admit.TAKE:
         guard.sought(K)
         offset += 1
-        assert guard.admit(K, offset) is Admit.SEEK
-    guard.sought(K)
-    assert guard.admit(K, offset + 1) is Admit.TAKE
-    assert guard.skipped == [(K, Skipped(0, offset, MAX_SEEKS))]
+        verdicts.append(guard.admit(K, offset))
+        while verdicts[-1] is Admit.IGNORE:  # none of its seeks ever takes effect
+            offset += 1
+            verdicts.append(guard.admit(K, offset))
+    assert verdicts.count(Admit.SEEK) == MAX_SEEKS - 1
+    assert verdicts.count(Admit.IGNORE) == MAX_SEEKS * (STALE_LIMIT - 1)
+    assert guard.skipped == [(K, Skipped(0, offset - 1, MAX_SEEKS))]
 
 
 def test_a_failed_seek_is_asked_for_again() -> None:
@@ -96,40 +113,46 @@ def test_keys_are_independent_and_forget_drops_the_expectation() -> None:
 @given(
     n=st.integers(1, 60),
     steps=st.lists(
-        st.tuples(st.sampled_from(["read", "skip", "lag"]), st.integers(1, 8)), max_size=80
+        st.tuples(st.sampled_from(["read", "skip", "lag", "early"]), st.integers(1, 30)),
+        max_size=80,
     ),
 )
 def test_a_consumer_that_skips_and_seeks_late_still_gives_every_offset_in_order(
     n: int, steps: list[tuple[str, int]]
 ) -> None:
     """A live log read by a consumer that now and then jumps ahead (a batch abandoned) and
-    carries out seeks only some reads later (stale records still in flight): the offsets taken
-    for the first time are 0, 1, 2, ... in order, none left out."""
+    carries out seeks only some reads later (``lag``: stale records still in flight), reporting
+    a seek done while some of them are still to come (``early``): the offsets taken for the
+    first time are 0, 1, 2, ... in order, none left out."""
     guard = OffsetGuard()
     guard.expect(K, 0)
-    position, pending_seek, lag, landed = 0, None, 0, False
+    position, pending_seek, lag, early, notified, landed = 0, None, 0, 0, False, False
     taken: list[int] = []
     script = iter(steps)
     for _ in range(40 * n + 400):
         if len(taken) >= n:
             break
         action, k = next(script, ("read", 1))
-        if pending_seek is not None and lag <= 0:
-            position, pending_seek, landed = pending_seek, None, True
-            guard.sought(K)
+        if pending_seek is not None:
+            if not notified and lag <= early:
+                guard.sought(K)
+                notified = True
+            if lag <= 0:
+                position, pending_seek, landed = pending_seek, None, True
         lag -= 1
         if action == "skip" and not landed:  # a seek is read from where it went
             position += k
             continue
         if action == "lag" and pending_seek is not None:
             lag += k
+        if action == "early" and pending_seek is not None and not notified:
+            early += k
         landed = False
         verdict = guard.admit(K, position)
         if verdict is Admit.TAKE and position >= len(taken):
             taken.append(position)
         elif verdict is Admit.SEEK:
-            pending_seek = guard.expected(K)
-            lag = 0
+            pending_seek, lag, early, notified = guard.expected(K), 0, 0, False
         position += 1
     assert taken[:n] == list(range(n))
     assert guard.skipped == []
