@@ -58,7 +58,10 @@ from streams.worker.transport import LowLatencyApp
 
 log = logging.getLogger("posguard.worker")
 
+# A record held for a grace (merge.py) goes at the first tick after the grace is over.
+_TICK_S = 0.01
 _IDLE_CHECK_S = 0.025
+_NEVER = (float("-inf"), float("-inf"))
 _PUBLISH_MARK_S = 1.0
 _GAUGES_S = 2.0
 _COLLECTOR_S = 1.0
@@ -119,7 +122,11 @@ class StreamWorker:
         self._stage_unwritten: dict[int, list[tuple[int, bytes]]] = {}
         self._stage_unacked: dict[int, list[EventT[bytes]]] = {}
         self.guard = OffsetGuard()
-        self._seeks: set[asyncio.Future[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+        """Seeks and end-offset questions in flight (kept referenced until done)."""
+        self._confirmed: dict[int, tuple[float, float]] = {}
+        """Per partition and side, when the broker last said that side had nothing unread."""
+        self._asking: set[int] = set()
         self.input_topic = self._raw_topic(*self.names)
         self.alerts_topic = self._raw_topic(t.alerts)
         self.dead_topic = self._raw_topic(t.deadletter)
@@ -177,7 +184,7 @@ class StreamWorker:
         self._seen[key] = message.offset
         self._waiting.setdefault(key, {})[message.offset] = (event, now)
         pipe.offer(side, message.offset, message.value or b"", now)
-        pipe.release(lambda s: self._caught_up(p, s), self._grace(now))
+        pipe.release(lambda s: self._caught_up(p, s), self._grace(now, p))
         self._carry_out(p, pipe.take())
 
     def _admit(self, topic: str, partition: int, key: tuple[int, int], offset: int) -> bool:
@@ -203,8 +210,8 @@ class StreamWorker:
             )  # fmt: skip
             self.metrics.rewinds.labels(topic).inc()
             task = asyncio.ensure_future(self._seek(TP(topic, partition), expected, key))
-            self._seeks.add(task)
-            task.add_done_callback(self._seeks.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return False
 
     async def _seek(self, tp: TP, offset: int, key: tuple[int, int]) -> None:
@@ -243,8 +250,44 @@ class StreamWorker:
         """How long no input message arrived."""
         return time.monotonic() - self._last_input
 
-    def _grace(self, now: float) -> Grace:
-        return Grace(now, self._grace_s, self._active_grace_s)
+    def _grace(self, now: float, p: int) -> Grace:
+        return Grace(now, self._grace_s, self._active_grace_s, self._confirmed.get(p, _NEVER))
+
+    def _ask_if_held(self, p: int, pipe: PartitionPipeline, now: float) -> None:
+        """A record held past the short grace only because the other topic was active just
+        now: ask the broker whether that topic has anything unread (``merge.py``)."""
+        if p in self._asking:
+            return
+        side = pipe.held_back_by(now - self._grace_s)
+        if side is None:
+            return
+        self._asking.add(p)
+        task = asyncio.ensure_future(self._confirm(p, side))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _confirm(self, p: int, side: int) -> None:
+        tp = TP(self.names[side], p)
+        asked = time.monotonic()
+        try:
+            ends = await self.app.consumer.highwaters(tp)
+        except Exception:
+            log.exception("%s[%d]: asking the broker for the end offset failed", tp.topic, p)
+            return
+        finally:
+            self._asking.discard(p)
+        pipe = self.pipelines.get(p)
+        if pipe is None or tp not in ends:
+            return  # revoked meanwhile
+        read = max(self._seen.get((p, side), -1) + 1, pipe.next_offset(side))
+        if read < ends[tp]:
+            return  # the rest of it is on its way
+        confirmed = list(self._confirmed.get(p, _NEVER))
+        confirmed[side] = asked
+        self._confirmed[p] = (confirmed[0], confirmed[1])
+        with _acting_for(p):
+            pipe.release(lambda s: self._caught_up(p, s), self._grace(time.monotonic(), p))
+            self._carry_out(p, pipe.take())
 
     def _caught_up(self, p: int, side: int) -> bool:
         hw = self.app.consumer.highwater(TP(self.names[side], p))
@@ -518,6 +561,7 @@ class StreamWorker:
             self._unacked.pop(p, None)
             self._unsent.pop(p, None)
             self._input_at.pop(p, None)
+            self._confirmed.pop(p, None)
             for q in range(self.settings.partitions):
                 self._clock_sent.pop((p, q), None)
             self.journals.forget(p)
@@ -545,9 +589,10 @@ class StreamWorker:
             with _acting_for(p):
                 pipe.release(
                     lambda s, p=p: self._caught_up(p, s),  # type: ignore[misc]
-                    self._grace(now),
+                    self._grace(now, p),
                 )
                 self._carry_out(p, pipe.take())
+                self._ask_if_held(p, pipe, now)
                 self._write_journal(p)
         for q, stage in list(self.stages.items()):
             with _acting_for(q):
@@ -784,7 +829,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
         async for event in stream.noack().events():
             worker.on_card_batch(event)
 
-    @app.timer(0.02)
+    @app.timer(_TICK_S)
     async def tick() -> None:
         worker.tick()
 

@@ -13,6 +13,13 @@ Kafka Streams' ``max.task.idle.ms``, a record may only overtake an empty side on
 held for a grace period (``Grace``): short while the other side is quiet, longer while it is
 active (in the middle of a settlement batch, whose lines share one timestamp and must meet the
 engine in one step). In a backlog both sides are full and nothing waits.
+
+The long grace is cut short by asking the broker: once a record has been held for the short grace,
+an end offset fetched *after* it arrived that says the active side has nothing unread (``Grace``'s
+``confirmed``) lets it go. The record was on the broker before that question, and so was every
+record written before it, by the same producer or an earlier one; what the question cannot see
+is a record not yet written, and a batch that pauses longer than the short grace is split, the
+same as with a quiet side.
 """
 
 from __future__ import annotations
@@ -35,10 +42,19 @@ class Grace:
     """Hold before overtaking a side that received nothing for ``active_s``."""
     active_s: float
     """Hold before overtaking a side that received something within the last ``active_s``."""
+    confirmed: tuple[float, float] = (float("-inf"), float("-inf"))
+    """Per side, when the broker was last asked for its end offset and the answer was that
+    this side had nothing unread (same clock as ``now``)."""
 
-    def hold(self, other_side_last_arrival: float) -> float:
-        active = self.now - other_side_last_arrival < self.active_s
-        return self.active_s if active else self.quiet_s
+    def due(self, empty_side: int, last_arrival: float) -> float:
+        """A record of the other side that arrived no later than this may overtake
+        ``empty_side``, whose last record arrived at ``last_arrival``."""
+        active = self.now - last_arrival < self.active_s
+        if not active:
+            return self.now - self.quiet_s
+        # Held the short grace, and the broker was asked after it arrived.
+        confirmed = min(self.now - self.quiet_s, self.confirmed[empty_side])
+        return max(self.now - self.active_s, confirmed)
 
 
 class TimeMerger(Generic[T]):
@@ -67,6 +83,15 @@ class TimeMerger(Generic[T]):
     def __len__(self) -> int:
         return len(self._queues[0]) + len(self._queues[1])
 
+    def held_back_by(self, since: float) -> int | None:
+        """The side that is empty while the other side's head (with an event time) has been
+        held since ``since`` or longer; None when no record waits that way."""
+        for side, queue in enumerate(self._queues):
+            other = self._queues[1 - side]
+            if not queue and other and other[0][0] is not None and other[0][1] <= since:
+                return side
+        return None
+
     def pop_ready(
         self, caught_up: Callable[[int], bool], grace: Grace | None = None
     ) -> Iterator[tuple[int, T]]:
@@ -80,8 +105,8 @@ class TimeMerger(Generic[T]):
         if grace is None:
             txn_due = line_due = float("inf")
         else:
-            txn_due = grace.now - grace.hold(self._last_arrival[SETTLEMENTS])
-            line_due = grace.now - grace.hold(self._last_arrival[TRANSACTIONS])
+            txn_due = grace.due(SETTLEMENTS, self._last_arrival[SETTLEMENTS])
+            line_due = grace.due(TRANSACTIONS, self._last_arrival[TRANSACTIONS])
         while True:
             if txns and txns[0][0] is None:
                 yield TRANSACTIONS, txns.popleft()[2]

@@ -91,6 +91,10 @@ class PartitionPipeline:
             self._apply(side, offset, raw, item, publish=True)
             out.done.append((side, offset))
 
+    def held_back_by(self, since: float) -> int | None:
+        """The input side whose empty buffer holds back a record buffered since ``since``."""
+        return self._merger.held_back_by(since)
+
     def flush_idle(self) -> bool:
         """Run the engine's open step when nothing is buffered (both inputs are idle).
 

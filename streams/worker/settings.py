@@ -43,7 +43,8 @@ class WorkerSettings:
     merge_grace_ms: int = 30
     """How long a record is held before it may overtake the other, quiet topic (see merge.py)."""
     merge_active_grace_ms: int = 80
-    """The same while the other topic received something within this time (a batch arriving)."""
+    """The same while the other topic received something within this time (a batch arriving),
+    unless the broker, asked after the record arrived, says that topic has nothing unread."""
     idle_flush_ms: int = 100
     """Both inputs idle this long, and the broker holding nothing unread, closes the engine's
     open step (so the last alerts of a burst are not held until the next event). Like the

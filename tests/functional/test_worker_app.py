@@ -22,7 +22,7 @@ from streams.simulate import SimulationSettings, write_simulation
 from streams.worker.app import build_app
 from streams.worker.cards import SaleBatch, encode_batch
 from streams.worker.settings import WorkerSettings
-from tests.builders import txn_doc
+from tests.builders import line_doc, txn_doc
 from tests.support.stream import expected_from_replay, final_states, merged_messages
 
 
@@ -40,13 +40,14 @@ class _Broker:
 
 
 class Harness:
-    def __init__(self, tmp: Path, config_file: Path | None) -> None:
+    def __init__(self, tmp: Path, config_file: Path | None, **settings_: Any) -> None:
         settings = WorkerSettings(
             broker_url="kafka://127.0.0.1:9",  # never contacted
             data_dir=tmp / "state",
             group="functional",
             config_file=config_file,
             store="memory",
+            **settings_,
         )
         self.app, self.worker = build_app(settings, load_config(config_file))
         self.broker = _Broker()
@@ -197,6 +198,40 @@ def test_a_restarted_app_rebuilds_from_its_journal_and_publishes_nothing_twice(
     assert final_states(first.published + second.published) == expected.final
     assert first.published and second.published
     assert not _contents(first.published) & _contents(second.published)
+
+
+def test_a_record_held_behind_an_active_topic_goes_once_the_broker_says_it_is_all_read(
+    tmp_path: Path,
+) -> None:
+    """The long merge grace (a minute here) is cut short by the broker's end offset."""
+
+    async def scenario() -> None:
+        harness = Harness(tmp_path, None, merge_grace_ms=30, merge_active_grace_ms=60_000)
+        worker = harness.worker
+        transactions, settlements = worker.names
+        declined = msgspec.json.encode(txn_doc("D1", 0, status="DECLINED"))
+        paid = msgspec.json.encode(line_doc("S1", "D1", 60))
+        later = msgspec.json.encode(txn_doc("T2", 120))
+        async with harness._agent("detect").test_context() as ctx:
+            for offset, (topic, raw) in enumerate(
+                [(transactions, declined), (settlements, paid), (transactions, later)]
+            ):
+                harness.broker.ends[TP(topic, 0)] = offset // 2 + 1
+                await harness._put(ctx, topic, 0, offset // 2, raw)
+            # The broker holds settlements nobody has read yet: the sale waits for them.
+            harness.broker.ends[TP(settlements, 0)] = 5
+            for _ in range(4):
+                await asyncio.sleep(0.04)
+                worker.tick()
+            assert harness.published == []
+            # Everything is read: the sale goes, and closes the step of the settlement.
+            harness.broker.ends[TP(settlements, 0)] = 1
+            for _ in range(4):
+                await asyncio.sleep(0.04)
+                worker.tick()
+        assert [a["type"] for a in harness.published] == ["SETTLED_WITHOUT_APPROVAL"]
+
+    asyncio.run(scenario())
 
 
 def _taking_over(first: Harness, tmp: Path, config_file: Path) -> Harness:

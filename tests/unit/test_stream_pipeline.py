@@ -187,6 +187,27 @@ def test_merger_holds_longer_while_the_other_side_is_mid_batch() -> None:
     assert [x for _, x in merger.pop_ready(lambda s: True, Grace(101.2, 0.1, 1.0))] == ["t20"]
 
 
+def test_merger_cuts_the_long_hold_short_when_the_broker_confirms_after_arrival() -> None:
+    merger: TimeMerger[str] = TimeMerger()
+    merger.push(SETTLEMENTS, 10, "s10", arrived=100.0)
+    assert [x for _, x in merger.pop_ready(lambda s: True)] == ["s10"]
+    merger.push(TRANSACTIONS, 20, "t20", arrived=100.2)
+    assert merger.held_back_by(100.2) == SETTLEMENTS
+    assert merger.held_back_by(100.1) is None  # not held that long yet
+    # Asked before the transaction arrived: the answer may predate settlements written before it.
+    early = (float("-inf"), 100.19)
+    assert list(merger.pop_ready(lambda s: True, Grace(100.35, 0.1, 1.0, early))) == []
+    # Asked after it arrived, but the short grace is not over yet.
+    asked = (float("-inf"), 100.21)
+    assert list(merger.pop_ready(lambda s: True, Grace(100.25, 0.1, 1.0, asked))) == []
+    # Both: it goes, long before the long grace; unless the consumer has unread settlements.
+    assert list(merger.pop_ready(lambda s: False, Grace(100.31, 0.1, 1.0, asked))) == []
+    assert [x for _, x in merger.pop_ready(lambda s: True, Grace(100.31, 0.1, 1.0, asked))] == [
+        "t20"
+    ]
+    assert merger.held_back_by(200.0) is None
+
+
 def test_journal_trims_entries_older_than_retention() -> None:
     from tests.builders import txn_doc
 
