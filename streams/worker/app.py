@@ -54,7 +54,7 @@ from streams.worker.modelwatch import ModelWatcher
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
 from streams.worker.static import content_type, static_file
-from streams.worker.transport import LowLatencyApp
+from streams.worker.transport import LowLatencyApp, rewind
 
 log = logging.getLogger("posguard.worker")
 
@@ -216,7 +216,7 @@ class StreamWorker:
 
     async def _seek(self, tp: TP, offset: int, key: tuple[int, int]) -> None:
         try:
-            await self.app.consumer.seek_wait({tp: offset})
+            await rewind(self.app, tp, offset)
         except Exception:
             log.exception("%s[%d]: seek to %d failed; asking again", tp.topic, tp.partition, offset)
             self.guard.seek_failed(key)

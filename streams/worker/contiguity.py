@@ -33,7 +33,8 @@ MAX_SEEKS = 10
 """Seeks for one hole before the guard takes what comes (a consumer that keeps skipping)."""
 STALE_LIMIT = 20_000
 """Messages read past a hole after a seek, all later than the first one seen, before the seek
-counts as lost and is asked for again (more than Faust and its client buffer)."""
+counts as lost and is asked for again: more than can have been fetched before it (the stream's
+buffer, Faust's ``stream_buffer_maxsize`` of 4,096, plus a fetch or two of a partition)."""
 
 
 class Admit(enum.Enum):

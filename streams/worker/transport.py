@@ -12,18 +12,37 @@ there, so throughput is unchanged.
 message; ``_Consumer._drain_messages`` runs the callback in place and keeps Faust's way only for
 a callback that has to wait (see there). Measured on Tansu with ``tests.bench.bench_stream``'s
 posguard run, alternating the two versions: 2,950-3,360 events/s before, 3,890-4,910 after.
+
+**Rewind.** ``rewind`` seeks a partition back (the offset guard, ``contiguity.py``). Faust's
+``seek_wait`` sets its read offset back, but the rest of the batch fetched before the seek is
+still handed over, and a fetch under way when the seek was asked for can return records from
+before it too; each moves the read offset forward again, and Faust drops every message below it:
+exactly the ones the seek was for (seen on Tansu after a ``kill -9``: the worker stalled on
+settlements until it was stopped). Which records a fetch returned from before the seek cannot be
+told here, so a partition rewound once is handed over as it comes, below the read offset too;
+the offset guard drops what came from before the seek, and the journal what it holds already.
+
+**Commits.** Faust commits past one unacknowledged message at the head of the acknowledged run
+(faust-streaming/faust#606; fix proposed in #707): with 10 handed over and not yet acknowledged
+and 11, 12 acknowledged, it commits 13, and a restart never sees 10 again. The worker acknowledges
+out of order (a card batch whose sales wait, then a clock-only batch at once), so after a
+``kill -9`` a card batch was lost: a velocity alert missing (Tansu). ``_new_offset`` here withholds
+the commit while an offset handed over and not acknowledged lies below the lowest acknowledged
+one (a gap in the log is no such offset: nothing was handed over there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import types
+from collections import deque
 from collections.abc import Coroutine, Generator
 from typing import Any, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 FETCH_MAX_WAIT_MS = 25
 
@@ -62,6 +81,41 @@ async def _rest_of(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rewound: set[TP] = set()
+        """Assigned topic-partitions ``rewind`` was asked for (read below the read offset)."""
+        self._handed: dict[TP, deque[int]] = {}
+        """Per assigned topic-partition, offsets handed over in order, the acknowledged ones
+        dropped from the front when offsets are committed."""
+
+    def _new_offset(self, tp: TP) -> int | None:
+        handed = self._handed.get(tp)
+        acked_index = self._acked_index[tp]
+        if handed:
+            committed = self._committed_offset[tp]
+            while handed and (
+                handed[0] in acked_index or (committed is not None and handed[0] < committed)
+            ):
+                handed.popleft()
+            acked = self._acked[tp]
+            if handed and acked and handed[0] < min(acked):
+                return None  # handed over and not acknowledged: committing past it loses it
+        offset: int | None = super()._new_offset(tp)
+        return offset
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        await super().on_partitions_revoked(revoked)
+        for tp in revoked:
+            self._handed.pop(tp, None)
+            self._rewound.discard(tp)
+
+    async def rewind(self, tp: TP, offset: int) -> None:
+        """Seek ``tp`` back to ``offset``, and from now on hand over what it reads even below
+        Faust's read offset."""
+        self._rewound.add(tp)
+        await self.seek_wait({tp: offset})
+
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -88,6 +142,8 @@ class _Consumer(faust_aiokafka.Consumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every = 100
         since_yield = 0
+        rewound = self._rewound
+        handed = self._handed
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -101,7 +157,8 @@ class _Consumer(faust_aiokafka.Consumer):
                             since_yield = 0
                         offset = message.offset
                         r_offset = get_read_offset(tp)
-                        if r_offset is None or offset >= r_offset:
+                        # Faust drops what lies below its read offset; not of a rewound partition.
+                        if r_offset is None or offset >= r_offset or tp in rewound:
                             gap = offset - (r_offset or 0)
                             if gap > 1 and r_offset and acks_enabled_for(message.topic):
                                 await self._add_gap(tp, r_offset + 1, offset)
@@ -118,6 +175,11 @@ class _Consumer(faust_aiokafka.Consumer):
                                     _rest_of(coro, waiting_on), self.suspend_flow.wait()
                                 )
                             set_read_offset(tp, offset)
+                            if acks_enabled_for(message.topic):
+                                queue = handed.get(tp)
+                                if queue is None:
+                                    queue = handed[tp] = deque()
+                                queue.append(offset)
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -132,6 +194,15 @@ class _Consumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
+
+
+async def rewind(app: faust.App, tp: TP, offset: int) -> None:
+    """Seek ``tp`` of ``app``'s consumer back to ``offset`` (see ``_Consumer.rewind``)."""
+    consumer = app.consumer
+    if isinstance(consumer, _Consumer):
+        await consumer.rewind(tp, offset)
+    else:  # another transport: no batch of ours to skip
+        await consumer.seek_wait({tp: offset})
 
 
 class _Transport(faust_aiokafka.Transport):
