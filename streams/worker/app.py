@@ -59,7 +59,7 @@ from streams.worker.transport import LowLatencyApp, rewind
 log = logging.getLogger("posguard.worker")
 
 # A record held for a grace (merge.py) goes at the first tick after the grace is over.
-_TICK_S = 0.01
+_TICK_S = 0.02
 _IDLE_CHECK_S = 0.025
 _NEVER = (float("-inf"), float("-inf"))
 _PUBLISH_MARK_S = 1.0
