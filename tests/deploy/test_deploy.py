@@ -43,7 +43,12 @@ def test_every_paging_concern_has_a_rule() -> None:
     by_name = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
     assert by_name["PosguardSettlementFeedGap"]["labels"]["severity"] == "critical"
     assert by_name["PosguardWorkerDown"]["labels"]["severity"] == "critical"
-    for name in ("PosguardMoneyAtRisk", "PosguardConsumerLag", "PosguardDeadLetterRate"):
+    for name in (
+        "PosguardMoneyAtRisk",
+        "PosguardConsumerLag",
+        "PosguardDeadLetterRate",
+        "PosguardInputRewinds",
+    ):
         assert by_name[name]["labels"]["severity"] == "warning"
 
 
