@@ -25,8 +25,8 @@ the offset guard drops what came from before the seek, and the journal what it h
 **Commits.** Faust commits past one unacknowledged message at the head of the acknowledged run
 (faust-streaming/faust#606; fix proposed in #707): with 10 handed over and not yet acknowledged
 and 11, 12 acknowledged, it commits 13, and a restart never sees 10 again. The worker acknowledges
-out of order (a card batch whose sales wait, then a clock-only batch at once), so after a
-``kill -9`` a card batch was lost: a velocity alert missing (Tansu). ``_new_offset`` here withholds
+out of order (a card batch whose sales wait, then a clock-only batch at once), so a ``kill -9``
+at that moment would lose the waiting batch for good. ``_new_offset`` here withholds
 the commit while an offset handed over and not acknowledged lies below the lowest acknowledged
 one (a gap in the log is no such offset: nothing was handed over there).
 """
@@ -201,7 +201,7 @@ async def rewind(app: faust.App, tp: TP, offset: int) -> None:
     consumer = app.consumer
     if isinstance(consumer, _Consumer):
         await consumer.rewind(tp, offset)
-    else:  # another transport: no batch of ours to skip
+    else:  # another transport: Faust's own loop, nothing of ours to lift
         await consumer.seek_wait({tp: offset})
 
 
