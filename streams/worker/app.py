@@ -54,7 +54,7 @@ from streams.worker.modelwatch import ModelWatcher
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
 from streams.worker.static import content_type, static_file
-from streams.worker.transport import LowLatencyApp, rewind
+from streams.worker.transport import LowLatencyApp, committed_offset, rewind
 
 log = logging.getLogger("posguard.worker")
 
@@ -73,7 +73,7 @@ _BATCH = 500
 # anything) before it goes ahead; a partition that is behind is waited for however long.
 _CARD_GRACE_S = 0.25
 # The offset guard's key for a card partition: (partition, _CARDS); inputs use (partition, side).
-# A rebuilt card stage sets no expectation: its journal keeps sales, not offsets.
+# A rebuilt card stage expects the committed offset (its journal keeps sales, not offsets).
 _CARDS = 2
 # More input partitions than any deployment has: a larger source number is no worker's batch.
 _MAX_PARTITIONS = 100_000
@@ -488,6 +488,11 @@ class StreamWorker:
                 time.perf_counter() - started,
             )
         self.stages[q] = stage
+        # Its journal keeps sales, not offsets; but everything below the committed offset is in
+        # it, so a first message past that offset is one past a hole (contiguity.py).
+        committed = committed_offset(self.app, TP(self.cards_topic.get_topic_name(), q))
+        if committed:
+            self.guard.expect((q, _CARDS), committed)
         self._carry_out_stage(q, stage)
         self._restore_acks(q)
         return stage

@@ -196,6 +196,13 @@ class _Consumer(faust_aiokafka.Consumer):
             unset_flag(CONSUMER_FETCHING)
 
 
+def committed_offset(app: faust.App, tp: TP) -> int | None:
+    """The offset the group committed for ``tp`` (the next one to read) as ``app``'s consumer
+    knows it since the partition was assigned; None when nothing is committed or known yet."""
+    value: int | None = cast(Any, app.consumer)._committed_offset.get(tp)
+    return value
+
+
 async def rewind(app: faust.App, tp: TP, offset: int) -> None:
     """Seek ``tp`` of ``app``'s consumer back to ``offset`` (see ``_Consumer.rewind``)."""
     consumer = app.consumer

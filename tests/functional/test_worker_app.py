@@ -234,6 +234,31 @@ def test_a_record_held_behind_an_active_topic_goes_once_the_broker_says_it_is_al
     asyncio.run(scenario())
 
 
+def test_a_restarted_card_stage_rewinds_card_input_past_the_committed_offset(
+    tmp_path: Path,
+) -> None:
+    """A rebuilt card stage's journal keeps sales, not offsets; the committed offset tells where
+    its input goes on, so a first message past it is one past a hole."""
+    data, rows = _simulated(tmp_path)
+    first = Harness(tmp_path / "a", data / "config.toml")
+    first.run(_messages(first, rows[: len(rows) // 2]))
+    second = _taking_over(first, tmp_path / "b", data / "config.toml")
+    cards = TP(second.worker.cards_topic.get_topic_name(), 0)
+    committed = first.card_offsets[0]
+    consumer: Any = second.app.consumer
+    consumer._committed_offset[cards] = committed  # what Faust knows once assigned
+
+    async def scenario() -> None:
+        async with second._agent("card_velocity").test_context() as ctx:
+            clock_only = encode_batch(SaleBatch(0, 0, []))
+            await second._put(ctx, cards.topic, 0, committed + 3, clock_only)
+            await asyncio.sleep(0.05)  # the seek it asks for runs
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=60))
+    assert second.seeks == [{cards: committed}]
+    assert _rewinds(second, cards.topic) == 1
+
+
 def _taking_over(first: Harness, tmp: Path, config_file: Path) -> Harness:
     """An app on another machine, with what Faust would recover there: the changelog the first
     app wrote; it reads on where the first one stopped."""
