@@ -19,7 +19,7 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -184,8 +184,18 @@ class StreamWorker:
         self._seen[key] = message.offset
         self._waiting.setdefault(key, {})[message.offset] = (event, now)
         pipe.offer(side, message.offset, message.value or b"", now)
+        self._release(p, pipe, now)
+
+    def _release(self, p: int, pipe: PartitionPipeline, now: float) -> None:
+        """Feed partition ``p``'s engine what became certain, and carry out what it decided."""
         pipe.release(lambda s: self._caught_up(p, s), self._grace(now, p))
         self._carry_out(p, pipe.take())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, referenced until it is done."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _admit(self, topic: str, partition: int, key: tuple[int, int], offset: int) -> bool:
         """Whether to handle this message: one past a hole is dropped and the consumer rewound
@@ -209,9 +219,7 @@ class StreamWorker:
                 topic, partition, offset, expected, offset - 1, expected,
             )  # fmt: skip
             self.metrics.rewinds.labels(topic).inc()
-            task = asyncio.ensure_future(self._seek(TP(topic, partition), expected, key))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._seek(TP(topic, partition), expected, key))
         return False
 
     async def _seek(self, tp: TP, offset: int, key: tuple[int, int]) -> None:
@@ -262,9 +270,7 @@ class StreamWorker:
         if side is None:
             return
         self._asking.add(p)
-        task = asyncio.ensure_future(self._confirm(p, side))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._confirm(p, side))
 
     async def _confirm(self, p: int, side: int) -> None:
         tp = TP(self.names[side], p)
@@ -279,22 +285,24 @@ class StreamWorker:
         pipe = self.pipelines.get(p)
         if pipe is None or tp not in ends:
             return  # revoked meanwhile
-        read = max(self._seen.get((p, side), -1) + 1, pipe.next_offset(side))
-        if read < ends[tp]:
+        if self._read_upto(p, side) < ends[tp]:
             return  # the rest of it is on its way
         confirmed = list(self._confirmed.get(p, _NEVER))
         confirmed[side] = asked
         self._confirmed[p] = (confirmed[0], confirmed[1])
         with _acting_for(p):
-            pipe.release(lambda s: self._caught_up(p, s), self._grace(time.monotonic(), p))
-            self._carry_out(p, pipe.take())
+            self._release(p, pipe, time.monotonic())
 
     def _caught_up(self, p: int, side: int) -> bool:
         hw = self.app.consumer.highwater(TP(self.names[side], p))
         if hw is None:
             return False
-        seen = self._seen.get((p, side), -1)
-        return seen + 1 >= hw or self.pipelines[p].next_offset(side) >= hw
+        return self._read_upto(p, side) >= hw
+
+    def _read_upto(self, p: int, side: int) -> int:
+        """Every offset of partition ``p``'s ``side`` below this one was read (delivered, or
+        journaled before a restart)."""
+        return max(self._seen.get((p, side), -1) + 1, self.pipelines[p].next_offset(side))
 
     def _carry_out(self, p: int, out: Output) -> None:
         if out.journal:
@@ -592,11 +600,7 @@ class StreamWorker:
             if p not in self._fed:
                 continue
             with _acting_for(p):
-                pipe.release(
-                    lambda s, p=p: self._caught_up(p, s),  # type: ignore[misc]
-                    self._grace(now, p),
-                )
-                self._carry_out(p, pipe.take())
+                self._release(p, pipe, now)
                 self._ask_if_held(p, pipe, now)
                 self._write_journal(p)
         for q, stage in list(self.stages.items()):
@@ -631,8 +635,7 @@ class StreamWorker:
             if pipe is None or self._input_at.get(p, 0.0) > quiet:
                 continue  # gone, or input arrived while asking
             read_all = all(
-                max(self._seen.get((p, side), -1) + 1, pipe.next_offset(side))
-                >= ends.get(TP(self.names[side], p), 0)
+                self._read_upto(p, side) >= ends.get(TP(self.names[side], p), 0)
                 for side in (TRANSACTIONS, SETTLEMENTS)
             )
             if read_all:

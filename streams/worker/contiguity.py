@@ -132,7 +132,8 @@ class OffsetGuard:
         self._holes.pop(key, None)
 
     def sought(self, key: Hashable) -> None:
-        """The seek for ``key``'s hole is done: what arrives next was read after it."""
+        """The seek for ``key``'s hole is done: from now on a message at or before the first one
+        seen past the hole was read after it (later ones may still be from before it)."""
         hole = self._holes.get(key)
         if hole is not None:
             hole.sought = True
