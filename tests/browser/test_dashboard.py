@@ -75,9 +75,15 @@ def browser() -> Iterator[Any]:
 
 
 def _until(browser: Any, condition: Any, timeout: float = 15) -> Any:
+    """Wait for ``condition``. The live views re-render every few seconds, so an element a
+    condition found can be replaced while it reads it: that attempt counts as not yet."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(condition)
+    wait = WebDriverWait(
+        browser, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    )
+    return wait.until(condition)
 
 
 def _rows(browser: Any) -> list[Any]:
@@ -87,16 +93,17 @@ def _rows(browser: Any) -> list[Any]:
     return rows
 
 
+def _until_every_row_mentions(browser: Any, text: str) -> None:
+    """Wait until the alert list shows rows and every one of them contains ``text``."""
+    _until(browser, lambda b: (rows := _rows(b)) and all(text in r.text for r in rows))
+
+
 def _click_fresh(browser: Any, find: Any) -> None:
     """Click the element ``find(browser)`` returns. The live views re-render every few seconds,
     so an element found a moment ago can be replaced before the click: find it again."""
-    from selenium.common.exceptions import StaleElementReferenceException
 
     def attempt(b: Any) -> bool:
-        try:
-            find(b).click()
-        except StaleElementReferenceException:
-            return False
+        find(b).click()
         return True
 
     _until(browser, attempt)
@@ -156,7 +163,7 @@ def test_alerts_load_and_filters_narrow_the_list(worker: WorkerProcess, browser:
     wanted = worker.get("/api/alerts?type=MISSING_SETTLEMENT&limit=1")["total"]
     assert 0 < wanted < total
     _until(browser, lambda b: f"of {wanted}" in b.find_element(By.ID, "page-info").text)
-    assert all("MISSING_SETTLEMENT" in r.text for r in _rows(browser))
+    _until_every_row_mentions(browser, "MISSING_SETTLEMENT")
     Select(browser.find_element(By.CSS_SELECTOR, "#filters select[name=type]")).select_by_value("")
     some = worker.get("/api/alerts?limit=1")["alerts"][0]
     box = browser.find_element(By.CSS_SELECTOR, "#filters input[name=q]")
@@ -210,11 +217,17 @@ def test_fleet_view_and_charts(worker: WorkerProcess, browser: Any) -> None:
 
     _log_in(browser, worker)
     browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=merchants]").click()
-    _until(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, "#merchants tbody tr")) > 0)
-    first = browser.find_element(By.CSS_SELECTOR, "#merchants tbody tr")
-    assert int(first.find_elements(By.TAG_NAME, "td")[1].text) >= 0
+
+    def first_row(b: Any) -> tuple[str, str] | None:
+        rows = b.find_elements(By.CSS_SELECTOR, "#merchants tbody tr")
+        if not rows:
+            return None
+        cells = rows[0].find_elements(By.TAG_NAME, "td")
+        return rows[0].get_attribute("data-merchant"), cells[1].text
+
+    merchant, open_alerts = _until(browser, first_row)
+    assert int(open_alerts) >= 0
     browser.save_screenshot(str(ARTIFACTS / "dashboard-fleet.png"))
-    merchant = first.get_attribute("data-merchant")
     _click_fresh(
         browser,
         lambda b: b.find_element(
@@ -222,7 +235,7 @@ def test_fleet_view_and_charts(worker: WorkerProcess, browser: Any) -> None:
         ),
     )
     _until(browser, lambda b: b.find_element(By.ID, "tab-alerts").is_displayed())
-    _until(browser, lambda b: all(merchant in r.text for r in _rows(b)))
+    _until_every_row_mentions(browser, merchant)
     browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=charts]").click()
     _until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#chart-alerts svg rect"))
     browser.save_screenshot(str(ARTIFACTS / "dashboard-charts.png"))
