@@ -84,9 +84,12 @@ class SuspiciousPatterns:
             model_row = row
             if self._reorder:
                 model_row = scorer.row_from_mapping(dict(zip(FEATURE_NAMES, row, strict=True)))
-            score = scorer.score(model_row)
             self.scored += 1
-            if score >= scorer.threshold:
+            if self.on_scored is None:  # only the decision is wanted: ordinary rows stop early
+                score = scorer.score_if_anomalous(model_row)
+            else:
+                score = scorer.score(model_row)
+            if score is not None and score >= scorer.threshold:
                 self._raise(t, scorer, model_row, score, context)
         if self.on_scored is not None:
             self.on_scored(t, row, score)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -44,6 +45,26 @@ def test_parity_on_random_rows(seed: int) -> None:
     expected = forest.score_samples(rows)
     assert np.max(np.abs([-scorer.score(r) for r in rows.tolist()] - expected)) <= PARITY
     assert np.max(np.abs(scorer.score_samples(rows) - expected)) <= PARITY
+
+
+def _with_threshold(model: ForestModel, threshold: float) -> Scorer:
+    return Scorer(dataclasses.replace(model, metadata={**model.metadata, "threshold": threshold}))
+
+
+def test_the_early_giving_up_walk_decides_exactly_like_the_full_score(trained: Trained) -> None:
+    """``score_if_anomalous`` gives up on ordinary rows part-way: it must still flag exactly the
+    rows ``score`` puts at or above the threshold, with the same score, including a row whose
+    score is the threshold itself."""
+    rows = trained.rows[:: max(1, len(trained.rows) // 2000)].tolist()
+    full = Scorer(trained.model)
+    scores = [full.score(r) for r in rows]
+    ranked = sorted(range(len(rows)), key=scores.__getitem__)
+    for at in (ranked[-1], ranked[-3], ranked[len(ranked) // 2], ranked[0]):
+        scorer = _with_threshold(trained.model, scores[at])
+        decided = [scorer.score_if_anomalous(r) for r in rows]
+        assert decided == [s if s >= scores[at] else None for s in scores]
+        assert decided[at] == scores[at]
+    assert full.score_if_anomalous(rows[ranked[0]]) is None
 
 
 def test_same_seed_same_model(trained: Trained) -> None:
