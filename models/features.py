@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 FEATURE_NAMES: Final = (
     "amount_vs_merchant",
@@ -65,7 +65,7 @@ class AmountProfile:
         return 0.0 if self.n == 0 else math.log(amount_minor) - self.log_mean
 
     def typical_minor(self) -> int | None:
-        return None if self.n == 0 else round(math.exp(self.log_mean))
+        return _typical(self.n, self.log_mean)
 
     def add(self, amount_minor: int) -> None:
         self.n += 1
@@ -100,14 +100,30 @@ class CardProfile:
     last_seen: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class SaleContext:
-    """What was usual when a sale was judged, for explanations."""
+class SaleContext(NamedTuple):
+    """What was usual when a sale was judged, for explanations. Kept as the raw running
+    numbers (a tuple is cheap to make for every sale); the typical amounts are worked out only
+    when an alert asks for them."""
 
-    merchant_typical_minor: int | None
-    terminal_typical_minor: int | None
+    merchant_sales: int
+    merchant_log_mean: float
+    terminal_sales: int
+    terminal_log_mean: float
     merchant_hour_share: float
     previous_card_sale_us: int | None
+
+    @property
+    def merchant_typical_minor(self) -> int | None:
+        return _typical(self.merchant_sales, self.merchant_log_mean)
+
+    @property
+    def terminal_typical_minor(self) -> int | None:
+        return _typical(self.terminal_sales, self.terminal_log_mean)
+
+
+def _typical(n: int, log_mean: float) -> int | None:
+    """An ``AmountProfile``'s typical amount from its numbers (see ``typical_minor``)."""
+    return None if n == 0 else round(math.exp(log_mean))
 
 
 def round_amount(amount_minor: int, exponent: int) -> float:
@@ -147,7 +163,12 @@ class FeatureTracker:
         local_hour: float,
         day_of_week: int,
     ) -> tuple[list[float], SaleContext] | None:
-        """Fold one transaction into the state; for an approved SALE, first return its row."""
+        """Fold one transaction into the state; for an approved SALE, first return its row.
+
+        This runs for every transaction, so the profiles' small methods (``AmountProfile.ratio``
+        and ``add``, ``_ewma``, ``hour_share``) are written out inline here, with the same
+        arithmetic in the same order: the rows are bit-for-bit those the methods give.
+        """
         merchant = self.merchants.get(merchant_id)
         if merchant is None:
             merchant = self.merchants[merchant_id] = MerchantProfile()
@@ -157,25 +178,31 @@ class FeatureTracker:
         card = self.cards.get(card_token)
         if card is None:
             card = self.cards[card_token] = CardProfile()
-        card.last_seen = max(card.last_seen, ts)
+        if ts > card.last_seen:  # noqa: PLR1730 (max() is a builtin call; this runs per event)
+            card.last_seen = ts
 
         attempts = terminal.attempts
         attempts.append(ts)
         while attempts and attempts[0] <= ts - SHORT_WINDOW_US:
             attempts.popleft()
-        approved_sale = kind == "SALE" and status == "APPROVED"
         if kind == "SALE":
-            merchant.attempts += 1
-            merchant.decline_ratio = _ewma(
-                merchant.decline_ratio, 0.0 if status == "APPROVED" else 1.0, merchant.attempts
-            )
-            if status == "DECLINED":
-                card.declines.append(ts)
-        elif kind == "REFUND" and status == "APPROVED" and merchant.sales:
-            merchant.refund_ratio = _ewma(merchant.refund_ratio, 1.0, merchant.sales)
-        if not approved_sale:
+            n = merchant.attempts = merchant.attempts + 1
+            weight = 1.0 / n
+            weight = ALPHA if weight < ALPHA else weight
+            current = merchant.decline_ratio
+            if status == "APPROVED":
+                merchant.decline_ratio = current + (0.0 - current) * weight
+            else:
+                merchant.decline_ratio = current + (1.0 - current) * weight
+                if status == "DECLINED":
+                    card.declines.append(ts)
+                return None
+        else:
+            if kind == "REFUND" and status == "APPROVED" and merchant.sales:
+                merchant.refund_ratio = _ewma(merchant.refund_ratio, 1.0, merchant.sales)
             return None
 
+        # An approved sale.
         sales = card.sales
         while sales and sales[0][0] <= ts - SHORT_WINDOW_US:
             sales.popleft()
@@ -183,17 +210,22 @@ class FeatureTracker:
         while declines and declines[0] <= ts - DECLINE_WINDOW_US:
             declines.popleft()
         hour = int(local_hour) % 24
-        share = merchant.hour_share(hour)
+        hours = merchant.hours
+        share = (hours[hour] + 1) / (merchant.sales + 24)
         previous = card.last_sale
         since = NEVER_SEEN_SECONDS if previous is None else max(0, ts - previous) / 1e6
+        log_amount = math.log(amount_minor)
+        m_amounts, t_amounts = merchant.amounts, terminal.amounts
+        m_n, m_mean, t_n, t_mean = m_amounts.n, m_amounts.log_mean, t_amounts.n, t_amounts.log_mean
+        merchants_10m = float(len({m for _, m in sales} | {merchant_id})) if sales else 1.0
         row = [
-            merchant.amounts.ratio(amount_minor),
-            terminal.amounts.ratio(amount_minor),
+            0.0 if m_n == 0 else log_amount - m_mean,
+            0.0 if t_n == 0 else log_amount - t_mean,
             local_hour,
             float(day_of_week),
             -math.log(share * 24),
             float(len(sales) + 1),
-            float(len({m for _, m in sales} | {merchant_id})),
+            merchants_10m,
             float(len(declines)),
             float(len(attempts)),
             round_amount(amount_minor, currency_exponent),
@@ -203,17 +235,21 @@ class FeatureTracker:
             merchant.decline_ratio,
             math.log1p(min(since, NEVER_SEEN_SECONDS)),
         ]
-        context = SaleContext(
-            merchant.amounts.typical_minor(), terminal.amounts.typical_minor(), share, previous
-        )
+        context = SaleContext(m_n, m_mean, t_n, t_mean, share, previous)
         # Fold the sale in.
-        merchant.amounts.add(amount_minor)
-        terminal.amounts.add(amount_minor)
-        merchant.hours[hour] += 1
-        merchant.sales += 1
-        merchant.refund_ratio = _ewma(merchant.refund_ratio, 0.0, merchant.sales)
+        m_n = m_amounts.n = m_n + 1
+        weight = 1.0 / m_n
+        m_amounts.log_mean = m_mean + (log_amount - m_mean) * (ALPHA if weight < ALPHA else weight)
+        t_n = t_amounts.n = t_n + 1
+        weight = 1.0 / t_n
+        t_amounts.log_mean = t_mean + (log_amount - t_mean) * (ALPHA if weight < ALPHA else weight)
+        hours[hour] += 1
+        n = merchant.sales = merchant.sales + 1
+        weight = 1.0 / n
+        current = merchant.refund_ratio
+        merchant.refund_ratio = current + (0.0 - current) * (ALPHA if weight < ALPHA else weight)
         sales.append((ts, merchant_id))
-        card.last_sale = ts if previous is None else max(previous, ts)
+        card.last_sale = ts if previous is None or ts > previous else previous
         return row, context
 
     def expire(self, now: int) -> None:
