@@ -8,11 +8,10 @@ Two paths over one ``ForestModel``:
   scikit-learn spends validating and dispatching a single row. The generated source contains only
   numbers read from the verified model arrays (floats written with ``repr``, feature indices as
   integers), never text from the file, so compiling it runs nothing the file could inject.
-- **the alert decision** (``Scorer.score_if_anomalous``): the same walk, but it gives up as soon
-  as the trees walked so far, plus the shortest path each remaining tree has, already make the row
-  too ordinary to reach the threshold. Most sales are ordinary, so most walks stop part-way; a row
-  that is not given up on gets the full walk, in the same order, so its score is exactly
-  ``score``'s.
+- **the alert decision** (``Scorer.score_if_anomalous``): a walk that gives up as soon as the
+  trees walked so far, plus the shortest path each remaining tree has, already make the row too
+  ordinary to reach the threshold. Most sales are ordinary, so most walks stop part-way; a row
+  that is not given up on is scored by ``score``, so its score is exactly ``score``'s.
 - **batched** (``Scorer.score_batch``): a vectorised walk of every row through every tree at once,
   one NumPy step per tree level.
 
@@ -91,19 +90,36 @@ def shortest_paths(model: ForestModel) -> list[float]:
     return shortest
 
 
-def compile_capped_forest(model: ForestModel, cap: float) -> CappedRowFunction:
-    """Like ``compile_forest``, but returns ``None`` as soon as the summed path length is sure
-    to exceed ``cap``: every few trees, the sum so far plus the shortest path of every tree still
-    to walk is compared with it. A row that stays under gets the exact sum, added up in the same
-    order as ``compile_forest``'s."""
+def _path_of(model: ForestModel, root: int, row: Sequence[float]) -> float:
+    node = root
+    while model.feature[node] >= 0:
+        go_left = row[int(model.feature[node])] <= model.threshold[node]
+        node = int(model.left[node] if go_left else model.right[node])
+    return float(model.leaf_value[node])
+
+
+def compile_capped_forest(
+    model: ForestModel, cap: float, typical: Sequence[float]
+) -> CappedRowFunction:
+    """A function of the features (as ``compile_forest``'s) that returns ``None`` as soon as the
+    summed path length is sure to exceed ``cap``, else a sum that may not (not the exact one:
+    recompute it with ``compile_forest``'s function).
+
+    Every few trees, the sum so far plus the shortest path of every tree still to walk is
+    compared with ``cap``. Trees are walked in the order that gives up soonest on ``typical``
+    (the training medians): most first, the trees whose path for it is longest beyond their
+    shortest.
+    """
     roots = [int(r) for r in model.roots]
-    rest = shortest_paths(model)
+    shortest = shortest_paths(model)
+    row = array("f", typical)
+    excess = [_path_of(model, root, row) - low for root, low in zip(roots, shortest, strict=True)]
+    order = sorted(range(len(roots)), key=lambda k: (-excess[k], k))
     lines = [f"def forest_path_length_capped({_parameters(model)}):", "    d = 0.0"]
-    for k, root in enumerate(roots):
-        lines.append(f"    d += {_tree_expression(model, root)}")
-        walked = k + 1
-        if walked % _CHECK_EVERY == 0 and walked < len(roots):
-            bound = cap + _CAP_MARGIN - math.fsum(rest[walked:])
+    for walked, k in enumerate(order, start=1):
+        lines.append(f"    d += {_tree_expression(model, roots[k])}")
+        if walked % _CHECK_EVERY == 0 and walked < len(order):
+            bound = cap + _CAP_MARGIN - math.fsum(shortest[j] for j in order[walked:])
             lines.append(f"    if d > {bound!r}:")
             lines.append("        return None")
     lines.append("    return d")
@@ -124,7 +140,7 @@ class Scorer:
         self._path_length = compile_forest(model)
         # score >= threshold  <=>  summed path length <= -normaliser * log2(threshold)
         cap = -self._normaliser * math.log2(self.threshold) if self.threshold > 0 else None
-        self._capped = None if cap is None else compile_capped_forest(model, cap)
+        self._capped = None if cap is None else compile_capped_forest(model, cap, self._medians)
         self._index = {name: i for i, name in enumerate(self.feature_names)}
 
     # -- one row --------------------------------------------------------------------------------
@@ -136,13 +152,10 @@ class Scorer:
     def score_if_anomalous(self, row: Sequence[float]) -> float | None:
         """``score(row)`` when it reaches the threshold, else ``None``; cheaper than ``score``
         for ordinary rows, which it gives up on part-way through the forest."""
-        if self._capped is None:
-            score = self.score(row)
-            return score if score >= self.threshold else None
-        depth = self._capped(*array("f", row))
-        if depth is None:
+        capped = self._capped
+        if capped is not None and capped(*array("f", row)) is None:
             return None
-        score = float(2.0 ** (-depth / self._normaliser))
+        score = self.score(row)
         return score if score >= self.threshold else None
 
     def score_mapping(self, values: Mapping[str, float]) -> float:
