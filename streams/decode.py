@@ -76,25 +76,23 @@ class EventDecoder:
                     "SCHEMA_VIOLATION",
                     f"Object missing required field `original_txn_id` (required for {event.type})",
                 )
-            event.ts = self._to_us(event.event_time)
+            moment = event.event_time
             names = self._names
             if len(names) < _MAX_SHARED_NAMES:
                 event.terminal_id = names.setdefault(event.terminal_id, event.terminal_id)
         else:
-            event.ts = self._to_us(event.settled_at)
+            moment = event.settled_at
             names = self._names
         if len(names) < _MAX_SHARED_NAMES:
             event.merchant_id = names.setdefault(event.merchant_id, event.merchant_id)
-        return event
-
-    def _to_us(self, moment: datetime) -> int:
-        """Microseconds since the epoch, exactly ``to_us(moment)``."""
+        # Microseconds since the epoch, exactly to_us(moment) at half the cost of timestamp().
         offset = self._offsets.get(moment.tzinfo)
         if offset is None:
             offset = self._offsets[moment.tzinfo] = to_us(moment) - _naive_us(moment)
         days = moment.toordinal() - _EPOCH_ORDINAL
         seconds = ((days * 24 + moment.hour) * 60 + moment.minute) * 60 + moment.second
-        return seconds * 1_000_000 + moment.microsecond + offset
+        event.ts = seconds * 1_000_000 + moment.microsecond + offset
+        return event
 
 
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()

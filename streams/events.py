@@ -30,6 +30,8 @@ NonNegativeMinor = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 SignedMinor = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 CANCELLING_TYPES: Final = frozenset({"VOID", "REVERSAL"})
+SETTLING_TYPES: Final = frozenset({"SALE", "REFUND"})
+"""Transaction types that settle (when approved and not cancelled)."""
 NEEDS_ORIGINAL: Final = frozenset({"REFUND", "VOID", "REVERSAL"})
 
 # Names no JSON input can carry by accident: these fields are the drivers' and the engine's.

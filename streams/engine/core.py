@@ -33,7 +33,7 @@ from streams.engine.refunds import Refunds
 from streams.engine.state import MerchantState, TxnState
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
-from streams.events import CANCELLING_TYPES, Event, Settlement, Transaction
+from streams.events import CANCELLING_TYPES, SETTLING_TYPES, Event, Settlement, Transaction
 
 # Short-lived state (card, amount and terminal windows) is pruned by time wherever it is read;
 # the sweeps only keep memory bounded. The minute windows are swept hourly: small dicts take new
@@ -217,8 +217,10 @@ class Engine:
             return False
         self.stats.transactions += 1
         st = ms.txns[t.txn_id] = TxnState(t)
-        if st.awaits_settlement:
-            ms.count_unsettled(st, 1)
+        if t.status == "APPROVED" and t.type in SETTLING_TYPES:  # st.awaits_settlement, new
+            ms.unsettled_count += 1
+            unsettled = ms.unsettled_minor
+            unsettled[t.currency] = unsettled.get(t.currency, 0) + t.amount_minor
         self._expiry.entries.append((t.ts, t.merchant_id, True, t.txn_id))
         self.terminals.on_attempt(ms, t)
         waiting = ms.pending_cancels.pop(t.txn_id, None)
@@ -347,6 +349,8 @@ def _canonical_order(events: list[Event]) -> list[Event]:
         keyed = sorted([(_rank(e), i) for i, e in enumerate(events)])
         ordered = [events[i] for _, i in keyed]
         ids = [rank for rank, _ in keyed]
+    if len(set(ids)) == len(ids):  # no shared ids (the usual case): nothing left to order
+        return ordered
     start = 0
     for k in range(1, len(ordered) + 1):
         if k == len(ordered) or ids[k] != ids[start]:

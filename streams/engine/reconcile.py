@@ -16,7 +16,7 @@ from streams.engine.deadlines import Deadlines
 from streams.engine.describe import line_evidence, txn_evidence
 from streams.engine.outbox import Outbox
 from streams.engine.state import MerchantState, TxnState
-from streams.events import Settlement
+from streams.events import SETTLING_TYPES, Settlement
 from streams.money import expected_fee, format_amount, format_rate
 from streams.timefmt import describe_duration, format_us
 
@@ -146,13 +146,15 @@ class Reconciliation:
             return
         if t.status != "APPROVED":
             self._settled_without_approval(ms, st, line, ts, t.status)
-        elif t.type not in ("SALE", "REFUND"):
+        elif t.type not in SETTLING_TYPES:
             self._settled_without_approval(ms, st, line, ts, "NOT_SETTLEABLE")
         elif st.cancelled_by is not None:
             self._settled_without_approval(ms, st, line, ts, "CANCELLED")
         else:
-            if not st.settled_ids:
-                ms.count_unsettled(st, -1)
+            if not st.settled_ids:  # it awaited settlement until now (ms.count_unsettled, -1)
+                ms.unsettled_count -= 1
+                unsettled = ms.unsettled_minor
+                unsettled[t.currency] = unsettled.get(t.currency, 0) - t.amount_minor
             st.settled_ids += (line.settlement_id,)
             self._check_amounts(st, line, ts)
             if st.missing is not None and st.missing.status == "OPEN":

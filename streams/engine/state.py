@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from streams.alerts import Alert
-from streams.events import Settlement, Transaction
+from streams.events import SETTLING_TYPES, Settlement, Transaction
 
 
 class TxnState(msgspec.Struct, gc=False):
@@ -33,7 +33,7 @@ class TxnState(msgspec.Struct, gc=False):
     def expects_settlement(self) -> bool:
         """Approved, uncancelled SALEs and REFUNDs settle; nothing else does."""
         t = self.txn
-        return t.status == "APPROVED" and t.type in ("SALE", "REFUND") and self.cancelled_by is None
+        return t.status == "APPROVED" and t.type in SETTLING_TYPES and self.cancelled_by is None
 
     @property
     def awaits_settlement(self) -> bool:
