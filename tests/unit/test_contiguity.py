@@ -10,6 +10,14 @@ from streams.worker.contiguity import MAX_SEEKS, STALE_LIMIT, Admit, OffsetGuard
 K = ("t", 0)
 
 
+def _seeking_at_a_hole() -> OffsetGuard:
+    """A guard expecting offset 4 that was handed 9: it has asked for a seek back to 4."""
+    guard = OffsetGuard()
+    guard.expect(K, 4)
+    assert guard.admit(K, 9) is Admit.SEEK
+    return guard
+
+
 def test_without_an_expectation_the_first_offset_sets_it() -> None:
     guard = OffsetGuard()
     assert guard.admit(K, 7) is Admit.TAKE
@@ -38,9 +46,7 @@ def test_messages_delivered_again_are_taken_and_the_expectation_stays() -> None:
 
 
 def test_a_hole_that_is_in_the_log_for_good_is_taken_once_two_seeks_lead_back() -> None:
-    guard = OffsetGuard()
-    guard.expect(K, 4)
-    assert guard.admit(K, 9) is Admit.SEEK
+    guard = _seeking_at_a_hole()
     guard.sought(K)
     assert guard.admit(K, 9) is Admit.SEEK  # once could be another seek landing there
     guard.sought(K)
@@ -50,9 +56,7 @@ def test_a_hole_that_is_in_the_log_for_good_is_taken_once_two_seeks_lead_back() 
 
 
 def test_the_batch_read_before_the_seek_is_dropped_without_asking_again() -> None:
-    guard = OffsetGuard()
-    guard.expect(K, 4)
-    assert guard.admit(K, 9) is Admit.SEEK
+    guard = _seeking_at_a_hole()
     guard.sought(K)
     # Faust's buffers still hold what was fetched before the seek: later and later offsets.
     assert [guard.admit(K, o) for o in (12, 13, 20)] == [Admit.IGNORE] * 3
@@ -61,9 +65,7 @@ def test_the_batch_read_before_the_seek_is_dropped_without_asking_again() -> Non
 
 
 def test_a_seek_that_lands_elsewhere_is_asked_for_again() -> None:
-    guard = OffsetGuard()
-    guard.expect(K, 4)
-    assert guard.admit(K, 9) is Admit.SEEK
+    guard = _seeking_at_a_hole()
     guard.sought(K)
     assert guard.admit(K, 10) is Admit.IGNORE
     assert guard.admit(K, 7) is Admit.SEEK  # another seek (to committed offsets) put it at 7
@@ -92,9 +94,7 @@ def test_a_consumer_that_keeps_skipping_is_followed_after_max_seeks() -> None:
 
 
 def test_a_failed_seek_is_asked_for_again() -> None:
-    guard = OffsetGuard()
-    guard.expect(K, 4)
-    assert guard.admit(K, 9) is Admit.SEEK
+    guard = _seeking_at_a_hole()
     guard.seek_failed(K)
     assert guard.admit(K, 10) is Admit.SEEK
 
