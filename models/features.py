@@ -49,27 +49,18 @@ UNKNOWN_ENTRY_RISK: Final = 0.5
 
 
 def _ewma(current: float, value: float, n: int) -> float:
+    """The running average after its ``n``-th value. ``FeatureTracker.on_transaction`` writes
+    this out inline on its per-sale path, with the same arithmetic."""
     return current + (value - current) * max(1.0 / n, ALPHA)
 
 
 @dataclass(slots=True)
 class AmountProfile:
     """Typical amount as the exponentially weighted mean of log amounts (a geometric mean that
-    forgets slowly)."""
+    forgets slowly): a sale's feature is ``log(amount / typical)``, 0 before anything is known."""
 
     n: int = 0
     log_mean: float = 0.0
-
-    def ratio(self, amount_minor: int) -> float:
-        """``log(amount / typical)``; 0 before anything is known."""
-        return 0.0 if self.n == 0 else math.log(amount_minor) - self.log_mean
-
-    def typical_minor(self) -> int | None:
-        return _typical(self.n, self.log_mean)
-
-    def add(self, amount_minor: int) -> None:
-        self.n += 1
-        self.log_mean = _ewma(self.log_mean, math.log(amount_minor), self.n)
 
 
 @dataclass(slots=True)
@@ -80,10 +71,6 @@ class MerchantProfile:
     attempts: int = 0
     refund_ratio: float = 0.0
     decline_ratio: float = 0.0
-
-    def hour_share(self, hour: int) -> float:
-        """Share of this merchant's approved sales in local ``hour`` (smoothed: +1 per hour)."""
-        return (self.hours[hour] + 1) / (self.sales + 24)
 
 
 @dataclass(slots=True)
@@ -122,7 +109,7 @@ class SaleContext(NamedTuple):
 
 
 def _typical(n: int, log_mean: float) -> int | None:
-    """An ``AmountProfile``'s typical amount from its numbers (see ``typical_minor``)."""
+    """An ``AmountProfile``'s typical amount, from its numbers."""
     return None if n == 0 else round(math.exp(log_mean))
 
 
@@ -165,9 +152,9 @@ class FeatureTracker:
     ) -> tuple[list[float], SaleContext] | None:
         """Fold one transaction into the state; for an approved SALE, first return its row.
 
-        This runs for every transaction, so the profiles' small methods (``AmountProfile.ratio``
-        and ``add``, ``_ewma``, ``hour_share``) are written out inline here, with the same
-        arithmetic in the same order: the rows are bit-for-bit those the methods give.
+        This runs for every transaction, so the running averages (``_ewma``'s arithmetic) are
+        updated inline rather than through calls: on this path a call costs as much as the
+        arithmetic it wraps.
         """
         merchant = self.merchants.get(merchant_id)
         if merchant is None:
@@ -211,7 +198,7 @@ class FeatureTracker:
             declines.popleft()
         hour = int(local_hour) % 24
         hours = merchant.hours
-        share = (hours[hour] + 1) / (merchant.sales + 24)
+        share = (hours[hour] + 1) / (merchant.sales + 24)  # smoothed: +1 per hour
         previous = card.last_sale
         since = NEVER_SEEN_SECONDS if previous is None else max(0, ts - previous) / 1e6
         log_amount = math.log(amount_minor)
