@@ -218,9 +218,7 @@ class Engine:
         self.stats.transactions += 1
         st = ms.txns[t.txn_id] = TxnState(t)
         if t.status == "APPROVED" and t.type in SETTLING_TYPES:  # st.awaits_settlement, new
-            ms.unsettled_count += 1
-            unsettled = ms.unsettled_minor
-            unsettled[t.currency] = unsettled.get(t.currency, 0) + t.amount_minor
+            ms.count_unsettled(st, 1)
         self._expiry.entries.append((t.ts, t.merchant_id, True, t.txn_id))
         self.terminals.on_attempt(ms, t)
         waiting = ms.pending_cancels.pop(t.txn_id, None)

@@ -151,10 +151,8 @@ class Reconciliation:
         elif st.cancelled_by is not None:
             self._settled_without_approval(ms, st, line, ts, "CANCELLED")
         else:
-            if not st.settled_ids:  # it awaited settlement until now (ms.count_unsettled, -1)
-                ms.unsettled_count -= 1
-                unsettled = ms.unsettled_minor
-                unsettled[t.currency] = unsettled.get(t.currency, 0) - t.amount_minor
+            if not st.settled_ids:  # it awaited settlement until now
+                ms.count_unsettled(st, -1)
             st.settled_ids += (line.settlement_id,)
             self._check_amounts(st, line, ts)
             if st.missing is not None and st.missing.status == "OPEN":
