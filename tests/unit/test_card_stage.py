@@ -29,10 +29,11 @@ _FOREVER = 1e18
 def _data() -> tuple[Config, list[tuple[int, bytes]]]:
     import tempfile
 
-    data = Path(tempfile.mkdtemp(prefix="card-stage-")) / "sim"
-    write_simulation(data, SimulationSettings(seed=5, days=4, merchants=10))
-    rows = [(side, raw) for _, side, raw in merged_messages(data)]
-    return load_config(data / "config.toml"), rows
+    with tempfile.TemporaryDirectory(prefix="card-stage-") as tmp:
+        data = Path(tmp) / "sim"
+        write_simulation(data, SimulationSettings(seed=5, days=4, merchants=10))
+        rows = [(side, raw) for _, side, raw in merged_messages(data)]
+        return load_config(data / "config.toml"), rows
 
 
 def _events(rows: list[tuple[int, bytes]]) -> list[Event]:
