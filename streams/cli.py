@@ -227,6 +227,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         duration_s=args.duration,
         model=not args.no_model,
+        keep_files=args.keep_files,
     )
     return run_demo(options, lambda text: print(text, flush=True))
 
@@ -344,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     dm.add_argument("--no-model", action="store_true",
                     help="do not train a model in the background (rules only)")  # fmt: skip
+    dm.add_argument("--keep-files", action="store_true",
+                    help="keep the work directory (logs, data, model, worker state) after a "
+                    "clean stop; it is always kept when something failed")  # fmt: skip
     dm.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser(

@@ -6,11 +6,16 @@ trained on a week of simulated history (about ten seconds); the worker watches t
 starts scoring approved sales as soon as it is written, so live alerts never wait for training.
 Ctrl-C (or ``--duration``) stops everything it started; children run in their own process groups
 and are terminated, then killed if they linger.
+
+Logs, simulated data, the model and the worker's state go to a temporary work directory, named at
+start. A clean stop deletes it (a run leaves about 30 MB); when something failed, or with
+``--keep-files``, it is kept and the demo says where.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +48,7 @@ class DemoOptions:
     duration_s: float | None = None
     model: bool = True
     history_days: int = 7
+    keep_files: bool = False
 
 
 class _Alert(msgspec.Struct):
@@ -58,7 +64,9 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
     broker: EmbeddedBroker | None = None
     children: list[subprocess.Popen[bytes]] = []
     workdir = Path(tempfile.mkdtemp(prefix="posguard-demo-"))
+    out(f"work files (logs, data, model, worker state): {workdir}")
     stop = _StopFlag()
+    trouble = threading.Event()
     try:
         if not os.environ.get("POSGUARD_BROKER_URL"):
             broker = EmbeddedBroker(log=workdir / "broker.log").start()
@@ -85,10 +93,13 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
                 f"model: training on {options.history_days} days of simulated history in the "
                 "background; the worker starts scoring when it is written"
             )
-            _train_in_background(options, workdir, model, children, stop, out)
-        _print_alerts(settings, options, out, stop, worker)
+            _train_in_background(options, workdir, model, children, stop, trouble, out)
+        _print_alerts(settings, options, out, stop, worker, trouble)
     except KeyboardInterrupt:
         pass
+    except BaseException:
+        trouble.set()
+        raise
     finally:
         stop.set = True
         # Cleanup is bounded (``_terminate`` kills what does not stop within 15 s): another
@@ -98,8 +109,12 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
             _terminate(child)
         if broker is not None:
             broker.stop()
+        if trouble.is_set() or options.keep_files:
+            out(f"work files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
         out("demo stopped")
-    return 0
+    return 1 if trouble.is_set() else 0
 
 
 class _StopFlag:
@@ -179,6 +194,7 @@ def _train_in_background(
     model: Path,
     children: list[subprocess.Popen[bytes]],
     stop: _StopFlag,
+    trouble: threading.Event,
     out: Callable[[str], None],
 ) -> None:
     """Simulate a week of history for a fleet like the live one (another seed, the days before
@@ -210,6 +226,7 @@ def _train_in_background(
                 children.append(child)
                 if child.wait() != 0:
                     if not stop.set:
+                        trouble.set()
                         out(f"model: training failed, see {workdir / 'training.log'}")
                     return
         out(f"model: trained ({model}); the worker picks it up within 2 s")
@@ -223,6 +240,7 @@ def _print_alerts(
     out: Callable[[str], None],
     stop: _StopFlag,
     worker: subprocess.Popen[bytes],
+    trouble: threading.Event,
 ) -> None:
     consumer = KafkaConsumer(
         settings.topics.alerts,
@@ -237,7 +255,8 @@ def _print_alerts(
     try:
         while not stop.set and (deadline is None or time.monotonic() < deadline):
             if worker.poll() is not None:
-                out(f"the worker exited with status {worker.returncode}; see its log")
+                trouble.set()
+                out(f"the worker exited with status {worker.returncode}; see worker.log")
                 return
             for record in consumer:
                 alert = decoder.decode(record.value)

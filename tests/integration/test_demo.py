@@ -1,12 +1,14 @@
-"""``posguard demo``: live alerts within a minute on the embedded broker, and Ctrl-C leaves no
-process behind."""
+"""``posguard demo``: live alerts within a minute on the embedded broker, Ctrl-C leaves no
+process and no work files behind, and a failed run keeps its logs and says where."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -53,10 +55,14 @@ def test_demo_shows_live_alerts_within_a_minute_and_ctrl_c_stops_everything() ->
     lines: list[str] = []
     started = time.monotonic()
     port = None
+    workdir = None
     try:
         for raw in demo.stdout:
             line = raw.decode()
             lines.append(line)
+            if m := re.search(r"^work files \(.*\): (\S+)$", line):
+                workdir = Path(m.group(1))
+                assert workdir.is_dir()
             if m := re.search(r"broker \(Tansu\) on kafka://127.0.0.1:(\d+)", line):
                 port = m.group(1)
             if line.startswith("OPEN"):
@@ -86,3 +92,33 @@ def test_demo_shows_live_alerts_within_a_minute_and_ctrl_c_stops_everything() ->
     assert "demo stopped" in rest.decode()
     assert _processes_mentioning(f"posguard-demo-{demo.pid}") == []
     assert port is not None and _processes_mentioning(f"127.0.0.1:{port}") == []
+    assert workdir is not None and not workdir.exists(), "a clean stop left the work files"
+
+
+def test_a_failed_demo_keeps_its_work_files_and_says_where() -> None:
+    """The worker cannot serve its dashboard on a port already taken, and exits: the demo stops
+    everything with status 1, keeping the worker's log, which says why."""
+    env = {k: v for k, v in os.environ.items() if k != "POSGUARD_BROKER_URL"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["POSGUARD_WEB_PORT"] = str(taken.getsockname()[1])
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "demo", "--no-model", "--duration", "60"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        raw, _ = demo.communicate(timeout=120)
+    output = raw.decode()
+    assert demo.returncode == 1, output
+    assert "the worker exited with status" in output, output
+    kept = re.search(r"^work files kept in (\S+)$", output, re.MULTILINE)
+    assert kept is not None, output
+    workdir = Path(kept.group(1))
+    try:
+        assert "address already in use" in (workdir / "worker.log").read_text(errors="replace")
+    finally:
+        shutil.rmtree(workdir)
+    assert _processes_mentioning(f"posguard-demo-{demo.pid}") == []
