@@ -232,11 +232,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(options, lambda text: print(text, flush=True))
 
 
+def _version() -> str:
+    """The installed distribution's version (what ``pip`` knows, not a second copy of it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("posguard")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posguard",
         description="Anomaly detection for card-present POS payments.",
     )
+    parser.add_argument("--version", action="version", version=f"posguard {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rp = sub.add_parser(

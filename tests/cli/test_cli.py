@@ -154,6 +154,14 @@ def test_usage_errors_exit_2(tmp_path: Path, scenario: tuple[Path, Path]) -> Non
     assert done.returncode == 2 and "max_sale" in done.stderr
 
 
+def test_version_is_the_installed_distribution_s() -> None:
+    from importlib.metadata import version
+
+    done = posguard("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"posguard {version('posguard')}"
+
+
 def test_config_changes_detection(scenario: tuple[Path, Path], tmp_path: Path) -> None:
     txns, lines = scenario
     config = tmp_path / "c.toml"
