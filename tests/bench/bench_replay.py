@@ -1,10 +1,12 @@
 """Replay throughput benchmark (``make bench``); not a test.
 
 On a simulated file of at least one million events it measures, in one run and on the same
-files: the anchor (reading every line and parsing its JSON with msgspec, nothing else) and the full
-replay (parse, validate, detect, write alerts and dead letters). Each is run in its own subprocess
-so that peak memory (max RSS) is the command's own; rounds alternate the two so machine noise
-hits both alike. Prints events/s, the replay/parse ratio and peak memory, and writes
+files: the anchor (reading every line and parsing its JSON with msgspec, nothing else), the
+validated decode replay starts with (``EventDecoder``: typed events, schema, card-number check,
+event time), and the full replay (parse, validate, detect, write alerts and dead letters). Each
+is run in its own subprocess so that peak memory (max RSS) is the command's own; rounds alternate
+them so machine noise hits all alike. Prints events/s, the replay/parse ratio, the share of
+replay's time the validated decode alone takes, and peak memory, and writes
 ``results.json`` beside the data.
 """
 
@@ -37,6 +39,25 @@ for path in sys.argv[1:]:
                 try:
                     decode(raw)
                 except (msgspec.DecodeError, UnicodeDecodeError):
+                    pass
+                n += 1
+print(n, time.perf_counter() - t)
+"""
+
+_DECODE_ONLY = """
+import sys, time
+from streams.decode import BadInputError, EventDecoder
+n = 0
+t = time.perf_counter()
+for path, kind in ((sys.argv[1], "transaction"), (sys.argv[2], "settlement")):
+    decode = EventDecoder(kind).decode
+    with open(path, "rb") as fh:
+        for line in fh:
+            raw = line.strip()
+            if raw:
+                try:
+                    decode(raw)
+                except BadInputError:
                     pass
                 n += 1
 print(n, time.perf_counter() - t)
@@ -101,6 +122,7 @@ def main() -> None:
     rounds = []
     for i in range(args.rounds):
         n_parse, parse_s, _ = _measure(_PARSE_ONLY, txns, lines)
+        n_decode, decode_s, _ = _measure(_DECODE_ONLY, txns, lines)
         n_replay, replay_s, replay_rss = _measure(
             _REPLAY, txns, lines, config, str(data / "alerts.jsonl"), str(data / "dead.jsonl")
         )
@@ -108,11 +130,13 @@ def main() -> None:
             _REPLAY, txns, lines, config, str(data / "alerts-model.jsonl"),
             str(data / "dead-model.jsonl"), model,
         )  # fmt: skip
-        assert n_parse == n_replay == n_model, (n_parse, n_replay, n_model)
+        assert n_parse == n_decode == n_replay == n_model, (n_parse, n_decode, n_replay, n_model)
         row = {
             "round": i + 1,
             "events": n_replay,
             "parse_events_per_s": n_parse / parse_s,
+            "validated_decode_events_per_s": n_decode / decode_s,
+            "replay_time_share_decoding": decode_s / replay_s,
             "replay_events_per_s": n_replay / replay_s,
             "replay_to_parse_ratio": (n_replay / replay_s) / (n_parse / parse_s),
             "replay_peak_rss_mib": replay_rss,
@@ -123,6 +147,8 @@ def main() -> None:
         rounds.append(row)
         print(
             f"round {i + 1}: {n_replay:,} events | parse-only {row['parse_events_per_s']:,.0f}/s "
+            f"| validated decode {row['validated_decode_events_per_s']:,.0f}/s "
+            f"({row['replay_time_share_decoding']:.0%} of replay's time) "
             f"| replay {row['replay_events_per_s']:,.0f}/s | ratio "
             f"{row['replay_to_parse_ratio']:.3f} | replay peak RSS {replay_rss:,.0f} MiB | "
             f"with model {row['model_replay_events_per_s']:,.0f}/s "
