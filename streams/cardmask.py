@@ -19,7 +19,7 @@ _RUN_BYTES: Final = re.compile(rb"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
 # Quick rejection for bytes: with every digit mapped to "0" and the separators removed, a run the
 # regex could match becomes 13 or more "0"s in a row. Two C-level passes instead of the regex
 # trying a match at every digit (most messages carry no run that long).
-_ZEROED: Final = bytes(48 if 48 <= b <= 57 else b for b in range(256))
+_ZEROED: Final = bytes([48 if 48 <= b <= 57 else b for b in range(256)])
 _THIRTEEN_ZEROS: Final = b"0" * _MIN_DIGITS
 
 

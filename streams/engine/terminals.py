@@ -44,7 +44,7 @@ class TerminalHealth:
             ordered = sorted([*attempts, entry])
             newest = ordered[-1][0]
             attempts.clear()
-            attempts.extend(a for a in ordered if a[0] >= newest - window)
+            attempts.extend([a for a in ordered if a[0] >= newest - window])
             term.timeouts = sum(a[1] for a in attempts)
             around = [a for a in attempts if t.ts - window <= a[0] <= t.ts]
             count, timeouts = len(around), sum(a[1] for a in around)
