@@ -10,20 +10,37 @@ BENCH_DIR := .bench
 
 .PHONY: install demo demo-replay test unit lint bench kafka-jars system-tools clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	POSGUARD_PURE_PYTHON=1 $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The detection path, compiled in place by mypyc (the list is setup.py's COMPILED); again whenever
+# one of its sources changes, since Python imports a stale extension before the edited .py.
+# build_ext copies an unchanged module's extension with its old time, so all are touched after it.
+# POSGUARD_PURE_PYTHON=1 removes the extensions instead.
+COMPILED_SOURCES := $(shell sed -n 's/^    "\(.*\.py\)",$$/\1/p' setup.py)
+COMPILE_STAMP := $(VENV)/.compiled$(if $(filter 1,$(POSGUARD_PURE_PYTHON)),-pure)
+
+$(COMPILE_STAMP): $(STAMP) $(COMPILED_SOURCES)
+	rm -f $(VENV)/.compiled $(VENV)/.compiled-pure
+ifeq ($(POSGUARD_PURE_PYTHON),1)
+	find streams models -name '*.so' -delete
+else
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	find streams models -name '*.so' -exec touch {} +
+endif
+	touch $@
+
+install: $(COMPILE_STAMP)
 
 # The whole product live: embedded broker, topics, worker, paced simulator. Ctrl-C stops it.
-demo: $(STAMP)
+demo: $(COMPILE_STAMP)
 	$(BIN)/posguard demo
 
 # The same detection over files, scored against the simulator's labels.
-demo-replay: $(STAMP)
+demo-replay: $(COMPILE_STAMP)
 	$(BIN)/posguard simulate --out-dir $(DEMO_DIR) --seed 7
 	$(BIN)/posguard replay --transactions $(DEMO_DIR)/transactions.jsonl \
 		--settlements $(DEMO_DIR)/settlements.jsonl --config $(DEMO_DIR)/config.toml \
@@ -32,11 +49,11 @@ demo-replay: $(STAMP)
 	@echo "alerts: $(DEMO_DIR)/alerts.jsonl   dead letters: $(DEMO_DIR)/deadletter.jsonl"
 
 lint: $(STAMP)
-	$(BIN)/ruff check streams models tests
-	$(BIN)/ruff format --check streams models tests
+	$(BIN)/ruff check streams models tests setup.py
+	$(BIN)/ruff format --check streams models tests setup.py
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(COMPILE_STAMP)
 	$(BIN)/pytest -m "not integration and not browser"
 
 # Apache Kafka's jars from Maven Central, cached in ~/.cache/posguard (and ~/.m2) for reuse.
@@ -47,10 +64,10 @@ kafka-jars:
 system-tools:
 	deploy/install-tools.sh
 
-test: $(STAMP) lint kafka-jars system-tools
+test: $(COMPILE_STAMP) lint kafka-jars system-tools
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(COMPILE_STAMP)
 	$(BIN)/python -m tests.bench.bench_model --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_replay --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_stream --dir $(BENCH_DIR)

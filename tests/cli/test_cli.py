@@ -159,7 +159,11 @@ def test_version_is_the_installed_distribution_s() -> None:
 
     done = posguard("--version")
     assert done.returncode == 0
-    assert done.stdout.strip() == f"posguard {version('posguard')}"
+    assert done.stdout.startswith(f"posguard {version('posguard')} (")
+    if os.environ.get("POSGUARD_PURE_PYTHON") == "1":
+        assert "(pure Python)" in done.stdout
+    else:
+        assert "mypyc-compiled detection path" in done.stdout and "older than" not in done.stdout
 
 
 def test_config_changes_detection(scenario: tuple[Path, Path], tmp_path: Path) -> None:
