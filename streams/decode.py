@@ -6,7 +6,7 @@ Both drivers use this: the file driver per JSON line, the stream driver per Kafk
 from __future__ import annotations
 
 from datetime import date, datetime, tzinfo
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, cast
 
 import msgspec
 
@@ -51,6 +51,9 @@ class EventDecoder:
         # Per tzinfo (msgspec shares one per offset), microseconds to add to the wall-clock
         # fields to get UTC: a timestamp from the fields costs half of ``datetime.timestamp()``.
         self._offsets: dict[tzinfo | None, int] = {}
+        # Currency codes already found to be three letters A-Z (at most 26**3 of them).
+        self._currencies: set[str] = set()
+        self._transactions = kind == "transaction"
         self._decoder: msgspec.json.Decoder[Transaction] | msgspec.json.Decoder[Settlement]
         if kind == "transaction":
             self._decoder = msgspec.json.Decoder(Transaction)
@@ -66,23 +69,31 @@ class EventDecoder:
             raise BadInputError("NOT_UTF8", "the message is not UTF-8 text") from None
         except msgspec.DecodeError as exc:
             raise BadInputError("INVALID_JSON", str(exc)) from None
-        if isinstance(event, Transaction):
-            if is_card_number(event.card_token):
+        currency = event.currency
+        if currency not in self._currencies:
+            if not (currency.isascii() and currency.isalpha() and currency.isupper()):
+                raise BadInputError(
+                    "SCHEMA_VIOLATION",
+                    "Expected `str` of three upper-case letters A-Z (ISO 4217) - at `$.currency`",
+                )
+            self._currencies.add(currency)
+        names = self._names
+        if self._transactions:
+            t = cast(Transaction, event)
+            if is_card_number(t.card_token):
                 raise BadInputError(
                     "CARD_NUMBER", "card_token is a card number (13-19 digits passing Luhn)"
                 )
-            if event.original_txn_id is None and event.type in NEEDS_ORIGINAL:
+            if t.original_txn_id is None and t.type in NEEDS_ORIGINAL:
                 raise BadInputError(
                     "SCHEMA_VIOLATION",
-                    f"Object missing required field `original_txn_id` (required for {event.type})",
+                    f"Object missing required field `original_txn_id` (required for {t.type})",
                 )
-            moment = event.event_time
-            names = self._names
+            moment = t.event_time
             if len(names) < _MAX_SHARED_NAMES:
-                event.terminal_id = names.setdefault(event.terminal_id, event.terminal_id)
+                t.terminal_id = names.setdefault(t.terminal_id, t.terminal_id)
         else:
-            moment = event.settled_at
-            names = self._names
+            moment = cast(Settlement, event).settled_at
         if len(names) < _MAX_SHARED_NAMES:
             event.merchant_id = names.setdefault(event.merchant_id, event.merchant_id)
         # Microseconds since the epoch, exactly to_us(moment) at half the cost of timestamp().

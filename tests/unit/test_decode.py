@@ -63,6 +63,11 @@ def test_unknown_fields_are_ignored() -> None:
         ({"amount_minor": True}, "$.amount_minor"),
         ({"currency": "cny"}, "$.currency"),
         ({"currency": "CN"}, "$.currency"),
+        ({"currency": "CNYX"}, "$.currency"),
+        ({"currency": "CNY\n"}, "$.currency"),
+        ({"currency": "C1Y"}, "$.currency"),
+        ({"currency": "ÇNY"}, "$.currency"),
+        ({"currency": "CnY"}, "$.currency"),
         ({"type": "PURCHASE"}, "$.type"),
         ({"status": "OK"}, "$.status"),
         ({"channel": "NFC"}, "$.channel"),
@@ -77,6 +82,16 @@ def test_schema_violations_name_the_field(change: dict[str, object], where: str)
     code, detail = reason(txns, enc({**txn_doc("A"), **change}))
     assert code == "SCHEMA_VIOLATION"
     assert where in detail
+
+
+def test_a_currency_is_checked_every_time_not_only_the_first() -> None:
+    """The decoder remembers codes it accepted; a bad one is refused however often it comes, and
+    a good one keeps being accepted (settlement lines too)."""
+    decoder = EventDecoder("settlement")
+    for _ in range(2):
+        assert decoder.decode(enc(line_doc("S", "A", 0))).currency == "CNY"
+        code, detail = reason(decoder, enc({**line_doc("S", "A", 0), "currency": "cn1"}))
+        assert code == "SCHEMA_VIOLATION" and "$.currency" in detail
 
 
 def test_missing_required_field() -> None:
