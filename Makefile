@@ -74,3 +74,5 @@ bench: $(COMPILE_STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) $(BENCH_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf build *.egg-info
+	find streams models -name '*.so' -delete
