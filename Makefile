@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml setup.py
 # The detection path, compiled in place by mypyc (the list is setup.py's COMPILED); again whenever
 # one of its sources changes, since Python imports a stale extension before the edited .py.
 # build_ext copies an unchanged module's extension with its old time, so all are touched after it.
-# POSGUARD_PURE_PYTHON=1 removes the extensions instead.
+# POSGUARD_PURE_PYTHON=1 removes the extensions instead, and so does a failed compilation.
 COMPILED_SOURCES := $(shell sed -n 's/^    "\(.*\.py\)",$$/\1/p' setup.py)
 COMPILE_STAMP := $(VENV)/.compiled$(if $(filter 1,$(POSGUARD_PURE_PYTHON)),-pure)
 
@@ -28,8 +28,13 @@ $(COMPILE_STAMP): $(STAMP) $(COMPILED_SOURCES)
 ifeq ($(POSGUARD_PURE_PYTHON),1)
 	find streams models -name '*.so' -delete
 else
-	$(BIN)/python setup.py --quiet build_ext --inplace
-	find streams models -name '*.so' -exec touch {} +
+	if $(BIN)/python setup.py --quiet build_ext --inplace; then \
+		find streams models -name '*.so' -exec touch {} +; \
+	else \
+		find streams models -name '*.so' -delete; \
+		echo "posguard: compiling the detection path failed (no C compiler or Python headers?);" \
+			"it runs as plain Python, slower but the same" >&2; \
+	fi
 endif
 	touch $@
 
