@@ -27,10 +27,14 @@ class CompiledModule:
         return self.source.stat().st_mtime > self.extension.stat().st_mtime
 
 
+def _base(root: Path | None) -> Path:
+    return Path(__file__).resolve().parent.parent if root is None else root
+
+
 def compiled_modules(root: Path | None = None) -> list[CompiledModule]:
     """Every module of the packages under ``root`` (default: where they are installed) that is a
     C extension with its ``.py`` source beside it, by module name."""
-    base = Path(__file__).resolve().parent.parent if root is None else root
+    base = _base(root)
     found = []
     for package in _PACKAGES:
         for suffix in EXTENSION_SUFFIXES:
@@ -42,21 +46,26 @@ def compiled_modules(root: Path | None = None) -> list[CompiledModule]:
     return sorted(found, key=lambda m: m.name)
 
 
-def stale_modules(root: Path | None = None) -> list[str]:
-    """Compiled modules older than their sources, in a source checkout (beside ``setup.py``);
+def _stale(base: Path, modules: list[CompiledModule]) -> list[str]:
+    """Those of ``modules`` older than their sources, in a source checkout (beside ``setup.py``);
     an installed wheel's file times say nothing, so there the answer is always empty."""
-    base = Path(__file__).resolve().parent.parent if root is None else root
     if not (base / "setup.py").is_file():
         return []
-    return [m.name for m in compiled_modules(base) if m.stale]
+    return [m.name for m in modules if m.stale]
+
+
+def stale_modules(root: Path | None = None) -> list[str]:
+    base = _base(root)
+    return _stale(base, compiled_modules(base))
 
 
 def describe_build(root: Path | None = None) -> str:
-    modules = compiled_modules(root)
+    base = _base(root)
+    modules = compiled_modules(base)
     if not modules:
         return "pure Python"
     text = f"mypyc-compiled detection path, {len(modules)} modules"
-    stale = stale_modules(root)
+    stale = _stale(base, modules)
     if stale:
         text += f"; older than their sources, run `make install`: {', '.join(stale)}"
     return text
