@@ -133,21 +133,35 @@ def _build(arrays: dict[str, npt.NDArray[Any]], metadata: dict[str, Any]) -> For
     )
 
 
-def save_model(model: ForestModel, path: Path) -> None:
-    """Write ``model`` to ``path`` (atomically: a reader never sees half a file)."""
+def model_bytes(model: ForestModel) -> bytes:
+    """The model file's content."""
     buffer = io.BytesIO()
     meta = np.frombuffer(json.dumps(model.metadata, sort_keys=True).encode(), dtype=np.uint8)
     contents: dict[str, Any] = {"metadata": meta, **model.arrays()}
     np.savez_compressed(buffer, **contents)
+    return buffer.getvalue()
+
+
+def save_model(model: ForestModel, path: Path) -> None:
+    """Write ``model`` to ``path`` (atomically: a reader never sees half a file)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
+    tmp.write_bytes(model_bytes(model))
     tmp.replace(path)
 
 
 def load_model(path: Path) -> ForestModel:
     """Read and verify a model file; raise ``ModelFileError`` saying what is wrong."""
+    return _load(path, str(path))
+
+
+def model_from_bytes(content: bytes, where: str) -> ForestModel:
+    """``load_model`` for a model file's content (``model_bytes``), verified the same way."""
+    return _load(io.BytesIO(content), where)
+
+
+def _load(source: Path | io.BytesIO, path: str) -> ForestModel:
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(source, allow_pickle=False) as archive:
             contents = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
@@ -175,7 +189,7 @@ def load_model(path: Path) -> ForestModel:
             f"{path}: checksum mismatch (the file was changed or damaged after training); "
             "refusing to load it"
         )
-    _check_structure(typed, metadata, str(path))
+    _check_structure(typed, metadata, path)
     for array in typed.values():
         array.flags.writeable = False
     return _build(typed, metadata)

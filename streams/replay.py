@@ -27,6 +27,8 @@ from streams.deadletter import DeadLetter, make_dead_letter
 from streams.decode import BadInputError, EventDecoder
 from streams.engine import Engine, Rejection
 from streams.events import Event, EventKind, Settlement, Transaction
+from streams.lines import line_blocks
+from streams.replay_scoring import ModelHandOff, merge_alerts
 
 AlertSink = Callable[[Alert], None]
 DeadLetterSink = Callable[[DeadLetter], None]
@@ -75,19 +77,6 @@ def _paused_gc() -> Iterator[None]:
         gc.collect()
 
 
-def _line_blocks(path: Path, chunk: int = 1 << 22) -> Iterator[list[bytes]]:
-    """The file's lines (without newlines) in blocks read 4 MiB at a time: several times cheaper
-    per line than iterating the file object. JSON tolerates the ``\r`` of a CRLF file."""
-    tail = b""
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            parts = (tail + block).split(b"\n")
-            tail = parts.pop()
-            yield parts
-    if tail:
-        yield [tail]
-
-
 class _FileReader:
     """Decodes one file's lines into events; bad lines go to the dead-letter sink."""
 
@@ -115,7 +104,7 @@ class _FileReader:
         last = -(2**63)
         lines = 0
         number = 0
-        for block in _line_blocks(self.path):
+        for block in line_blocks(self.path):
             for raw in block:
                 number += 1
                 if not raw or raw.isspace():
@@ -182,6 +171,7 @@ def replay(
     progress: ProgressHook | None = None,
     scorer: Scorer | None = None,
     on_scored: ScoredHook | None = None,
+    score_in_parallel: bool = True,
 ) -> ReplayReport:
     """Run detection over two JSON Lines files; every alert event goes to ``on_alert``.
 
@@ -192,6 +182,8 @@ def replay(
     With ``scorer``, approved sales are scored (SUSPICIOUS_PATTERN); with ``on_scored``, every
     approved sale's feature row (and score, when a model is loaded) is handed over as computed.
     Without settlements (``None``) only the transactions are replayed, e.g. to train a model.
+    With ``score_in_parallel`` (and no ``on_scored``), the model's work runs in a second process
+    (``streams.replay_scoring``): the same alerts, in the same order, on two cores.
     """
     started = time.perf_counter()
     in_memory: set[Path] = set()
@@ -199,7 +191,14 @@ def replay(
         while True:
             try:
                 report, alerts, dead = _replay_once(
-                    transactions, settlements, config, progress, in_memory, scorer, on_scored
+                    transactions,
+                    settlements,
+                    config,
+                    progress,
+                    in_memory,
+                    scorer,
+                    on_scored,
+                    score_in_parallel,
                 )
                 break
             except _OutOfOrderError as exc:
@@ -220,13 +219,54 @@ def _replay_once(
     in_memory: set[Path],
     scorer: Scorer | None,
     on_scored: ScoredHook | None,
+    score_in_parallel: bool,
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     report = ReplayReport()
-    engine = Engine(config, scorer, track_features=on_scored is not None)
+    alerts: list[Alert] = []
+    handoff: ModelHandOff | None = None
+    if (
+        scorer is not None
+        and on_scored is None
+        and score_in_parallel
+        and config.suspicious_pattern.enabled
+    ):
+        engine = Engine(config)
+        handoff = ModelHandOff(transactions, config.suspicious_pattern, scorer.model)
+        handoff.attach(alerts, engine.out)
+        engine.patterns.defer_to(handoff)
+    else:
+        engine = Engine(config, scorer, track_features=on_scored is not None)
+    try:
+        return _run(
+            engine,
+            handoff,
+            alerts,
+            report,
+            transactions,
+            settlements,
+            progress,
+            in_memory,
+            on_scored,
+        )
+    finally:
+        if handoff is not None:
+            handoff.close()
+
+
+def _run(
+    engine: Engine,
+    handoff: ModelHandOff | None,
+    alerts: list[Alert],
+    report: ReplayReport,
+    transactions: Path,
+    settlements: Path | None,
+    progress: ProgressHook | None,
+    in_memory: set[Path],
+    on_scored: ScoredHook | None,
+) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     scored: list[tuple[Transaction, list[float], float | None]] = []
     if on_scored is not None:
         engine.patterns.on_scored = lambda t, row, score: scored.append((t, row, score))
-    alerts: list[Alert] = []
     dead: list[DeadLetter] = []
     txn_reader = _FileReader(transactions, "transaction", dead.append, report, progress)
     final: dict[str, tuple[str, str]] = {}
@@ -254,6 +294,10 @@ def _replay_once(
             drain()
     engine.flush()
     drain()
+    placed = [] if handoff is None else handoff.finish()
+    for _, alert in placed:
+        report.alert_events[(alert.type, alert.status)] += 1
+        final[alert.alert_id] = (alert.type, alert.status)
     report.transactions = engine.stats.transactions
     report.settlements = engine.stats.settlements
     report.redeliveries = engine.stats.redeliveries
@@ -261,7 +305,7 @@ def _replay_once(
     if on_scored is not None:
         for t, row, score in scored:
             on_scored(t, row, score)
-    return report, alerts, dead
+    return report, merge_alerts(alerts, placed), dead
 
 
 def _rejected(rejection: Rejection) -> DeadLetter:

@@ -12,7 +12,7 @@ tracked whenever ``track`` is on, so a model loaded later judges with warm state
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from models.features import FEATURE_NAMES, FeatureTracker, SaleContext
 from models.scorer import Scorer
@@ -32,6 +32,15 @@ _ENTRY_WORDS: Final = {
 }
 
 
+class DeferredPatterns(Protocol):
+    """Takes over the model's work: every transaction the engine accepts, in its order, and the
+    sweeps of the feature state (replay hands both to a second process)."""
+
+    def on_transaction(self, t: Transaction) -> None: ...
+
+    def expire(self, now: int) -> None: ...
+
+
 class SuspiciousPatterns:
     def __init__(self, rule: RuleConfig, out: Outbox, track: bool) -> None:
         self.rule = rule
@@ -44,6 +53,7 @@ class SuspiciousPatterns:
         self.scored = 0
         # Called with every scored row (replay's evaluation and training read them).
         self.on_scored: Callable[[Transaction, list[float], float | None], None] | None = None
+        self.deferred: DeferredPatterns | None = None
 
     def set_scorer(self, scorer: Scorer | None) -> None:
         if scorer is not None:
@@ -57,8 +67,17 @@ class SuspiciousPatterns:
             self._reorder = scorer.feature_names != list(FEATURE_NAMES)
         self.scorer = scorer
 
+    def defer_to(self, deferred: DeferredPatterns) -> None:
+        """Hand every transaction and sweep to ``deferred`` instead of tracking and scoring here."""
+        self.deferred = deferred
+        self.track = True
+
     def on_transaction(self, t: Transaction) -> None:
         if not self.track:
+            return
+        deferred = self.deferred
+        if deferred is not None:
+            deferred.on_transaction(t)
             return
         moment = t.event_time
         result = self.tracker.on_transaction(
@@ -143,7 +162,10 @@ class SuspiciousPatterns:
         )
 
     def expire(self, now: int) -> None:
-        self.tracker.expire(now)
+        if self.deferred is not None:
+            self.deferred.expire(now)
+        else:
+            self.tracker.expire(now)
 
 
 def _times(ratio: float) -> str:

@@ -38,3 +38,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     path = root / "model.npz"
     save_model(model, path)
     return Trained(history, x, model, forest, path)
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another simulated run (a different seed) for the trained model to judge."""
+    data = tmp_path_factory.mktemp("judged")
+    write_simulation(data, SimulationSettings(seed=12, days=5, merchants=30))
+    return data

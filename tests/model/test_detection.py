@@ -12,16 +12,8 @@ from streams.alerts import Alert
 from streams.config import load_config
 from streams.evaluate import evaluate_directory
 from streams.replay import replay
-from streams.simulate import SimulationSettings, write_simulation
 from streams.simulate.patterns import PATTERN_KINDS
 from tests.model.conftest import Trained
-
-
-@pytest.fixture(scope="module")
-def judged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("judged")
-    write_simulation(data, SimulationSettings(seed=12, days=5, merchants=30))
-    return data
 
 
 def test_model_separates_every_injected_pattern(trained: Trained, judged: Path) -> None:

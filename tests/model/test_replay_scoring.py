@@ -1,0 +1,121 @@
+"""Replay's model work in a second process (``streams.replay_scoring``): the same output as
+scoring inline, alert for alert and in the same order, and a failure that says what happened."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from models.forest import load_model
+from models.scorer import Scorer
+from streams.alerts import Alert
+from streams.config import SuspiciousPatternConfig, load_config
+from streams.deadletter import DeadLetter
+from streams.engine.outbox import Outbox
+from streams.replay import ReplayReport, replay
+from streams.replay_scoring import ModelHandOff, ScoringProcessError, merge_alerts
+from tests.builders import txn
+from tests.model.conftest import Trained
+
+
+def _run(
+    data: Path, scorer: Scorer, parallel: bool, transactions: str = "transactions.jsonl"
+) -> tuple[list[Alert], list[DeadLetter], ReplayReport]:
+    alerts: list[Alert] = []
+    dead: list[DeadLetter] = []
+    report = replay(
+        data / transactions,
+        data / "settlements.jsonl",
+        load_config(data / "config.toml"),
+        alerts.append,
+        dead.append,
+        scorer=scorer,
+        score_in_parallel=parallel,
+    )
+    return alerts, dead, report
+
+
+def _same_report(a: ReplayReport, b: ReplayReport) -> None:
+    assert (a.alert_events, a.final_status, a.dead_letters) == (
+        b.alert_events,
+        b.final_status,
+        b.dead_letters,
+    )
+    assert (a.transactions, a.settlements, a.redeliveries) == (
+        b.transactions,
+        b.settlements,
+        b.redeliveries,
+    )
+
+
+def test_scoring_in_a_second_process_writes_what_inline_scoring_writes(
+    trained: Trained, judged: Path
+) -> None:
+    scorer = Scorer(load_model(trained.path))
+    inline = _run(judged, scorer, parallel=False)
+    parallel = _run(judged, scorer, parallel=True)
+    suspicious = [a for a in inline[0] if a.type == "SUSPICIOUS_PATTERN"]
+    assert suspicious, "the comparison needs model alerts"
+    assert len(suspicious) < len(inline[0]), "and rule alerts to interleave with"
+    assert parallel[0] == inline[0]
+    assert parallel[1] == inline[1]
+    _same_report(parallel[2], inline[2])
+
+
+def test_a_file_sorted_in_memory_is_scored_the_same(trained: Trained, judged: Path) -> None:
+    """Out of order, the run restarts with the file sorted (the first scoring process is
+    abandoned) and the line numbers handed over no longer rise: still the same output."""
+    lines = (judged / "transactions.jsonl").read_bytes().splitlines(keepends=True)
+    random.Random(5).shuffle(lines)
+    (judged / "shuffled.jsonl").write_bytes(b"".join(lines))
+    scorer = Scorer(load_model(trained.path))
+    inline = _run(judged, scorer, parallel=False, transactions="shuffled.jsonl")
+    parallel = _run(judged, scorer, parallel=True, transactions="shuffled.jsonl")
+    assert parallel[2].sorted_in_memory == [str(judged / "shuffled.jsonl")]
+    assert any(a.type == "SUSPICIOUS_PATTERN" for a in parallel[0])
+    assert parallel[0] == inline[0]
+    assert parallel[1] == inline[1]
+
+
+def test_a_failing_scoring_process_is_reported_with_its_cause(
+    trained: Trained, tmp_path: Path
+) -> None:
+    handoff = ModelHandOff(
+        tmp_path / "gone.jsonl", SuspiciousPatternConfig(), load_model(trained.path)
+    )
+    handoff.attach([], Outbox())
+    sale = txn("T1", 0)
+    sale.origin = (str(tmp_path / "gone.jsonl"), 1, b"")
+    handoff.on_transaction(sale)  # type: ignore[arg-type]
+    with pytest.raises(ScoringProcessError, match="FileNotFoundError"):
+        handoff.finish()
+
+
+def _alert(name: str) -> Alert:
+    return msgspec.convert(
+        {
+            "alert_id": name,
+            "type": "VELOCITY",
+            "severity": "MEDIUM",
+            "status": "OPEN",
+            "merchant_id": "M1",
+            "terminal_id": None,
+            "txn_ids": [],
+            "settlement_ids": [],
+            "event_time": "2026-03-01T00:00:00.000Z",
+            "summary": name,
+            "details": {},
+        },
+        Alert,
+    )
+
+
+def test_alerts_from_the_scoring_process_go_where_they_were_handed_over() -> None:
+    engine = [_alert(n) for n in ("e0", "e1", "e2")]
+    placed = [(0, _alert("s0")), (2, _alert("s2a")), (2, _alert("s2b")), (3, _alert("s3"))]
+    merged = merge_alerts(engine, placed)
+    assert [a.alert_id for a in merged] == ["s0", "e0", "e1", "s2a", "s2b", "e2", "s3"]
+    assert merge_alerts(engine, []) == engine
