@@ -28,7 +28,7 @@ from streams.decode import BadInputError, EventDecoder
 from streams.engine import Engine, Rejection
 from streams.events import Event, EventKind, Settlement, Transaction
 from streams.lines import line_blocks
-from streams.replay_scoring import ModelHandOff, merge_alerts
+from streams.replay_sidecar import Sidecar, merge_alerts
 
 AlertSink = Callable[[Alert], None]
 DeadLetterSink = Callable[[DeadLetter], None]
@@ -36,6 +36,10 @@ ScoredHook = Callable[[Transaction, list[float], float | None], None]
 """Called with each approved sale, its feature row and its score (``None`` without a model)."""
 ProgressHook = Callable[[int], None]
 """Called now and then with the number of input bytes read since the last call."""
+
+
+_PARALLEL_FROM_BYTES = 4 << 20
+"""From this size of transactions file (about 15,000 lines) the sidecar pays for its start-up."""
 
 
 @dataclass(slots=True)
@@ -171,7 +175,7 @@ def replay(
     progress: ProgressHook | None = None,
     scorer: Scorer | None = None,
     on_scored: ScoredHook | None = None,
-    score_in_parallel: bool = True,
+    parallel: bool | None = None,
 ) -> ReplayReport:
     """Run detection over two JSON Lines files; every alert event goes to ``on_alert``.
 
@@ -182,10 +186,13 @@ def replay(
     With ``scorer``, approved sales are scored (SUSPICIOUS_PATTERN); with ``on_scored``, every
     approved sale's feature row (and score, when a model is loaded) is handed over as computed.
     Without settlements (``None``) only the transactions are replayed, e.g. to train a model.
-    With ``score_in_parallel`` (and no ``on_scored``), the model's work runs in a second process
-    (``streams.replay_scoring``): the same alerts, in the same order, on two cores.
+    With ``parallel`` (by default, for a transactions file of at least 4 MiB) and no
+    ``on_scored``, part of the work runs in a second process (``streams.replay_sidecar``): the
+    same alerts, in the same order, on two cores.
     """
     started = time.perf_counter()
+    if parallel is None:
+        parallel = os.path.getsize(transactions) >= _PARALLEL_FROM_BYTES
     in_memory: set[Path] = set()
     with _paused_gc():
         while True:
@@ -198,7 +205,7 @@ def replay(
                     in_memory,
                     scorer,
                     on_scored,
-                    score_in_parallel,
+                    parallel,
                 )
                 break
             except _OutOfOrderError as exc:
@@ -219,27 +226,26 @@ def _replay_once(
     in_memory: set[Path],
     scorer: Scorer | None,
     on_scored: ScoredHook | None,
-    score_in_parallel: bool,
+    parallel: bool,
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     report = ReplayReport()
     alerts: list[Alert] = []
-    handoff: ModelHandOff | None = None
-    if (
-        scorer is not None
-        and on_scored is None
-        and score_in_parallel
-        and config.suspicious_pattern.enabled
-    ):
-        engine = Engine(config)
-        handoff = ModelHandOff(transactions, config.suspicious_pattern, scorer.model)
-        handoff.attach(alerts, engine.out)
-        engine.patterns.defer_to(handoff)
+    sidecar: Sidecar | None = None
+    if parallel and on_scored is None:
+        model = scorer.model if scorer is not None and config.suspicious_pattern.enabled else None
+        sidecar = Sidecar(transactions, config, model)
+        if model is None:
+            engine = Engine(config, offload=sidecar)
+        else:
+            engine = Engine(config)
+            engine.patterns.defer_to(sidecar)
+        sidecar.attach(alerts, engine.out)
     else:
         engine = Engine(config, scorer, track_features=on_scored is not None)
     try:
         return _run(
             engine,
-            handoff,
+            sidecar,
             alerts,
             report,
             transactions,
@@ -249,13 +255,13 @@ def _replay_once(
             on_scored,
         )
     finally:
-        if handoff is not None:
-            handoff.close()
+        if sidecar is not None:
+            sidecar.close()
 
 
 def _run(
     engine: Engine,
-    handoff: ModelHandOff | None,
+    sidecar: Sidecar | None,
     alerts: list[Alert],
     report: ReplayReport,
     transactions: Path,
@@ -294,7 +300,7 @@ def _run(
             drain()
     engine.flush()
     drain()
-    placed = [] if handoff is None else handoff.finish()
+    placed = [] if sidecar is None else sidecar.finish()
     for _, alert in placed:
         report.alert_events[(alert.type, alert.status)] += 1
         final[alert.alert_id] = (alert.type, alert.status)

@@ -26,6 +26,7 @@ from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.duplicates import DuplicateCharges
 from streams.engine.feed import FeedMonitor
+from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox, Rejection
 from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.reconcile import Reconciliation
@@ -91,12 +92,15 @@ class Engine:
         scorer: Scorer | None = None,
         track_features: bool = False,
         route_sales: bool = False,
+        offload: Offload | None = None,
     ) -> None:
         """With ``route_sales``, approved sales are handed over in ``out.sales`` instead of
         going to the card velocity rule here: the stream worker runs that rule behind a
-        repartition by card, over every partition's sales."""
+        repartition by card, over every partition's sales. With ``offload``, terminal health
+        and card velocity run there instead of here."""
         self.config = config or Config()
         self.route_sales = route_sales
+        self.offload = offload
         self.out = Outbox()
         self.stats = EngineStats()
         self.merchants: dict[str, MerchantState] = {}
@@ -220,7 +224,11 @@ class Engine:
         if t.status == "APPROVED" and t.type in SETTLING_TYPES:  # st.awaits_settlement, new
             ms.count_unsettled(st, 1)
         self._expiry.entries.append((t.ts, t.merchant_id, True, t.txn_id))
-        self.terminals.on_attempt(ms, t)
+        offload = self.offload
+        if offload is None:
+            self.terminals.on_attempt(ms, t)
+        else:
+            offload.attempt(t)
         waiting = ms.pending_cancels.pop(t.txn_id, None)
         if waiting is not None:
             self._cancel(ms, st, waiting)
@@ -230,8 +238,10 @@ class Engine:
                     self.duplicates.on_sale(ms, st)
                 if self.route_sales:
                     self.out.sales.append(t)
-                else:
+                elif offload is None:
                     self.velocity.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
+                else:
+                    offload.card_sale(t)
             elif t.type == "REFUND":
                 if st.cancelled_by is None:
                     self.refunds.on_refund(ms, st)
@@ -324,7 +334,11 @@ class Engine:
 
     def _sweep_short_lived(self, tw: int) -> None:
         cfg = self.config
-        self.velocity.expire(tw - cfg.velocity.window_us)
+        offload = self.offload
+        if offload is None:
+            self.velocity.expire(tw - cfg.velocity.window_us)
+        else:
+            offload.sweep(tw)
         if self._next_feature_sweep is None or tw >= self._next_feature_sweep:
             self._next_feature_sweep = tw + _FEATURE_SWEEP_EVERY_US
             self.patterns.expire(tw)
@@ -332,7 +346,8 @@ class Engine:
         term_before = tw - cfg.terminal_fault.window_us
         for ms in self.merchants.values():
             DuplicateCharges.expire(ms, dup_before)
-            TerminalHealth.expire(ms, term_before)
+            if offload is None:
+                TerminalHealth.expire(ms, term_before)
 
 
 def _canonical_order(events: list[Event]) -> list[Event]:

@@ -12,11 +12,12 @@ tracked whenever ``track`` is on, so a model loaded later judges with warm state
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from models.features import FEATURE_NAMES, FeatureTracker, SaleContext
 from models.scorer import Scorer
 from streams.config import RuleConfig
+from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox
 from streams.events import Transaction
 from streams.money import exponent, format_amount
@@ -32,15 +33,6 @@ _ENTRY_WORDS: Final = {
 }
 
 
-class DeferredPatterns(Protocol):
-    """Takes over the model's work: every transaction the engine accepts, in its order, and the
-    sweeps of the feature state (replay hands both to a second process)."""
-
-    def on_transaction(self, t: Transaction) -> None: ...
-
-    def expire(self, now: int) -> None: ...
-
-
 class SuspiciousPatterns:
     def __init__(self, rule: RuleConfig, out: Outbox, track: bool) -> None:
         self.rule = rule
@@ -53,7 +45,7 @@ class SuspiciousPatterns:
         self.scored = 0
         # Called with every scored row (replay's evaluation and training read them).
         self.on_scored: Callable[[Transaction, list[float], float | None], None] | None = None
-        self.deferred: DeferredPatterns | None = None
+        self.deferred: Offload | None = None
 
     def set_scorer(self, scorer: Scorer | None) -> None:
         if scorer is not None:
@@ -67,7 +59,7 @@ class SuspiciousPatterns:
             self._reorder = scorer.feature_names != list(FEATURE_NAMES)
         self.scorer = scorer
 
-    def defer_to(self, deferred: DeferredPatterns) -> None:
+    def defer_to(self, deferred: Offload) -> None:
         """Hand every transaction and sweep to ``deferred`` instead of tracking and scoring here."""
         self.deferred = deferred
         self.track = True

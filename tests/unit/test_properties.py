@@ -79,7 +79,7 @@ def _utc(text: str) -> float:
 
 
 def _replay(
-    txns: list[bytes], lines: list[bytes]
+    txns: list[bytes], lines: list[bytes], parallel: bool = False
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     with tempfile.TemporaryDirectory() as tmp:
         tp, sp = Path(tmp) / "t.jsonl", Path(tmp) / "s.jsonl"
@@ -87,7 +87,7 @@ def _replay(
         sp.write_bytes(b"\n".join(lines) + b"\n")
         alerts: list[Alert] = []
         dead: list[DeadLetter] = []
-        report = replay(tp, sp, Config(), alerts.append, dead.append)
+        report = replay(tp, sp, Config(), alerts.append, dead.append, parallel=parallel)
     return report, alerts, dead
 
 
@@ -126,6 +126,27 @@ def test_same_input_gives_identical_output(
     second = _replay(t_lines, s_lines)
     assert first[1] == second[1]
     assert [_portable(d) for d in first[2]] == [_portable(d) for d in second[2]]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.lists(garbage, max_size=3),
+    st.randoms(use_true_random=False),
+)
+def test_the_sidecar_process_changes_nothing(
+    txns: list[Any], lines: list[Any], bad: list[bytes], rng: random.Random
+) -> None:
+    """Terminal health and card velocity in the sidecar (``streams.replay_sidecar``): the same
+    alerts in the same order, the same dead letters and counts."""
+    t_lines, s_lines = _lines(txns, bad, rng), _lines(lines, [], rng)
+    inline = _replay(t_lines, s_lines)
+    parallel = _replay(t_lines, s_lines, parallel=True)
+    assert parallel[1] == inline[1]
+    assert [_portable(d) for d in parallel[2]] == [_portable(d) for d in inline[2]]
+    assert parallel[0].alert_events == inline[0].alert_events
+    assert parallel[0].final_status == inline[0].final_status
 
 
 def _portable(letter: DeadLetter) -> tuple[Any, ...]:

@@ -1,4 +1,4 @@
-"""Replay's model work in a second process (``streams.replay_scoring``): the same output as
+"""Replay's model work in the sidecar process (``streams.replay_sidecar``): the same output as
 scoring inline, alert for alert and in the same order, and a failure that says what happened."""
 
 from __future__ import annotations
@@ -6,17 +6,16 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from models.forest import load_model
 from models.scorer import Scorer
 from streams.alerts import Alert
-from streams.config import SuspiciousPatternConfig, load_config
+from streams.config import Config, load_config
 from streams.deadletter import DeadLetter
 from streams.engine.outbox import Outbox
 from streams.replay import ReplayReport, replay
-from streams.replay_scoring import ModelHandOff, ScoringProcessError, merge_alerts
+from streams.replay_sidecar import Sidecar, SidecarError
 from tests.builders import txn
 from tests.model.conftest import Trained
 
@@ -33,7 +32,7 @@ def _run(
         alerts.append,
         dead.append,
         scorer=scorer,
-        score_in_parallel=parallel,
+        parallel=parallel,
     )
     return alerts, dead, report
 
@@ -80,42 +79,11 @@ def test_a_file_sorted_in_memory_is_scored_the_same(trained: Trained, judged: Pa
     assert parallel[1] == inline[1]
 
 
-def test_a_failing_scoring_process_is_reported_with_its_cause(
-    trained: Trained, tmp_path: Path
-) -> None:
-    handoff = ModelHandOff(
-        tmp_path / "gone.jsonl", SuspiciousPatternConfig(), load_model(trained.path)
-    )
-    handoff.attach([], Outbox())
+def test_a_failing_sidecar_is_reported_with_its_cause(trained: Trained, tmp_path: Path) -> None:
+    sidecar = Sidecar(tmp_path / "gone.jsonl", Config(), load_model(trained.path))
+    sidecar.attach([], Outbox())
     sale = txn("T1", 0)
     sale.origin = (str(tmp_path / "gone.jsonl"), 1, b"")
-    handoff.on_transaction(sale)  # type: ignore[arg-type]
-    with pytest.raises(ScoringProcessError, match="FileNotFoundError"):
-        handoff.finish()
-
-
-def _alert(name: str) -> Alert:
-    return msgspec.convert(
-        {
-            "alert_id": name,
-            "type": "VELOCITY",
-            "severity": "MEDIUM",
-            "status": "OPEN",
-            "merchant_id": "M1",
-            "terminal_id": None,
-            "txn_ids": [],
-            "settlement_ids": [],
-            "event_time": "2026-03-01T00:00:00.000Z",
-            "summary": name,
-            "details": {},
-        },
-        Alert,
-    )
-
-
-def test_alerts_from_the_scoring_process_go_where_they_were_handed_over() -> None:
-    engine = [_alert(n) for n in ("e0", "e1", "e2")]
-    placed = [(0, _alert("s0")), (2, _alert("s2a")), (2, _alert("s2b")), (3, _alert("s3"))]
-    merged = merge_alerts(engine, placed)
-    assert [a.alert_id for a in merged] == ["s0", "e0", "e1", "s2a", "s2b", "e2", "s3"]
-    assert merge_alerts(engine, []) == engine
+    sidecar.on_transaction(sale)  # type: ignore[arg-type]
+    with pytest.raises(SidecarError, match="FileNotFoundError"):
+        sidecar.finish()

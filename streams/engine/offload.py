@@ -1,0 +1,35 @@
+"""Rules a driver may run elsewhere: the engine calls these where it would have run them.
+
+Terminal health and card velocity read nothing but the transactions themselves, and the model's
+features and scores read nothing else either; nothing they decide feeds back into the other rules.
+Replay hands them to a second process (``streams.replay_sidecar``). A base class rather than a
+``Protocol``: compiled, its methods are called through a vtable, not looked up by name per event.
+"""
+
+from __future__ import annotations
+
+from streams.events import Transaction
+
+
+class Offload:
+    """Every method stands for one call the engine would have made itself."""
+
+    def attempt(self, t: Transaction) -> None:
+        """Terminal health, for every new transaction."""
+        raise NotImplementedError
+
+    def card_sale(self, t: Transaction) -> None:
+        """Card velocity, for every new approved sale."""
+        raise NotImplementedError
+
+    def sweep(self, tw: int) -> None:
+        """The hourly sweep of short-lived state, at transaction watermark ``tw``."""
+        raise NotImplementedError
+
+    def on_transaction(self, t: Transaction) -> None:
+        """The model (features and score), for every new transaction."""
+        raise NotImplementedError
+
+    def expire(self, now: int) -> None:
+        """The daily sweep of the model's feature state."""
+        raise NotImplementedError

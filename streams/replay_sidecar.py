@@ -1,0 +1,376 @@
+"""Replay on two cores: rules that read nothing but the transactions run in a second process.
+
+Some of the work replay does per transaction depends only on the transactions the engine accepts,
+in the order it accepts them, and feeds nothing back into the other rules: terminal health and
+card velocity, and, with a model loaded, the model's feature state and forest walk (inline, the
+model alone costs replay a third of its speed). The engine hands each accepted transaction over
+as its line number in the transactions file (8 bytes), and each sweep of short-lived state as its
+time; the sidecar process decodes the file itself and runs the same rule code on the same events
+in the same order. Every alert it raises comes back with the place in the engine's alert
+sequence that was current when the engine reached that rule, where the engine would have emitted
+it itself: the output is the same, alert for alert.
+
+With a model the sidecar takes the model and nothing else (it is then the busier of the two);
+without one it takes terminal health and card velocity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import pickle
+import subprocess
+import sys
+import traceback
+from array import array
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from models.forest import ForestModel, model_bytes, model_from_bytes
+from models.scorer import Scorer
+from streams.alerts import Alert
+from streams.config import Config
+from streams.decode import BadInputError, EventDecoder
+from streams.engine.offload import Offload
+from streams.engine.outbox import Outbox
+from streams.engine.patterns import SuspiciousPatterns
+from streams.engine.state import MerchantState
+from streams.engine.terminals import TerminalHealth
+from streams.engine.velocity import Velocity
+from streams.events import Transaction
+from streams.lines import line_blocks
+
+_CHUNK = 1 << 13
+"""Hand-over entries per message: large enough that messages cost nothing per transaction,
+small enough that the sidecar starts long before the engine finishes."""
+_SWEEP = 0
+"""Marks a sweep of short-lived state in the hand-over (line numbers start at 1); its time
+follows."""
+_FEATURE_SWEEP = -1
+"""Marks a sweep of the model's feature state; its time follows."""
+
+_Found = list[tuple[int, Alert]]
+"""(index of the rule call in the hand-over sequence, the alert it raised)."""
+
+
+class _Setup(msgspec.Struct, frozen=True):
+    """What the sidecar is told first. The configuration is pickled (it is this process's own
+    object, sent down a pipe to a child); the model goes as its verified file content, empty for
+    none. Plain field types only: this module is compiled, and mypyc keeps no unions or
+    ``Literal`` in annotations for msgspec to read."""
+
+    transactions: str
+    config: bytes
+    model: bytes
+
+
+class SidecarError(Exception):
+    """The sidecar process failed; the message says how."""
+
+
+def _send(fh: IO[bytes], payload: bytes) -> None:
+    fh.write(len(payload).to_bytes(8, "little"))
+    fh.write(payload)
+
+
+def _receive(fh: IO[bytes]) -> bytes:
+    header = fh.read(8)
+    if len(header) < 8:
+        raise EOFError
+    size = int.from_bytes(header, "little")
+    payload = fh.read(size)
+    if len(payload) < size:
+        raise EOFError
+    return payload
+
+
+def _rebuild(cls: Callable[..., Any], values: dict[str, Any]) -> Any:
+    return cls(**values)
+
+
+def _reduce_dataclass(obj: Any) -> tuple[Any, ...]:
+    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return (_rebuild, (type(obj), values))
+
+
+def _dataclass_types(value: object, found: set[type]) -> None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        found.add(type(value))
+        for f in dataclasses.fields(value):
+            _dataclass_types(getattr(value, f.name), found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _dataclass_types(item, found)
+
+
+def config_bytes(config: Config) -> bytes:
+    """``config`` pickled through its constructors: the compiled, frozen dataclasses cannot be
+    restored attribute by attribute, which is how pickle restores them by default."""
+    types: set[type] = set()
+    _dataclass_types(config, types)
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer)
+    pickler.dispatch_table = {cls: _reduce_dataclass for cls in types}
+    pickler.dump(config)
+    return buffer.getvalue()
+
+
+class Sidecar(Offload):
+    """The engine's side: the engine's offload without a model, the patterns' with one."""
+
+    def __init__(self, transactions: Path, config: Config, model: ForestModel | None) -> None:
+        self.with_model = model is not None
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from streams.replay_sidecar import main; main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._to: IO[bytes] = self._process.stdin
+        self._from: IO[bytes] = self._process.stdout
+        # Lists, not arrays, while the engine runs: a compiled list append costs far less than a
+        # method call on an array. Line numbers go in the order the sidecar reads them.
+        self._pending: list[int] = []
+        self._positions: list[int] = []
+        self._emitted: list[Alert] = []
+        self._out = Outbox()
+        setup = _Setup(
+            str(transactions), config_bytes(config), b"" if model is None else model_bytes(model)
+        )
+        self._write(msgspec.msgpack.encode(setup))
+
+    def attach(self, emitted: list[Alert], out: Outbox) -> None:
+        """Where the engine's alerts accumulate: the alerts handed to the driver so far, and the
+        engine's outbox (not yet drained). Their lengths place each rule call in the sequence."""
+        self._emitted = emitted
+        self._out = out
+
+    def _place(self) -> None:
+        self._positions.append(len(self._emitted) + len(self._out.alerts))
+
+    def _hand_over(self, t: Transaction) -> None:
+        assert t.origin is not None, "replay's events come from a file"
+        pending = self._pending
+        pending.append(t.origin[1])
+        if len(pending) >= _CHUNK:
+            self._flush()
+
+    # -- the engine's calls without a model ------------------------------------------------------
+
+    def attempt(self, t: Transaction) -> None:
+        self._place()
+        self._hand_over(t)
+
+    def card_sale(self, t: Transaction) -> None:
+        self._place()
+
+    def sweep(self, tw: int) -> None:
+        self._pending.extend((_SWEEP, tw))
+
+    # -- the patterns' calls with a model ---------------------------------------------------------
+
+    def on_transaction(self, t: Transaction) -> None:
+        self._place()
+        self._hand_over(t)
+
+    def expire(self, now: int) -> None:
+        self._pending.extend((_FEATURE_SWEEP, now))
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        self._write(array("q", self._pending).tobytes())
+        self._pending = []
+
+    def _write(self, payload: bytes) -> None:
+        try:
+            _send(self._to, payload)
+        except BrokenPipeError:
+            raise self._failed() from None
+
+    def _failed(self) -> SidecarError:
+        """The error of a sidecar that stopped listening: its own report if it sent one."""
+        with contextlib.suppress(EOFError, OSError):
+            if _receive(self._from) == b"error":
+                return SidecarError(_receive(self._from).decode("utf-8", "replace"))
+        code = self._process.wait()
+        return SidecarError(f"replay's sidecar process stopped (exit code {code})")
+
+    def finish(self) -> list[tuple[int, Alert]]:
+        """Wait for the sidecar; its alerts, each with the index in the engine's alert sequence
+        it belongs before (non-decreasing)."""
+        if self._pending:
+            self._flush()
+        self._write(b"")
+        self._to.flush()
+        try:
+            status = _receive(self._from)
+            payload = _receive(self._from)
+        except EOFError:
+            code = self._process.wait()
+            raise SidecarError(
+                f"replay's sidecar process stopped without an answer (exit code {code})"
+            ) from None
+        finally:
+            self.close()
+        if status != b"ok":
+            raise SidecarError(payload.decode("utf-8", "replace"))
+        found = msgspec.msgpack.decode(payload, type=_Found)
+        positions = self._positions
+        return [(positions[call], alert) for call, alert in found]
+
+    def close(self) -> None:
+        """Stop the sidecar (after ``finish``, or when a run is abandoned)."""
+        for fh in (self._to, self._from):
+            with contextlib.suppress(BrokenPipeError):
+                fh.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def merge_alerts(engine_alerts: list[Alert], placed: list[tuple[int, Alert]]) -> list[Alert]:
+    """``engine_alerts`` with each of ``placed`` inserted before the engine alert at its index."""
+    if not placed:
+        return engine_alerts
+    merged: list[Alert] = []
+    taken = 0
+    for position, alert in placed:
+        merged.extend(engine_alerts[taken:position])
+        taken = max(taken, position)
+        merged.append(alert)
+    merged.extend(engine_alerts[taken:])
+    return merged
+
+
+def _transactions_by_line(path: Path) -> Iterator[tuple[int, Transaction]]:
+    """The file's valid transactions with their line numbers, numbered as the file driver does
+    (every line counts, blank ones too; invalid ones are the driver's to dead-letter)."""
+    decode = EventDecoder("transaction").decode
+    number = 0
+    for block in line_blocks(path):
+        for raw in block:
+            number += 1
+            if not raw or raw.isspace():
+                continue
+            try:
+                event = decode(raw)
+            except BadInputError:
+                continue
+            assert isinstance(event, Transaction)
+            yield number, event
+
+
+class _Rules:
+    """The sidecar's rules, called as the engine would have called them."""
+
+    def __init__(self, config: Config, model: ForestModel | None) -> None:
+        self.config = config
+        self.out = Outbox()
+        self.found: _Found = []
+        self.calls = 0
+        self.patterns: SuspiciousPatterns | None = None
+        self.terminals: TerminalHealth | None = None
+        self.velocity: Velocity | None = None
+        self.merchants: dict[str, MerchantState] = {}
+        if model is not None:
+            self.patterns = SuspiciousPatterns(config.suspicious_pattern, self.out, track=True)
+            self.patterns.set_scorer(Scorer(model))
+        else:
+            self.terminals = TerminalHealth(config, self.out)
+            self.velocity = Velocity(config, self.out)
+
+    def _called(self) -> None:
+        out = self.out
+        if out.alerts:
+            self.found.extend((self.calls, alert) for alert in out.alerts)
+            out.alerts.clear()
+        self.calls += 1
+
+    def transaction(self, t: Transaction) -> None:
+        if self.patterns is not None:
+            self.patterns.on_transaction(t)
+            self._called()
+            return
+        assert self.terminals is not None and self.velocity is not None
+        ms = self.merchants.get(t.merchant_id)
+        if ms is None:
+            ms = self.merchants[t.merchant_id] = MerchantState()
+        self.terminals.on_attempt(ms, t)
+        self._called()
+        if t.status == "APPROVED" and t.type == "SALE":
+            self.velocity.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
+            self._called()
+
+    def sweep(self, tw: int) -> None:
+        """The engine's hourly sweep, for the rules that run here."""
+        assert self.velocity is not None
+        cfg = self.config
+        self.velocity.expire(tw - cfg.velocity.window_us)
+        before = tw - cfg.terminal_fault.window_us
+        for ms in self.merchants.values():
+            TerminalHealth.expire(ms, before)
+
+    def feature_sweep(self, now: int) -> None:
+        assert self.patterns is not None
+        self.patterns.expire(now)
+
+
+def _serve(source: IO[bytes]) -> _Found:
+    """The transactions named by the hand-over, through the sidecar's rules."""
+    setup = msgspec.msgpack.decode(_receive(source), type=_Setup)
+    config = pickle.loads(setup.config)  # the parent process's own object, over a pipe
+    assert isinstance(config, Config)
+    model = model_from_bytes(setup.model, "replay's model") if setup.model else None
+    rules = _Rules(config, model)
+    events = _transactions_by_line(Path(setup.transactions))
+    waiting: dict[int, Transaction] = {}  # decoded ahead of their turn (or never named)
+    while chunk := _receive(source):
+        entries = array("q")
+        entries.frombytes(chunk)
+        i, n = 0, len(entries)
+        while i < n:
+            line = entries[i]
+            if line == _SWEEP:
+                rules.sweep(entries[i + 1])
+                i += 2
+                continue
+            if line == _FEATURE_SWEEP:
+                rules.feature_sweep(entries[i + 1])
+                i += 2
+                continue
+            t = waiting.pop(line, None)
+            while t is None:
+                number, event = next(events)
+                if number == line:
+                    t = event
+                else:
+                    waiting[number] = event
+            rules.transaction(t)
+            i += 1
+    return rules.found
+
+
+def main() -> None:
+    """The sidecar's entry point: the hand-over on stdin, the alerts on stdout."""
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        payload = msgspec.msgpack.encode(_serve(source))
+    except EOFError:
+        return  # the engine's side abandoned the run (a file to sort first) or stopped
+    except BaseException:  # any failure goes back to the engine's side
+        status, payload = b"error", traceback.format_exc().encode()
+    else:
+        status = b"ok"
+    try:
+        _send(sink, status)
+        _send(sink, payload)
+        sink.flush()
+    except BrokenPipeError:
+        return
