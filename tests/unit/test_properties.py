@@ -96,16 +96,17 @@ generated_input = given(
     st.lists(line_docs, max_size=20),
     st.randoms(use_true_random=False),
 )
-common = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@common
-@given(
+generated_input_with_garbage = given(
     st.lists(txn_docs, max_size=40),
     st.lists(line_docs, max_size=20),
     st.lists(garbage, max_size=4),
     st.randoms(use_true_random=False),
 )
+common = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@common
+@generated_input_with_garbage
 def test_every_line_is_processed_or_dead_lettered(
     txns: list[Any], lines: list[Any], bad: list[bytes], rng: random.Random
 ) -> None:
@@ -129,12 +130,7 @@ def test_same_input_gives_identical_output(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(txn_docs, max_size=40),
-    st.lists(line_docs, max_size=20),
-    st.lists(garbage, max_size=3),
-    st.randoms(use_true_random=False),
-)
+@generated_input_with_garbage
 def test_the_sidecar_process_changes_nothing(
     txns: list[Any], lines: list[Any], bad: list[bytes], rng: random.Random
 ) -> None:
