@@ -18,7 +18,6 @@ COMPILED = [
     "streams/config.py",
     "streams/decode.py",
     "streams/money.py",
-    "streams/lines.py",
     "streams/replay.py",
     "streams/replay_sidecar.py",
     "streams/timefmt.py",

@@ -27,7 +27,6 @@ from streams.deadletter import DeadLetter, make_dead_letter
 from streams.decode import BadInputError, EventDecoder
 from streams.engine import Engine, Rejection
 from streams.events import Event, EventKind, Settlement, Transaction
-from streams.lines import line_blocks
 from streams.replay_sidecar import Sidecar, merge_alerts
 
 AlertSink = Callable[[Alert], None]
@@ -81,7 +80,20 @@ def _paused_gc() -> Iterator[None]:
         gc.collect()
 
 
-class _FileReader:
+def _line_blocks(path: Path, chunk: int = 1 << 22) -> Iterator[list[bytes]]:
+    """The file's lines (without newlines) in blocks read 4 MiB at a time: several times cheaper
+    per line than iterating the file object. JSON tolerates the ``\r`` of a CRLF file."""
+    tail = b""
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            parts = (tail + block).split(b"\n")
+            tail = parts.pop()
+            yield parts
+    if tail:
+        yield [tail]
+
+
+class FileReader:
     """Decodes one file's lines into events; bad lines go to the dead-letter sink."""
 
     def __init__(
@@ -108,7 +120,7 @@ class _FileReader:
         last = -(2**63)
         lines = 0
         number = 0
-        for block in line_blocks(self.path):
+        for block in _line_blocks(self.path):
             for raw in block:
                 number += 1
                 if not raw or raw.isspace():
@@ -274,7 +286,7 @@ def _run(
     if on_scored is not None:
         engine.patterns.on_scored = lambda t, row, score: scored.append((t, row, score))
     dead: list[DeadLetter] = []
-    txn_reader = _FileReader(transactions, "transaction", dead.append, report, progress)
+    txn_reader = FileReader(transactions, "transaction", dead.append, report, progress)
     final: dict[str, tuple[str, str]] = {}
 
     def drain() -> None:
@@ -291,7 +303,7 @@ def _run(
     out = engine.out
     lines: Iterator[Event] = iter(())
     if settlements is not None:
-        line_reader = _FileReader(settlements, "settlement", dead.append, report, progress)
+        line_reader = FileReader(settlements, "settlement", dead.append, report, progress)
         lines = line_reader.ordered(settlements in in_memory)
     merged = merge_by_time(txn_reader.ordered(transactions in in_memory), lines)
     for event in merged:

@@ -34,7 +34,6 @@ from models.forest import ForestModel, model_bytes, model_from_bytes
 from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.config import Config
-from streams.decode import BadInputError, EventDecoder
 from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox
 from streams.engine.patterns import SuspiciousPatterns
@@ -42,7 +41,6 @@ from streams.engine.state import MerchantState
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
 from streams.events import Transaction
-from streams.lines import line_blocks
 
 _CHUNK = 1 << 13
 """Hand-over entries per message: large enough that messages cost nothing per transaction,
@@ -250,21 +248,15 @@ def merge_alerts(engine_alerts: list[Alert], placed: list[tuple[int, Alert]]) ->
 
 
 def _transactions_by_line(path: Path) -> Iterator[tuple[int, Transaction]]:
-    """The file's valid transactions with their line numbers, numbered as the file driver does
-    (every line counts, blank ones too; invalid ones are the driver's to dead-letter)."""
-    decode = EventDecoder("transaction").decode
-    number = 0
-    for block in line_blocks(path):
-        for raw in block:
-            number += 1
-            if not raw or raw.isspace():
-                continue
-            try:
-                event = decode(raw)
-            except BadInputError:
-                continue
-            assert isinstance(event, Transaction)
-            yield number, event
+    """The file's valid transactions with their line numbers, read by the file driver's own
+    reader, so that the numbering is the driver's (invalid lines are the driver's to
+    dead-letter)."""
+    from streams.replay import FileReader, ReplayReport  # noqa: PLC0415 (replay imports this)
+
+    reader = FileReader(path, "transaction", lambda _letter: None, ReplayReport(), None)
+    for event in reader.events(require_order=False):
+        assert isinstance(event, Transaction) and event.origin is not None
+        yield event.origin[1], event
 
 
 class _Rules:
