@@ -121,7 +121,6 @@ class Sidecar(Offload):
     """The engine's side: the engine's offload without a model, the patterns' with one."""
 
     def __init__(self, transactions: Path, config: Config, model: ForestModel | None) -> None:
-        self.with_model = model is not None
         self._process = subprocess.Popen(
             [sys.executable, "-c", "from streams.replay_sidecar import main; main()"],
             stdin=subprocess.PIPE,
