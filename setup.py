@@ -34,6 +34,7 @@ COMPILED = [
     "streams/engine/terminals.py",
     "streams/engine/velocity.py",
     "models/features.py",
+    "models/walk.py",
 ]
 
 ext_modules = []

@@ -218,6 +218,9 @@ def _check_structure(arrays: dict[str, npt.NDArray[Any]], meta: dict[str, Any], 
         raise ModelFileError(f"{where}: a node points outside its tree")
     if np.any(right[internal] >= n_nodes) or np.any(left[~internal] != -1):
         raise ModelFileError(f"{where}: a node points outside its tree")
+    splits = arrays["threshold"][internal]
+    if not bool(np.all(np.abs(splits) < np.finfo(np.float32).max)):  # NaN fails this too
+        raise ModelFileError(f"{where}: a split threshold is not a finite float32 value")
     roots = arrays["roots"]
     if np.any(roots < 0) or np.any(roots >= n_nodes):
         raise ModelFileError(f"{where}: a tree root is outside the node arrays")

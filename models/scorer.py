@@ -1,13 +1,10 @@
 """Scoring with the forest's arrays: the same numbers as ``IsolationForest.score_samples``.
 
-Two paths over one ``ForestModel``:
+Two walks over one ``ForestModel``, both in ``models.walk`` (compiled, over native arrays):
 
-- **per event** (``Scorer.score``): the trees are turned into one Python function made of nested
-  comparisons (``x3 <= 0.25``) whose leaves are constants, compiled once per model. Walking 100
-  trees then costs a few hundred bytecode comparisons, microseconds rather than the milliseconds
-  scikit-learn spends validating and dispatching a single row. The generated source contains only
-  numbers read from the verified model arrays (floats written with ``repr``, feature indices as
-  integers), never text from the file, so compiling it runs nothing the file could inject.
+- **per event** (``Scorer.score``): every tree, a few machine loads and one comparison per node,
+  about a microsecond per row instead of the milliseconds scikit-learn spends validating and
+  dispatching a single row.
 - **the alert decision** (``Scorer.score_if_anomalous``): a walk that gives up as soon as the
   trees walked so far, plus the shortest path each remaining tree has, already make the row too
   ordinary to reach the threshold. Most sales are ordinary, so most walks stop part-way; a row
@@ -17,67 +14,44 @@ Two paths over one ``ForestModel``:
 
 Scores follow the usual isolation-forest convention: ``anomaly = 2 ** (-mean_path / c(n))`` in
 (0, 1], higher is more anomalous; ``score_samples`` returns its negative, like scikit-learn.
-Inputs are rounded to float32 first, because scikit-learn's trees compare float32 inputs.
+scikit-learn's trees compare inputs rounded to float32; the walks compare unrounded inputs with
+thresholds moved to where that rounding would put them (``float32_cuts``), which decides the same.
 """
 
 from __future__ import annotations
 
 import math
-from array import array
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from models.forest import ForestModel
+from models.walk import NOT_REACHED, ForestWalk
 
-RowFunction = Callable[..., float]
-CappedRowFunction = Callable[..., float | None]
-
-_CHECK_EVERY = 4
-"""Trees walked between two give-up checks in the capped walk (a check costs about an eighth of a
-tree; checking every tree would give up at most three trees sooner)."""
 _CAP_MARGIN = 1e-6
 """Path-length slack before giving up: far above the rounding of a sum of 100 path lengths
 (~1e-13), far below anything a threshold can resolve, so giving up never flips a decision."""
 
 
-def _tree_expression(model: ForestModel, root: int) -> str:
-    feature, threshold = model.feature, model.threshold
-    left, right, leaf = model.left, model.right, model.leaf_value
+def float32_cuts(threshold: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per threshold ``t``, the largest double ``c`` such that, for every double ``x``,
+    ``x <= c`` exactly when ``float32(x) <= t`` (round to nearest, ties to even).
 
-    def expr(node: int) -> str:
-        f = int(feature[node])
-        if f < 0:
-            return repr(float(leaf[node]))
-        return (
-            f"({expr(int(left[node]))} if x{f} <= {float(threshold[node])!r} "
-            f"else {expr(int(right[node]))})"
-        )
-
-    return expr(root)
-
-
-def _compile(model: ForestModel, name: str, lines: list[str]) -> Any:
-    namespace: dict[str, Any] = {}
-    code = compile("\n".join(lines), f"<posguard forest {model.version}>", "exec")
-    exec(code, {"__builtins__": {}}, namespace)
-    return namespace[name]
-
-
-def _parameters(model: ForestModel) -> str:
-    return ", ".join(f"x{i}" for i in range(len(model.feature_names)))
-
-
-def compile_forest(model: ForestModel) -> RowFunction:
-    """A function of the features (positional, float32-rounded) returning the summed path
-    length over all trees."""
-    lines = [f"def forest_path_length({_parameters(model)}):", "    d = 0.0"]
-    lines.extend(f"    d += {_tree_expression(model, int(r))}" for r in model.roots)
-    lines.append("    return d")
-    fn: RowFunction = _compile(model, "forest_path_length", lines)
-    return fn
+    Rounding is monotone, so the ``x`` that round to at most ``t`` are those up to the midpoint
+    between ``f``, the largest float32 not above ``t``, and the next float32; the midpoint itself
+    rounds to whichever of the two has an even significand. ``|t|`` must be below float32's
+    largest value (the model file check ensures it).
+    """
+    t = np.asarray(threshold, dtype=np.float64)
+    rounded = t.astype(np.float32)
+    with np.errstate(over="ignore"):  # np.where computes both sides; the one used is finite
+        stepped = np.nextafter(rounded, np.float32(-np.inf))
+    below = np.where(rounded.astype(np.float64) > t, stepped, rounded)
+    above = np.nextafter(below, np.float32(np.inf))
+    middle = (below.astype(np.float64) + above.astype(np.float64)) / 2
+    to_below = (below.view(np.uint32) & 1) == 0
+    return np.where(to_below, middle, np.nextafter(middle, -np.inf))
 
 
 def shortest_paths(model: ForestModel) -> list[float]:
@@ -90,41 +64,33 @@ def shortest_paths(model: ForestModel) -> list[float]:
     return shortest
 
 
-def _path_of(model: ForestModel, root: int, row: Sequence[float]) -> float:
-    node = root
-    while model.feature[node] >= 0:
-        go_left = row[int(model.feature[node])] <= model.threshold[node]
-        node = int(model.left[node] if go_left else model.right[node])
-    return float(model.leaf_value[node])
-
-
-def compile_capped_forest(
-    model: ForestModel, cap: float, typical: Sequence[float]
-) -> CappedRowFunction:
-    """A function of the features (as ``compile_forest``'s) that returns ``None`` as soon as the
-    summed path length is sure to exceed ``cap``, else a sum that may not (not the exact one:
-    recompute it with ``compile_forest``'s function).
-
-    Every few trees, the sum so far plus the shortest path of every tree still to walk is
-    compared with ``cap``. Trees are walked in the order that gives up soonest on ``typical``
-    (the training medians): most first, the trees whose path for it is longest beyond their
-    shortest.
-    """
-    roots = [int(r) for r in model.roots]
-    shortest = shortest_paths(model)
-    row = array("f", typical)
-    excess = [_path_of(model, root, row) - low for root, low in zip(roots, shortest, strict=True)]
-    order = sorted(range(len(roots)), key=lambda k: (-excess[k], k))
-    lines = [f"def forest_path_length_capped({_parameters(model)}):", "    d = 0.0"]
-    for walked, k in enumerate(order, start=1):
-        lines.append(f"    d += {_tree_expression(model, roots[k])}")
-        if walked % _CHECK_EVERY == 0 and walked < len(order):
-            bound = cap + _CAP_MARGIN - math.fsum(shortest[j] for j in order[walked:])
-            lines.append(f"    if d > {bound!r}:")
-            lines.append("        return None")
-    lines.append("    return d")
-    fn: CappedRowFunction = _compile(model, "forest_path_length_capped", lines)
-    return fn
+def forest_walk(model: ForestModel, cap: float | None, typical: Sequence[float]) -> ForestWalk:
+    """The model's walk. With ``cap`` (a summed path length), ``path_length_within`` gives up
+    once the sum so far plus the shortest path of every tree still to walk exceeds it. Trees
+    are walked in the order that gives up soonest on ``typical`` (the training medians): first
+    the trees whose path for it is longest beyond their shortest."""
+    internal = model.feature >= 0
+    cut = np.where(internal, float32_cuts(np.where(internal, model.threshold, 0.0)), 0.0)
+    walk = ForestWalk(
+        model.feature.tolist(),
+        cut.tolist(),
+        model.left.tolist(),
+        model.right.tolist(),
+        model.leaf_value.tolist(),
+        model.roots.tolist(),
+        len(model.feature_names),
+    )
+    if cap is not None:
+        roots = [int(r) for r in model.roots]
+        shortest = shortest_paths(model)
+        excess = [walk.tree_path_length(typical, k) - shortest[k] for k in range(len(roots))]
+        order = sorted(range(len(roots)), key=lambda k: (-excess[k], k))
+        bounds = [
+            cap + _CAP_MARGIN - math.fsum(shortest[j] for j in order[walked:])
+            for walked in range(1, len(order) + 1)
+        ]
+        walk.set_cap(order, bounds)
+    return walk
 
 
 class Scorer:
@@ -137,23 +103,22 @@ class Scorer:
         self.version = model.version
         self._medians = [float(v) for v in model.metadata["feature_medians"]]
         self._normaliser = model.normaliser
-        self._path_length = compile_forest(model)
         # score >= threshold  <=>  summed path length <= -normaliser * log2(threshold)
         cap = -self._normaliser * math.log2(self.threshold) if self.threshold > 0 else None
-        self._capped = None if cap is None else compile_capped_forest(model, cap, self._medians)
+        self._walk = forest_walk(model, cap, self._medians)
+        self._capped = cap is not None
         self._index = {name: i for i, name in enumerate(self.feature_names)}
 
     # -- one row --------------------------------------------------------------------------------
 
     def score(self, row: Sequence[float]) -> float:
         """Anomaly score in (0, 1] of one row in the model's feature order; higher is stranger."""
-        return float(2.0 ** (-self._path_length(*array("f", row)) / self._normaliser))
+        return float(2.0 ** (-self._walk.path_length(row) / self._normaliser))
 
     def score_if_anomalous(self, row: Sequence[float]) -> float | None:
         """``score(row)`` when it reaches the threshold, else ``None``; cheaper than ``score``
         for ordinary rows, which it gives up on part-way through the forest."""
-        capped = self._capped
-        if capped is not None and capped(*array("f", row)) is None:
+        if self._capped and self._walk.path_length_within(row) == NOT_REACHED:
             return None
         score = self.score(row)
         return score if score >= self.threshold else None

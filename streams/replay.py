@@ -246,10 +246,8 @@ def _replay_once(
     if parallel and on_scored is None:
         model = scorer.model if scorer is not None and config.suspicious_pattern.enabled else None
         sidecar = Sidecar(transactions, config, model)
-        if model is None:
-            engine = Engine(config, offload=sidecar)
-        else:
-            engine = Engine(config)
+        engine = Engine(config, offload=sidecar)
+        if model is not None:
             engine.patterns.defer_to(sidecar)
         sidecar.attach(alerts, engine.out)
     else:

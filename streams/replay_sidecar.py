@@ -2,16 +2,15 @@
 
 Some of the work replay does per transaction depends only on the transactions the engine accepts,
 in the order it accepts them, and feeds nothing back into the other rules: terminal health and
-card velocity, and, with a model loaded, the model's feature state and forest walk (inline, the
-model alone costs replay a third of its speed). The engine hands each accepted transaction over
-as its line number in the transactions file (8 bytes), and each sweep of short-lived state as its
-time; the sidecar process decodes the file itself and runs the same rule code on the same events
-in the same order. Every alert it raises comes back with the place in the engine's alert
+card velocity, and, with a model loaded, the model's feature state and forest walk. The engine
+hands each accepted transaction over as its line number in the transactions file (8 bytes), and
+each sweep of short-lived state as its time; the sidecar process decodes the file itself and runs
+the same rule code on the same events in the same order. Every alert it raises comes back with the place in the engine's alert
 sequence that was current when the engine reached that rule, where the engine would have emitted
 it itself: the output is the same, alert for alert.
 
-With a model the sidecar takes the model and nothing else (it is then the busier of the two);
-without one it takes terminal health and card velocity.
+The sidecar always takes terminal health and card velocity, and with a model the model too (its
+walk over native arrays keeps the sidecar the less busy of the two).
 """
 
 from __future__ import annotations
@@ -22,10 +21,12 @@ import io
 import pickle
 import subprocess
 import sys
+import threading
 import traceback
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from queue import SimpleQueue
 from typing import IO, Any
 
 import msgspec
@@ -118,7 +119,7 @@ def config_bytes(config: Config) -> bytes:
 
 
 class Sidecar(Offload):
-    """The engine's side: the engine's offload without a model, the patterns' with one."""
+    """The engine's side: the engine's offload, and with a model the patterns' too."""
 
     def __init__(self, transactions: Path, config: Config, model: ForestModel | None) -> None:
         self._process = subprocess.Popen(
@@ -156,7 +157,7 @@ class Sidecar(Offload):
         if len(pending) >= _CHUNK:
             self._flush()
 
-    # -- the engine's calls without a model ------------------------------------------------------
+    # -- the engine's calls ------------------------------------------------------------------------
 
     def attempt(self, t: Transaction) -> None:
         self._place()
@@ -171,8 +172,7 @@ class Sidecar(Offload):
     # -- the patterns' calls with a model ---------------------------------------------------------
 
     def on_transaction(self, t: Transaction) -> None:
-        self._place()
-        self._hand_over(t)
+        self._place()  # the transaction itself was handed over by ``attempt``
 
     def expire(self, now: int) -> None:
         self._pending.extend((_FEATURE_SWEEP, now))
@@ -266,16 +266,13 @@ class _Rules:
         self.out = Outbox()
         self.found: _Found = []
         self.calls = 0
-        self.patterns: SuspiciousPatterns | None = None
-        self.terminals: TerminalHealth | None = None
-        self.velocity: Velocity | None = None
+        self.terminals = TerminalHealth(config, self.out)
+        self.velocity = Velocity(config, self.out)
         self.merchants: dict[str, MerchantState] = {}
+        self.patterns: SuspiciousPatterns | None = None
         if model is not None:
             self.patterns = SuspiciousPatterns(config.suspicious_pattern, self.out, track=True)
             self.patterns.set_scorer(Scorer(model))
-        else:
-            self.terminals = TerminalHealth(config, self.out)
-            self.velocity = Velocity(config, self.out)
 
     def _called(self) -> None:
         out = self.out
@@ -285,11 +282,6 @@ class _Rules:
         self.calls += 1
 
     def transaction(self, t: Transaction) -> None:
-        if self.patterns is not None:
-            self.patterns.on_transaction(t)
-            self._called()
-            return
-        assert self.terminals is not None and self.velocity is not None
         ms = self.merchants.get(t.merchant_id)
         if ms is None:
             ms = self.merchants[t.merchant_id] = MerchantState()
@@ -298,10 +290,12 @@ class _Rules:
         if t.status == "APPROVED" and t.type == "SALE":
             self.velocity.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
             self._called()
+        if self.patterns is not None:
+            self.patterns.on_transaction(t)
+            self._called()
 
     def sweep(self, tw: int) -> None:
         """The engine's hourly sweep, for the rules that run here."""
-        assert self.velocity is not None
         cfg = self.config
         self.velocity.expire(tw - cfg.velocity.window_us)
         before = tw - cfg.terminal_fault.window_us
@@ -313,6 +307,34 @@ class _Rules:
         self.patterns.expire(now)
 
 
+def _read_ahead(source: IO[bytes]) -> Iterator[bytes]:
+    """The hand-over's messages up to the empty one that ends it, read by a thread as they come.
+
+    The engine's side must never wait for the sidecar: a pipe holds 64 KiB (8 messages' worth of
+    transactions), while the sidecar falls behind by far more during a stretch of transactions
+    and catches up during the settlement batches in between. Unread messages wait here instead
+    (8 bytes per transaction). A failed read is raised in the sidecar's own thread.
+    """
+    arrived: SimpleQueue[bytes | BaseException] = SimpleQueue()
+
+    def read() -> None:
+        try:
+            while message := _receive(source):
+                arrived.put(message)
+            arrived.put(b"")
+        except BaseException as exc:  # handed to the reading thread
+            arrived.put(exc)
+
+    threading.Thread(target=read, name="hand-over reader", daemon=True).start()
+    while True:
+        item = arrived.get()
+        if isinstance(item, BaseException):
+            raise item
+        if not item:
+            return
+        yield item
+
+
 def _serve(source: IO[bytes]) -> _Found:
     """The transactions named by the hand-over, through the sidecar's rules."""
     setup = msgspec.msgpack.decode(_receive(source), type=_Setup)
@@ -322,7 +344,7 @@ def _serve(source: IO[bytes]) -> _Found:
     rules = _Rules(config, model)
     events = _transactions_by_line(Path(setup.transactions))
     waiting: dict[int, Transaction] = {}  # decoded ahead of their turn (or never named)
-    while chunk := _receive(source):
+    for chunk in _read_ahead(source):
         entries = array("q")
         entries.frombytes(chunk)
         i, n = 0, len(entries)

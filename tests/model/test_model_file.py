@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.forest import ModelFileError, load_model, save_model
+from models.forest import ModelFileError, load_model, save_model, seal
 from models.scorer import Scorer
 from tests.model.conftest import Trained
 
@@ -69,3 +69,12 @@ def test_pickled_content_is_never_loaded(tmp_path: Path) -> None:
         load_model(evil)
     with zipfile.ZipFile(evil) as archive:
         assert archive.namelist() == ["metadata.npy"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e39])
+def test_a_split_threshold_beyond_float32_is_refused(trained: Trained, value: float) -> None:
+    arrays = trained.model.arrays()
+    arrays["threshold"] = arrays["threshold"].copy()
+    arrays["threshold"][int(np.flatnonzero(arrays["feature"] >= 0)[3])] = value
+    with pytest.raises(ModelFileError, match="not a finite float32 value"):
+        seal(arrays, dict(trained.model.metadata))

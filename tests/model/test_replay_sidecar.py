@@ -84,6 +84,6 @@ def test_a_failing_sidecar_is_reported_with_its_cause(trained: Trained, tmp_path
     sidecar.attach([], Outbox())
     sale = txn("T1", 0)
     sale.origin = (str(tmp_path / "gone.jsonl"), 1, b"")
-    sidecar.on_transaction(sale)  # type: ignore[arg-type]
+    sidecar.attempt(sale)  # type: ignore[arg-type]
     with pytest.raises(SidecarError, match="FileNotFoundError"):
         sidecar.finish()

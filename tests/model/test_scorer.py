@@ -7,10 +7,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.features import FEATURE_NAMES
 from models.forest import ForestModel
-from models.scorer import Scorer
+from models.scorer import Scorer, float32_cuts
 from models.train import fit_model
 from tests.model.conftest import Trained
 
@@ -147,3 +149,58 @@ def test_model_needing_unknown_features_is_refused(trained: Trained) -> None:
     with pytest.raises(ValueError, match="mystery"):
         Engine(Config(), Scorer(model))
     assert isinstance(model, ForestModel)
+
+
+def _as_float32(x: float) -> float:
+    with np.errstate(over="ignore"):  # beyond float32's range is inf, as scikit-learn casts
+        return float(np.float32(x))
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    threshold=st.floats(min_value=-_FLOAT32_MAX, max_value=_FLOAT32_MAX, exclude_max=True),
+    step=st.integers(min_value=-3, max_value=3),
+    offset=st.floats(min_value=-2.0, max_value=2.0),
+)
+def test_a_cut_decides_like_float32_rounding_then_the_threshold(
+    threshold: float, step: int, offset: float
+) -> None:
+    """The walk compares unrounded inputs with ``float32_cuts``; scikit-learn rounds to float32
+    first. Probed where it matters: on the cut, its neighbouring doubles, the float32 values
+    around the threshold and the midpoints between them (ties round to even)."""
+    if threshold == -_FLOAT32_MAX:
+        return  # excluded like the maximum: the model file refuses |t| >= float32's largest
+    cut = float(float32_cuts(np.asarray([threshold]))[0])
+    with np.errstate(over="ignore"):  # stepping past float32's largest value gives inf
+        near = np.float32(threshold)
+        for _ in range(abs(step)):
+            near = np.nextafter(near, np.float32(np.inf if step > 0 else -np.inf))
+        neighbour = np.nextafter(near, np.float32(np.inf))
+    midpoint = (float(near) + float(neighbour)) / 2
+    probes = [
+        cut,
+        float(np.nextafter(cut, np.inf)),
+        float(np.nextafter(cut, -np.inf)),
+        float(near),
+        midpoint,
+        float(np.nextafter(midpoint, np.inf)),
+        float(np.nextafter(midpoint, -np.inf)),
+        threshold,
+        threshold + offset,
+        threshold * (1 + offset / 1e6),
+    ]
+    for x in probes:
+        assert (x <= cut) == (_as_float32(x) <= threshold), (x, threshold, cut)
+
+
+def test_rows_of_the_wrong_length_are_refused(trained: Trained) -> None:
+    scorer = Scorer(trained.model)
+    row = trained.rows[0].tolist()
+    for wrong in (row[:-1], [*row, 0.0]):
+        with pytest.raises(ValueError, match=f"expected {len(row)} features"):
+            scorer.score(wrong)
+        with pytest.raises(ValueError, match=f"expected {len(row)} features"):
+            scorer.score_if_anomalous(wrong)
