@@ -5,9 +5,9 @@ in the order it accepts them, and feeds nothing back into the other rules: termi
 card velocity, and, with a model loaded, the model's feature state and forest walk. The engine
 hands each accepted transaction over as its line number in the transactions file (8 bytes), and
 each sweep of short-lived state as its time; the sidecar process decodes the file itself and runs
-the same rule code on the same events in the same order. Every alert it raises comes back with the place in the engine's alert
-sequence that was current when the engine reached that rule, where the engine would have emitted
-it itself: the output is the same, alert for alert.
+the same rule code on the same events in the same order. Every alert it raises comes back with
+the place in the engine's alert sequence that was current when the engine reached that rule,
+where the engine would have emitted it itself: the output is the same, alert for alert.
 
 The sidecar always takes terminal health and card velocity, and with a model the model too (its
 walk over native arrays keeps the sidecar the less busy of the two).
