@@ -15,6 +15,7 @@ step of its own; watermarks never move backwards.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from operator import attrgetter
@@ -58,12 +59,6 @@ class _Expiry:
     """Evidence in arrival order, dropped once older than the retention horizon."""
 
     entries: deque[tuple[int, str, bool, str]] = field(default_factory=deque)
-
-
-def _rank(event: Event) -> tuple[int, str]:
-    if isinstance(event, Transaction):
-        return (0 if event.type == "SALE" else 1, event.txn_id)
-    return (2, event.settlement_id)
 
 
 def _content(event: Event) -> bytes:
@@ -354,16 +349,30 @@ def _canonical_order(events: list[Event]) -> list[Event]:
     """Sales, then other transactions, then settlement lines, each by id. Where two events share
     an id (a redelivery or a conflict in one step) they are ordered by content, so which one counts
     as first never depends on arrival order."""
-    if all(type(e) is Settlement for e in events):
-        # A settlement batch (often tens of thousands of lines): a C-level key is enough.
-        ordered = sorted(events, key=_by_settlement_id)
-        ids: list[object] = [e.settlement_id for e in ordered]  # type: ignore[union-attr]
-    else:
-        keyed = sorted([(_rank(e), i) for i, e in enumerate(events)])
-        ordered = [events[i] for _, i in keyed]
-        ids = [rank for rank, _ in keyed]
-    if len(set(ids)) == len(ids):  # no shared ids (the usual case): nothing left to order
-        return ordered
+    if all(type(e) is Settlement for e in events):  # a settlement batch: often tens of thousands
+        return _by_id_then_content(events, _by_settlement_id)
+    sales: list[Event] = []
+    others: list[Event] = []
+    lines: list[Event] = []
+    for e in events:
+        if type(e) is Transaction:
+            (sales if e.type == "SALE" else others).append(e)
+        else:
+            lines.append(e)
+    return [
+        *_by_id_then_content(sales, _by_txn_id),
+        *_by_id_then_content(others, _by_txn_id),
+        *_by_id_then_content(lines, _by_settlement_id),
+    ]
+
+
+def _by_id_then_content(events: list[Event], key: Callable[[Event], str]) -> list[Event]:
+    """``events`` by id (``key``, a C-level getter), those sharing an id by content. The sort is
+    stable and equal ids end up adjacent, so one pass over neighbours finds them."""
+    if len(events) < 2:
+        return events
+    ordered = sorted(events, key=key)
+    ids = list(map(key, ordered))
     start = 0
     for k in range(1, len(ordered) + 1):
         if k == len(ordered) or ids[k] != ids[start]:
@@ -373,4 +382,5 @@ def _canonical_order(events: list[Event]) -> list[Event]:
     return ordered
 
 
-_by_settlement_id = attrgetter("settlement_id")
+_by_settlement_id: Callable[[Event], str] = attrgetter("settlement_id")
+_by_txn_id: Callable[[Event], str] = attrgetter("txn_id")

@@ -23,10 +23,14 @@ class Deadlines:
 
     def push(self, entry: Entry) -> None:
         queue = self._queue
-        if not queue or queue[-1] <= entry:
-            queue.append(entry)
-        else:
-            heapq.heappush(self._heap, entry)
+        if queue:
+            # Deadlines first: compiled, two integers compare natively, where comparing the
+            # tuples boxes both; they differ nearly always.
+            last = queue[-1]
+            if entry[0] < last[0] or (entry[0] == last[0] and entry < last):
+                heapq.heappush(self._heap, entry)
+                return
+        queue.append(entry)
 
     def due(self, before: int) -> bool:
         """True when some deadline is strictly before ``before``."""

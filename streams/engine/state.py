@@ -81,7 +81,7 @@ class MerchantState:
     def count_unsettled(self, st: TxnState, sign: int) -> None:
         """Add (``sign`` 1) or remove (-1) ``st`` from the unsettled totals."""
         t = st.txn
+        currency = t.currency
+        totals = self.unsettled_minor
         self.unsettled_count += sign
-        self.unsettled_minor[t.currency] = (
-            self.unsettled_minor.get(t.currency, 0) + sign * t.amount_minor
-        )
+        totals[currency] = totals.get(currency, 0) + sign * t.amount_minor
