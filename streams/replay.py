@@ -246,12 +246,14 @@ def _replay_once(
     if parallel and on_scored is None:
         model = scorer.model if scorer is not None and config.suspicious_pattern.enabled else None
         sidecar = Sidecar(transactions, config, model)
-        engine = Engine(config, offload=sidecar)
+        engine = Engine(config, offload=sidecar, unsettled_totals=False)
         if model is not None:
             engine.patterns.defer_to(sidecar)
         sidecar.attach(alerts, engine.out)
     else:
-        engine = Engine(config, scorer, track_features=on_scored is not None)
+        engine = Engine(
+            config, scorer, track_features=on_scored is not None, unsettled_totals=False
+        )
     try:
         return _run(
             engine,

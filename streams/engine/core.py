@@ -32,7 +32,7 @@ from streams.engine.outbox import Outbox, Rejection
 from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.reconcile import Reconciliation
 from streams.engine.refunds import Refunds
-from streams.engine.state import MerchantState, TxnState
+from streams.engine.state import MerchantState, TxnState, awaits_settlement
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
 from streams.events import CANCELLING_TYPES, SETTLING_TYPES, Event, Settlement, Transaction
@@ -88,11 +88,14 @@ class Engine:
         track_features: bool = False,
         route_sales: bool = False,
         offload: Offload | None = None,
+        unsettled_totals: bool = True,
     ) -> None:
         """With ``route_sales``, approved sales are handed over in ``out.sales`` instead of
         going to the card velocity rule here: the stream worker runs that rule behind a
         repartition by card, over every partition's sales. With ``offload``, terminal health
-        and card velocity run there instead of here."""
+        and card velocity run there instead of here. Without ``unsettled_totals``, merchants'
+        totals of transactions awaiting settlement (the stream worker's fleet view and gauges)
+        are not kept: replay reports none, and skips two dictionary updates per sale."""
         self.config = config or Config()
         self.route_sales = route_sales
         self.offload = offload
@@ -100,7 +103,8 @@ class Engine:
         self.stats = EngineStats()
         self.merchants: dict[str, MerchantState] = {}
         self.feed = FeedMonitor(self.config, self.out)
-        self.reconcile = Reconciliation(self.config, self.out, self.merchants)
+        self.unsettled_totals = unsettled_totals
+        self.reconcile = Reconciliation(self.config, self.out, self.merchants, unsettled_totals)
         self.duplicates = DuplicateCharges(self.config, self.out)
         self.refunds = Refunds(self.config, self.out)
         self.terminals = TerminalHealth(self.config, self.out)
@@ -207,38 +211,45 @@ class Engine:
     # -- transactions ---------------------------------------------------------------------------
 
     def _on_transaction(self, t: Transaction) -> bool:
-        ms = self.merchants.get(t.merchant_id)
+        # Fields read once into locals: each read of an event's field is a lookup by name.
+        merchant_id = t.merchant_id
+        txn_id = t.txn_id
+        ms = self.merchants.get(merchant_id)
         if ms is None:
-            ms = self.merchants[t.merchant_id] = MerchantState()
-        known = ms.txns.get(t.txn_id)
+            ms = self.merchants[merchant_id] = MerchantState()
+        known = ms.txns.get(txn_id)
         if known is not None:
             self._redelivered(known.txn, t)
             return False
         self.stats.transactions += 1
-        st = ms.txns[t.txn_id] = TxnState(t)
-        if t.status == "APPROVED" and t.type in SETTLING_TYPES:  # st.awaits_settlement, new
-            ms.count_unsettled(st, 1)
-        self._expiry.entries.append((t.ts, t.merchant_id, True, t.txn_id))
+        st = ms.txns[txn_id] = TxnState(t)
+        approved = t.status == "APPROVED"
+        kind = t.type
+        if approved and kind in SETTLING_TYPES and self.unsettled_totals:  # awaits, new
+            ms.count_unsettled(t, 1)
+        self._expiry.entries.append((t.ts, merchant_id, True, txn_id))
         offload = self.offload
         if offload is None:
             self.terminals.on_attempt(ms, t)
         else:
             offload.attempt(t)
-        waiting = ms.pending_cancels.pop(t.txn_id, None)
+        uncancelled = True
+        waiting = ms.pending_cancels.pop(txn_id, None)
         if waiting is not None:
             self._cancel(ms, st, waiting)
-        if t.status == "APPROVED":
-            if t.type == "SALE":
-                if st.cancelled_by is None:
+            uncancelled = st.cancelled_by is None
+        if approved:
+            if kind == "SALE":
+                if uncancelled:
                     self.duplicates.on_sale(ms, st)
                 if self.route_sales:
                     self.out.sales.append(t)
                 elif offload is None:
-                    self.velocity.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
+                    self.velocity.on_card_sale(t.ts, t.card_token, merchant_id, txn_id)
                 else:
                     offload.card_sale(t)
-            elif t.type == "REFUND":
-                if st.cancelled_by is None:
+            elif kind == "REFUND":
+                if uncancelled:
                     self.refunds.on_refund(ms, st)
             elif t.original_txn_id is not None:  # VOID / REVERSAL
                 original = ms.txns.get(t.original_txn_id)
@@ -246,7 +257,9 @@ class Engine:
                     ms.pending_cancels.setdefault(t.original_txn_id, t)
                 else:
                     self._cancel(ms, original, t)
-        self.reconcile.on_transaction(ms, st)
+        # expects_settlement(st), known here without reading st again
+        expects = approved and uncancelled and kind in SETTLING_TYPES
+        self.reconcile.on_transaction(ms, st, t, expects)
         if self.patterns.track:
             self.patterns.on_transaction(t)
         return True
@@ -260,8 +273,8 @@ class Engine:
             or target.type in CANCELLING_TYPES
         ):
             return
-        if st.awaits_settlement:
-            ms.count_unsettled(st, -1)
+        if self.unsettled_totals and awaits_settlement(st):
+            ms.count_unsettled(target, -1)
         st.cancelled_by = by.txn_id
         ts = max(by.ts, target.ts)
         self.duplicates.on_cancel(ms, st, ts)
@@ -271,16 +284,18 @@ class Engine:
     # -- settlements ----------------------------------------------------------------------------
 
     def _on_settlement(self, line: Settlement) -> bool:
-        ms = self.merchants.get(line.merchant_id)
+        merchant_id = line.merchant_id
+        settlement_id = line.settlement_id
+        ms = self.merchants.get(merchant_id)
         if ms is None:
-            ms = self.merchants[line.merchant_id] = MerchantState()
-        known = ms.settlements.get(line.settlement_id)
+            ms = self.merchants[merchant_id] = MerchantState()
+        known = ms.settlements.get(settlement_id)
         if known is not None:
             self._redelivered(known, line)
             return False
         self.stats.settlements += 1
-        ms.settlements[line.settlement_id] = line
-        self._expiry.entries.append((line.ts, line.merchant_id, False, line.settlement_id))
+        ms.settlements[settlement_id] = line
+        self._expiry.entries.append((line.ts, merchant_id, False, settlement_id))
         self.reconcile.on_settlement(ms, line)
         return True
 
@@ -309,8 +324,8 @@ class Engine:
             ms = merchants[merchant_id]
             if is_txn:
                 st = ms.txns.pop(key, None)
-                if st is not None and st.awaits_settlement:
-                    ms.count_unsettled(st, -1)
+                if st is not None and self.unsettled_totals and awaits_settlement(st):
+                    ms.count_unsettled(st.txn, -1)
                 ms.clusters.pop(key, None)
                 ms.refund_excess.pop(key, None)
                 ms.pending_cancels.pop(key, None)

@@ -15,33 +15,48 @@ from streams.config import Config
 from streams.engine.deadlines import Deadlines
 from streams.engine.describe import line_evidence, txn_evidence
 from streams.engine.outbox import Outbox
-from streams.engine.state import MerchantState, TxnState
-from streams.events import SETTLING_TYPES, Settlement
-from streams.money import expected_fee, format_amount, format_rate
+from streams.engine.state import MerchantState, TxnState, expects_settlement
+from streams.events import SETTLING_TYPES, Settlement, Transaction
+from streams.money import fee_of, format_amount, format_rate
 from streams.timefmt import describe_duration, format_us
 
 
 class Reconciliation:
-    def __init__(self, config: Config, out: Outbox, merchants: dict[str, MerchantState]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        out: Outbox,
+        merchants: dict[str, MerchantState],
+        unsettled_totals: bool = True,
+    ) -> None:
         self.config = config
         self.out = out
         self.merchants = merchants
-        # (merchant_id, channel) -> fee rate, resolved once from the configuration.
+        self.unsettled_totals = unsettled_totals
+        # (merchant_id, channel) -> fee rate, resolved once from the configuration, and as the
+        # rate's (numerator, denominator) for the arithmetic.
         self._rates: dict[tuple[str, str], Fraction] = {}
+        self._fee_terms: dict[tuple[str, str], tuple[int, int]] = {}
         # (deadline, merchant_id, id): popped when the relevant watermark passes the deadline.
         self._missing = Deadlines()
         self._unmatched = Deadlines()
 
     # -- arrivals ------------------------------------------------------------------------------
 
-    def on_transaction(self, ms: MerchantState, st: TxnState) -> None:
-        """A new transaction, after any cancellation waiting for it was applied."""
-        t = st.txn
-        if st.expects_settlement:
+    def on_transaction(
+        self, ms: MerchantState, st: TxnState, t: Transaction, expects: bool
+    ) -> None:
+        """A new transaction ``t`` (``st.txn``), after any cancellation waiting for it was
+        applied; ``expects`` is ``expects_settlement(st)``."""
+        txn_id = t.txn_id
+        if expects:
             self._missing.push(
-                (t.ts + self.config.missing_settlement.after_us, t.merchant_id, t.txn_id)
+                (t.ts + self.config.missing_settlement.after_us, t.merchant_id, txn_id)
             )
-        for line in ms.lines.get(t.txn_id, ()):
+        lines = ms.lines.get(txn_id)
+        if lines is None:  # the usual case: no line came before its transaction
+            return
+        for line in lines:
             unmatched = ms.unmatched.get(line.settlement_id)
             if unmatched is not None and unmatched.status == "OPEN":
                 ms.unmatched[line.settlement_id] = self.out.resolve(
@@ -102,7 +117,7 @@ class Reconciliation:
         merchants = self.merchants
         for deadline, merchant_id, txn_id in self._missing.pop_due(settlement_watermark):
             st = merchants[merchant_id].txns.get(txn_id)
-            if st is None or st.settled_ids or st.missing or not st.expects_settlement:
+            if st is None or st.settled_ids or st.missing or not expects_settlement(st):
                 continue
             if enabled:
                 self._raise_missing(st, ts, deadline, None)
@@ -141,7 +156,7 @@ class Reconciliation:
         t = st.txn
         if line.status == "REJECTED":
             enabled = self.config.missing_settlement.enabled
-            if enabled and st.expects_settlement and not st.settled_ids:
+            if enabled and expects_settlement(st) and not st.settled_ids:
                 self._raise_missing(st, ts, None, line)
             return
         if t.status != "APPROVED":
@@ -151,10 +166,10 @@ class Reconciliation:
         elif st.cancelled_by is not None:
             self._settled_without_approval(ms, st, line, ts, "CANCELLED")
         else:
-            if not st.settled_ids:  # it awaited settlement until now
-                ms.count_unsettled(st, -1)
+            if self.unsettled_totals and not st.settled_ids:  # it awaited settlement until now
+                ms.count_unsettled(t, -1)
             st.settled_ids += (line.settlement_id,)
-            self._check_amounts(st, line, ts)
+            self._check_amounts(t, line, ts)
             if st.missing is not None and st.missing.status == "OPEN":
                 late = describe_duration(line.ts - t.ts)
                 st.missing = self.out.update(
@@ -259,14 +274,21 @@ class Reconciliation:
             rate = self._rates[key] = self.config.fees.rate(merchant_id, channel)
         return rate
 
-    def _check_amounts(self, st: TxnState, line: Settlement, ts: int) -> None:
+    def _expected_fee(self, gross_minor: int, merchant_id: str, channel: str) -> int:
+        key = (merchant_id, channel)
+        terms = self._fee_terms.get(key)
+        if terms is None:
+            rate = self._rate(merchant_id, channel)
+            terms = self._fee_terms[key] = (rate.numerator, rate.denominator)
+        return fee_of(gross_minor, terms[0], terms[1])
+
+    def _check_amounts(self, t: Transaction, line: Settlement, ts: int) -> None:
         cfg = self.config.amount_mismatch
         if not cfg.enabled:
             return
-        t = st.txn
         fees = self.config.fees
         gross = line.gross_minor
-        fee = 0 if t.type == "REFUND" else expected_fee(gross, self._rate(t.merchant_id, t.channel))
+        fee = 0 if t.type == "REFUND" else self._expected_fee(gross, t.merchant_id, t.channel)
         if (
             gross == t.amount_minor
             and line.currency == t.currency

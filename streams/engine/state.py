@@ -29,15 +29,19 @@ class TxnState(msgspec.Struct, gc=False):
     refund_ids: tuple[str, ...] = ()
     missing: Alert | None = None
 
-    @property
-    def expects_settlement(self) -> bool:
-        """Approved, uncancelled SALEs and REFUNDs settle; nothing else does."""
-        t = self.txn
-        return t.status == "APPROVED" and t.type in SETTLING_TYPES and self.cancelled_by is None
 
-    @property
-    def awaits_settlement(self) -> bool:
-        return not self.settled_ids and self.expects_settlement
+# Functions rather than properties: compiled, a call is direct, where a property of this
+# (non-native) class is looked up by name on every read.
+
+
+def expects_settlement(st: TxnState) -> bool:
+    """Approved, uncancelled SALEs and REFUNDs settle; nothing else does."""
+    t = st.txn
+    return t.status == "APPROVED" and t.type in SETTLING_TYPES and st.cancelled_by is None
+
+
+def awaits_settlement(st: TxnState) -> bool:
+    return not st.settled_ids and expects_settlement(st)
 
 
 class DuplicateCluster(msgspec.Struct, gc=False):
@@ -73,14 +77,13 @@ class MerchantState:
     unmatched: dict[str, Alert] = field(default_factory=dict)  # by settlement_id
     duplicate_settlements: dict[str, Alert] = field(default_factory=dict)  # by txn_id
     refund_excess: dict[str, Alert] = field(default_factory=dict)  # by original txn_id
-    # Transactions awaiting settlement (``TxnState.awaits_settlement``), kept as they change so
+    # Transactions awaiting settlement (``awaits_settlement``), kept as they change so
     # the fleet view and gauges never scan a month of transactions.
     unsettled_count: int = 0
     unsettled_minor: dict[str, int] = field(default_factory=dict)
 
-    def count_unsettled(self, st: TxnState, sign: int) -> None:
-        """Add (``sign`` 1) or remove (-1) ``st`` from the unsettled totals."""
-        t = st.txn
+    def count_unsettled(self, t: Transaction, sign: int) -> None:
+        """Add (``sign`` 1) or remove (-1) transaction ``t`` from the unsettled totals."""
         currency = t.currency
         totals = self.unsettled_minor
         self.unsettled_count += sign

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from streams.config import config_from_mapping
 from streams.engine.core import Engine
+from streams.engine.state import expects_settlement
 from streams.events import Event
 from tests.builders import line, txn
 
@@ -51,7 +52,7 @@ def _scanned(engine: Engine) -> dict[str, tuple[int, Counter[str]]]:
         amounts: Counter[str] = Counter()
         count = 0
         for state in ms.txns.values():
-            if not state.settled_ids and state.expects_settlement:
+            if not state.settled_ids and expects_settlement(state):
                 count += 1
                 amounts[state.txn.currency] += state.txn.amount_minor
         out[merchant_id] = (count, amounts)
