@@ -27,9 +27,10 @@ class DuplicateCharges:
             return
         t = st.txn
         key = (t.card_token, t.amount_minor, t.currency)
-        recent = ms.sale_index.get(key)
-        if recent is None:
-            ms.sale_index[key] = [(t.ts, t.txn_id)]
+        index = ms.sale_index
+        recent = index.get(key)
+        if recent is None:  # the usual case
+            index[key] = [(t.ts, t.txn_id)]
             return
         window = self.cfg.window_us
         recent[:] = [entry for entry in recent if entry[0] >= t.ts - window]
@@ -69,7 +70,8 @@ class DuplicateCharges:
                     "transactions": [txn_evidence(ms.txns[m].txn) for m in members],
                 },
             )
-            cluster = DuplicateCluster(members, alert)
+            # Its own list: the alert event just emitted keeps the members it was raised with.
+            cluster = DuplicateCluster(list(members), alert)
             for m in members:
                 ms.clusters[m] = cluster
             return
