@@ -1,22 +1,24 @@
 """Replay on two cores: rules that read nothing but the transactions run in a second process.
 
 Some of the work replay does per transaction depends only on the transactions the engine accepts,
-in the order it accepts them, and feeds nothing back into the other rules: terminal health and
-card velocity, and, with a model loaded, the model's feature state and forest walk. The engine
-hands each accepted transaction over as its line number in the transactions file (8 bytes), and
-each sweep of short-lived state as its time; the sidecar process decodes the file itself and runs
-the same rule code on the same events in the same order. Every alert it raises comes back with
-the place in the engine's alert sequence that was current when the engine reached that rule,
-where the engine would have emitted it itself: the output is the same, alert for alert.
+in the order it accepts them (and on which sales were cancelled), and feeds nothing back into the
+other rules: terminal health, card velocity, duplicate charges and, with a model loaded, the
+model's feature state and forest walk. The engine hands each accepted transaction over as its line
+number in the transactions file (8 bytes), each of its calls to those rules as a marker, and each
+sweep of short-lived state as its time; the sidecar process decodes the file itself and runs the
+same rule code on the same events in the same order. Every alert it raises comes back with the
+place in the engine's alert sequence that was current when the engine made that call, where the
+engine would have emitted it itself: the output is the same, alert for alert.
 
-The sidecar always takes terminal health and card velocity, and with a model the model too (its
-walk over native arrays keeps the sidecar the less busy of the two).
+Without a model the sidecar takes terminal health, card velocity and duplicate charges; with one,
+duplicate charges stay in the engine, which keeps the two processes about equally busy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import io
 import pickle
 import subprocess
@@ -35,22 +37,35 @@ from models.forest import ForestModel, model_bytes, model_from_bytes
 from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.config import Config
+from streams.engine.duplicates import DuplicateCharges
 from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox
 from streams.engine.patterns import SuspiciousPatterns
-from streams.engine.state import MerchantState
+from streams.engine.state import MerchantState, TxnState
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
 from streams.events import Transaction
 
+_PIPE_BYTES = 1 << 20
 _CHUNK = 1 << 13
 """Hand-over entries per message: large enough that messages cost nothing per transaction,
 small enough that the sidecar starts long before the engine finishes."""
+# The hand-over is a sequence of 64-bit entries, one per rule call of the engine's, in its order:
+# a positive entry is the line number of a transaction the engine accepted (terminal health for
+# it, and it becomes the transaction the next calls are about); the markers below are the other
+# calls (line numbers start at 1).
 _SWEEP = 0
-"""Marks a sweep of short-lived state in the hand-over (line numbers start at 1); its time
-follows."""
+"""A sweep of short-lived state; its time follows."""
 _FEATURE_SWEEP = -1
-"""Marks a sweep of the model's feature state; its time follows."""
+"""A sweep of the model's feature state; its time follows."""
+_SALE = -2
+"""Duplicate charges for the transaction (an approved sale nothing has cancelled)."""
+_CARD_SALE = -3
+"""Card velocity for the transaction (an approved sale)."""
+_CANCEL = -4
+"""Duplicate charges for the transaction's cancellation of its original."""
+_PATTERNS = -5
+"""The model for the transaction."""
 
 _Found = list[tuple[int, Alert]]
 """(index of the rule call in the hand-over sequence, the alert it raised)."""
@@ -65,6 +80,8 @@ class _Setup(msgspec.Struct, frozen=True):
     transactions: str
     config: bytes
     model: bytes
+    terminals: bool
+    duplicates: bool
 
 
 class SidecarError(Exception):
@@ -118,6 +135,16 @@ def config_bytes(config: Config) -> bytes:
     return buffer.getvalue()
 
 
+def _widen(pipe: IO[bytes]) -> None:
+    """Let the pipe hold 1 MiB (Linux; elsewhere it keeps its size). The sidecar's reading thread
+    needs its interpreter lock to take each message, which it may wait for while the sidecar
+    works; a pipe that holds a single message (64 KiB) would make the engine wait with it."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), set_size, _PIPE_BYTES)
+
+
 class Sidecar(Offload):
     """The engine's side: the engine's offload, and with a model the patterns' too."""
 
@@ -129,6 +156,7 @@ class Sidecar(Offload):
         )
         assert self._process.stdin is not None and self._process.stdout is not None
         self._to: IO[bytes] = self._process.stdin
+        _widen(self._to)
         self._from: IO[bytes] = self._process.stdout
         # Lists, not arrays, while the engine runs: a compiled list append costs far less than a
         # method call on an array. Line numbers go in the order the sidecar reads them.
@@ -136,8 +164,16 @@ class Sidecar(Offload):
         self._positions: list[int] = []
         self._emitted: list[Alert] = []
         self._out = Outbox()
+        # The split that keeps both processes about equally busy: with a model the sidecar has
+        # the model, so duplicate charges stay in the engine.
+        self.terminals = True
+        self.duplicates = model is None
         setup = _Setup(
-            str(transactions), config_bytes(config), b"" if model is None else model_bytes(model)
+            str(transactions),
+            config_bytes(config),
+            b"" if model is None else model_bytes(model),
+            self.terminals,
+            self.duplicates,
         )
         self._write(msgspec.msgpack.encode(setup))
 
@@ -150,21 +186,29 @@ class Sidecar(Offload):
     def _place(self) -> None:
         self._positions.append(len(self._emitted) + len(self._out.alerts))
 
-    def _hand_over(self, t: Transaction) -> None:
+    def _call(self, entry: int) -> None:
+        self._place()
+        self._pending.append(entry)  # the next ``attempt`` checks the message size
+
+    # -- the engine's calls ------------------------------------------------------------------------
+
+    def attempt(self, t: Transaction) -> None:
         assert t.origin is not None, "replay's events come from a file"
+        if self.terminals:
+            self._place()
         pending = self._pending
         pending.append(t.origin[1])
         if len(pending) >= _CHUNK:
             self._flush()
 
-    # -- the engine's calls ------------------------------------------------------------------------
-
-    def attempt(self, t: Transaction) -> None:
-        self._place()
-        self._hand_over(t)
+    def sale(self, t: Transaction) -> None:
+        self._call(_SALE)  # the calls after ``attempt`` are about the transaction it handed over
 
     def card_sale(self, t: Transaction) -> None:
-        self._place()
+        self._call(_CARD_SALE)
+
+    def cancel(self, by: Transaction) -> None:
+        self._call(_CANCEL)
 
     def sweep(self, tw: int) -> None:
         self._pending.extend((_SWEEP, tw))
@@ -172,7 +216,7 @@ class Sidecar(Offload):
     # -- the patterns' calls with a model ---------------------------------------------------------
 
     def on_transaction(self, t: Transaction) -> None:
-        self._place()  # the transaction itself was handed over by ``attempt``
+        self._call(_PATTERNS)
 
     def expire(self, now: int) -> None:
         self._pending.extend((_FEATURE_SWEEP, now))
@@ -261,13 +305,20 @@ def _transactions_by_line(path: Path) -> Iterator[tuple[int, Transaction]]:
 class _Rules:
     """The sidecar's rules, called as the engine would have called them."""
 
-    def __init__(self, config: Config, model: ForestModel | None) -> None:
+    def __init__(
+        self, config: Config, model: ForestModel | None, terminals: bool, duplicates: bool
+    ) -> None:
         self.config = config
         self.out = Outbox()
         self.found: _Found = []
         self.calls = 0
+        self.run_terminals = terminals
+        self.run_duplicates = duplicates
         self.terminals = TerminalHealth(config, self.out)
         self.velocity = Velocity(config, self.out)
+        self.duplicates = DuplicateCharges(config, self.out)
+        # Per merchant: terminal windows, and for duplicate charges the sale index, the clusters
+        # and, in ``txns``, the sales they name (the engine's side keeps every transaction).
         self.merchants: dict[str, MerchantState] = {}
         self.patterns: SuspiciousPatterns | None = None
         if model is not None:
@@ -281,26 +332,74 @@ class _Rules:
             out.alerts.clear()
         self.calls += 1
 
-    def transaction(self, t: Transaction) -> None:
+    def _merchant(self, t: Transaction) -> MerchantState:
         ms = self.merchants.get(t.merchant_id)
         if ms is None:
             ms = self.merchants[t.merchant_id] = MerchantState()
-        self.terminals.on_attempt(ms, t)
-        self._called()
-        if t.status == "APPROVED" and t.type == "SALE":
+        return ms
+
+    def call(self, entry: int, t: Transaction) -> None:
+        """One of the engine's calls (a marker) about transaction ``t``."""
+        if entry == _SALE:
+            ms = self._merchant(t)
+            st = ms.txns[t.txn_id] = TxnState(t)
+            self.duplicates.on_sale(ms, st)
+        elif entry == _CARD_SALE:
             self.velocity.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
-            self._called()
-        if self.patterns is not None:
+        elif entry == _CANCEL:
+            self._cancel(t)
+        elif entry == _PATTERNS:
+            assert self.patterns is not None
             self.patterns.on_transaction(t)
+        else:
+            raise ValueError(f"unknown hand-over entry {entry}")
+        self._called()
+
+    def attempt(self, t: Transaction) -> None:
+        if self.run_terminals:
+            self.terminals.on_attempt(self._merchant(t), t)
             self._called()
 
+    def _cancel(self, by: Transaction) -> None:
+        """What the engine's ``_cancel`` does for duplicate charges (it checked that the original
+        was an approved sale or refund not cancelled yet; only sales are kept here)."""
+        assert by.original_txn_id is not None
+        ms = self._merchant(by)
+        st = ms.txns.get(by.original_txn_id)
+        if st is None:  # not a sale duplicate charges saw: in no cluster
+            return
+        st.cancelled_by = by.txn_id
+        self.duplicates.on_cancel(ms, st, max(by.ts, st.txn.ts))
+
     def sweep(self, tw: int) -> None:
-        """The engine's hourly sweep, for the rules that run here."""
+        """The engine's hourly sweep, for the rules that run here; and the sales duplicate
+        charges can no longer read: out of the sale index and of every cluster that is not past
+        retention (the engine's side drops a cluster's sales at retention)."""
         cfg = self.config
         self.velocity.expire(tw - cfg.velocity.window_us)
-        before = tw - cfg.terminal_fault.window_us
+        term_before = tw - cfg.terminal_fault.window_us
+        dup_before = tw - cfg.duplicate_charge.window_us
+        horizon = tw - cfg.retention_us
         for ms in self.merchants.values():
-            TerminalHealth.expire(ms, before)
+            if self.run_terminals:
+                TerminalHealth.expire(ms, term_before)
+            if not self.run_duplicates:
+                continue
+            DuplicateCharges.expire(ms, dup_before)
+            txns = ms.txns
+            if not txns:
+                continue
+            clusters = ms.clusters
+            if clusters:
+                for txn_id in [k for k in clusters if txns[k].txn.ts < horizon]:
+                    del clusters[txn_id]
+            # Built from what is still named (a few minutes of sales), not filtered from the
+            # hour of sales since the last sweep.
+            kept = {k: txns[k] for k in clusters}
+            for recent in ms.sale_index.values():
+                for _, txn_id in recent:
+                    kept[txn_id] = txns[txn_id]
+            ms.txns = kept
 
     def feature_sweep(self, now: int) -> None:
         assert self.patterns is not None
@@ -341,9 +440,10 @@ def _serve(source: IO[bytes]) -> _Found:
     config = pickle.loads(setup.config)  # the parent process's own object, over a pipe
     assert isinstance(config, Config)
     model = model_from_bytes(setup.model, "replay's model") if setup.model else None
-    rules = _Rules(config, model)
+    rules = _Rules(config, model, setup.terminals, setup.duplicates)
     events = _transactions_by_line(Path(setup.transactions))
     waiting: dict[int, Transaction] = {}  # decoded ahead of their turn (or never named)
+    current: Transaction | None = None  # the transaction the engine's calls are about
     for chunk in _read_ahead(source):
         entries = array("q")
         entries.frombytes(chunk)
@@ -358,6 +458,11 @@ def _serve(source: IO[bytes]) -> _Found:
                 rules.feature_sweep(entries[i + 1])
                 i += 2
                 continue
+            i += 1
+            if line < 0:
+                assert current is not None, "a rule call before any transaction"
+                rules.call(line, current)
+                continue
             t = waiting.pop(line, None)
             while t is None:
                 number, event = next(events)
@@ -365,8 +470,8 @@ def _serve(source: IO[bytes]) -> _Found:
                     t = event
                 else:
                     waiting[number] = event
-            rules.transaction(t)
-            i += 1
+            current = t
+            rules.attempt(t)
     return rules.found
 
 

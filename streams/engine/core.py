@@ -92,10 +92,11 @@ class Engine:
     ) -> None:
         """With ``route_sales``, approved sales are handed over in ``out.sales`` instead of
         going to the card velocity rule here: the stream worker runs that rule behind a
-        repartition by card, over every partition's sales. With ``offload``, terminal health
-        and card velocity run there instead of here. Without ``unsettled_totals``, merchants'
-        totals of transactions awaiting settlement (the stream worker's fleet view and gauges)
-        are not kept: replay reports none, and skips two dictionary updates per sale."""
+        repartition by card, over every partition's sales. With ``offload``, card velocity and
+        (as it says) terminal health and duplicate charges run there instead of here. Without
+        ``unsettled_totals``, merchants' totals of transactions awaiting settlement (the stream
+        worker's fleet view and gauges) are not kept: replay reports none, and skips two
+        dictionary updates per sale."""
         self.config = config or Config()
         self.route_sales = route_sales
         self.offload = offload
@@ -229,18 +230,22 @@ class Engine:
             ms.count_unsettled(t, 1)
         self._expiry.entries.append((t.ts, merchant_id, True, txn_id))
         offload = self.offload
-        if offload is None:
+        if offload is None or not offload.terminals:
             self.terminals.on_attempt(ms, t)
-        else:
+        if offload is not None:
             offload.attempt(t)
         uncancelled = True
         waiting = ms.pending_cancels.pop(txn_id, None)
         if waiting is not None:
-            self._cancel(ms, st, waiting)
+            self._cancel(ms, st, waiting, arriving=True)
             uncancelled = st.cancelled_by is None
         if approved:
             if kind == "SALE":
-                if uncancelled:
+                if not uncancelled:
+                    pass  # nothing to charge twice
+                elif offload is not None and offload.duplicates:
+                    offload.sale(t)
+                else:
                     self.duplicates.on_sale(ms, st)
                 if self.route_sales:
                     self.out.sales.append(t)
@@ -256,7 +261,7 @@ class Engine:
                 if original is None:
                     ms.pending_cancels.setdefault(t.original_txn_id, t)
                 else:
-                    self._cancel(ms, original, t)
+                    self._cancel(ms, original, t, arriving=False)
         # expects_settlement(st), known here without reading st again
         expects = approved and uncancelled and kind in SETTLING_TYPES
         self.reconcile.on_transaction(ms, st, t, expects)
@@ -264,8 +269,11 @@ class Engine:
             self.patterns.on_transaction(t)
         return True
 
-    def _cancel(self, ms: MerchantState, st: TxnState, by: Transaction) -> None:
-        """An approved VOID/REVERSAL cancels an approved SALE or REFUND (anything else: no-op)."""
+    def _cancel(self, ms: MerchantState, st: TxnState, by: Transaction, arriving: bool) -> None:
+        """An approved VOID/REVERSAL cancels an approved SALE or REFUND (anything else: no-op).
+
+        ``arriving``: ``st`` is the transaction being accepted (its VOID came first), otherwise
+        ``by`` is."""
         target = st.txn
         if (
             st.cancelled_by is not None
@@ -277,7 +285,11 @@ class Engine:
             ms.count_unsettled(target, -1)
         st.cancelled_by = by.txn_id
         ts = max(by.ts, target.ts)
-        self.duplicates.on_cancel(ms, st, ts)
+        offload = self.offload
+        if offload is None or not offload.duplicates:
+            self.duplicates.on_cancel(ms, st, ts)
+        elif not arriving:  # a transaction being accepted is in no duplicate cluster yet
+            offload.cancel(by)
         self.refunds.on_cancel(ms, st, ts)
         self.reconcile.on_cancel(ms, st, ts)
 
@@ -352,11 +364,16 @@ class Engine:
         if self._next_feature_sweep is None or tw >= self._next_feature_sweep:
             self._next_feature_sweep = tw + _FEATURE_SWEEP_EVERY_US
             self.patterns.expire(tw)
+        duplicates_here = offload is None or not offload.duplicates
+        terminals_here = offload is None or not offload.terminals
+        if not (duplicates_here or terminals_here):
+            return
         dup_before = tw - cfg.duplicate_charge.window_us
         term_before = tw - cfg.terminal_fault.window_us
         for ms in self.merchants.values():
-            DuplicateCharges.expire(ms, dup_before)
-            if offload is None:
+            if duplicates_here:
+                DuplicateCharges.expire(ms, dup_before)
+            if terminals_here:
                 TerminalHealth.expire(ms, term_before)
 
 

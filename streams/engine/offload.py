@@ -1,7 +1,8 @@
 """Rules a driver may run elsewhere: the engine calls these where it would have run them.
 
-Terminal health and card velocity read nothing but the transactions themselves, and the model's
-features and scores read nothing else either; nothing they decide feeds back into the other rules.
+Terminal health, card velocity and duplicate charges read nothing but the transactions themselves
+(and which sales were cancelled), and the model's features and scores read nothing else either;
+nothing they decide feeds back into the other rules.
 Replay hands them to a second process (``streams.replay_sidecar``). A base class rather than a
 ``Protocol``: compiled, its methods are called through a vtable, not looked up by name per event.
 """
@@ -12,14 +13,28 @@ from streams.events import Transaction
 
 
 class Offload:
-    """Every method stands for one call the engine would have made itself."""
+    """Every method stands for one call the engine would have made itself. Card velocity and the
+    model (when the engine tracks features) always run here; terminal health and duplicate
+    charges when these say so, and in the engine otherwise."""
+
+    terminals: bool = False
+    duplicates: bool = False
 
     def attempt(self, t: Transaction) -> None:
-        """Terminal health, for every new transaction."""
+        """Every new transaction (terminal health, when it runs here)."""
+        raise NotImplementedError
+
+    def sale(self, t: Transaction) -> None:
+        """Duplicate charges, for every new approved sale nothing has cancelled."""
         raise NotImplementedError
 
     def card_sale(self, t: Transaction) -> None:
         """Card velocity, for every new approved sale."""
+        raise NotImplementedError
+
+    def cancel(self, by: Transaction) -> None:
+        """Duplicate charges, when ``by`` (an approved VOID/REVERSAL being accepted) cancels its
+        original, a transaction accepted earlier."""
         raise NotImplementedError
 
     def sweep(self, tw: int) -> None:

@@ -31,15 +31,20 @@ class TerminalHealth:
             term = ms.terminals[t.terminal_id] = TerminalWindow()
         attempts = term.attempts
         timed_out = t.status == "TIMEOUT"
-        entry = (t.ts, timed_out, t.txn_id)
-        if not attempts or attempts[-1] <= entry:
+        ts = t.ts
+        entry = (ts, timed_out, t.txn_id)
+        # In order (the usual case) when after the newest: times compare natively first, where
+        # comparing the tuples boxes both.
+        last_ts = attempts[-1][0] if attempts else ts - 1
+        if last_ts < ts or (last_ts == ts and attempts[-1] <= entry):
             attempts.append(entry)
-            term.timeouts += timed_out
-            horizon = t.ts - window
+            timeouts = term.timeouts + timed_out
+            horizon = ts - window
             while attempts[0][0] < horizon:
-                term.timeouts -= attempts.popleft()[1]
+                timeouts -= attempts.popleft()[1]
+            term.timeouts = timeouts
             around: list[tuple[int, bool, str]] | None = None  # the whole deque
-            count, timeouts = len(attempts), term.timeouts
+            count = len(attempts)
         else:  # a late attempt: rebuild the window around it
             ordered = sorted([*attempts, entry])
             newest = ordered[-1][0]
