@@ -381,6 +381,14 @@ def _canonical_order(events: list[Event]) -> list[Event]:
     """Sales, then other transactions, then settlement lines, each by id. Where two events share
     an id (a redelivery or a conflict in one step) they are ordered by content, so which one counts
     as first never depends on arrival order."""
+    if len(events) == 2:  # the usual step of several events: two sales in the same second
+        a, b = events[0], events[1]
+        if type(a) is Transaction and type(b) is Transaction:
+            a_later = a.type != "SALE"
+            if a_later != (b.type != "SALE"):
+                return [b, a] if a_later else events
+            if a.txn_id != b.txn_id:
+                return events if a.txn_id < b.txn_id else [b, a]
     if all(type(e) is Settlement for e in events):  # a settlement batch: often tens of thousands
         return _by_id_then_content(events, _by_settlement_id)
     sales: list[Event] = []
