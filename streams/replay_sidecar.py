@@ -47,6 +47,7 @@ from streams.engine.velocity import Velocity
 from streams.events import Transaction
 
 _PIPE_BYTES = 1 << 20
+"""The hand-over pipe's size: 16 messages (by default a pipe holds one)."""
 _CHUNK = 1 << 13
 """Hand-over entries per message: large enough that messages cost nothing per transaction,
 small enough that the sidecar starts long before the engine finishes."""

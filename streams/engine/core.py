@@ -241,11 +241,9 @@ class Engine:
             uncancelled = st.cancelled_by is None
         if approved:
             if kind == "SALE":
-                if not uncancelled:
-                    pass  # nothing to charge twice
-                elif offload is not None and offload.duplicates:
+                if uncancelled and offload is not None and offload.duplicates:
                     offload.sale(t)
-                else:
+                elif uncancelled:
                     self.duplicates.on_sale(ms, st)
                 if self.route_sales:
                     self.out.sales.append(t)
