@@ -81,10 +81,10 @@ def forest_walk(model: ForestModel, cap: float | None, typical: Sequence[float])
         len(model.feature_names),
     )
     if cap is not None:
-        roots = [int(r) for r in model.roots]
         shortest = shortest_paths(model)
-        excess = [walk.tree_path_length(typical, k) - shortest[k] for k in range(len(roots))]
-        order = sorted(range(len(roots)), key=lambda k: (-excess[k], k))
+        trees = range(len(shortest))
+        excess = [walk.tree_path_length(typical, k) - shortest[k] for k in trees]
+        order = sorted(trees, key=lambda k: (-excess[k], k))
         bounds = [
             cap + _CAP_MARGIN - math.fsum(shortest[j] for j in order[walked:])
             for walked in range(1, len(order) + 1)
