@@ -7,7 +7,7 @@ import sys
 
 from streams.config import Config
 from streams.worker.settings import WorkerSettings
-from streams.worker.topics import ensure_topics
+from streams.worker.topics import TopicLayoutError, ensure_topics
 
 
 def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warning") -> int:
@@ -16,9 +16,15 @@ def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warnin
 
     from streams.worker.app import build_app
 
-    created = ensure_topics(settings)
-    if created:
-        sys.stderr.write(f"posguard worker: created topics {', '.join(created)}\n")
+    try:
+        layout = ensure_topics(settings)
+    except TopicLayoutError as exc:
+        sys.stderr.write(f"posguard worker: {exc}\n")
+        return 2
+    if layout.created:
+        sys.stderr.write(f"posguard worker: created topics {', '.join(layout.created)}\n")
+    if layout.partitions != settings.partitions:
+        settings = settings.with_overrides(partitions=layout.partitions)
     app, worker = build_app(settings, config)
     sys.stderr.write(
         f"posguard worker: consuming {settings.broker_url}; "

@@ -1,9 +1,12 @@
-"""Creating the topics when they are missing (kafka-python's admin client)."""
+"""Creating the topics when they are missing, with partition counts read from the broker
+(kafka-python's admin client)."""
 
 from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -15,30 +18,75 @@ class BrokerUnavailableError(Exception):
     pass
 
 
-def ensure_topics(settings: WorkerSettings, wait_s: float = 30.0) -> list[str]:
-    """Create the four topics, and the internal card topic, that do not exist yet; returns the
-    names created.
+class TopicLayoutError(Exception):
+    """Existing topics the worker cannot run on; the message says how to fix them."""
 
-    Input topics get ``settings.partitions`` partitions (they must be co-partitioned: the
-    worker's join and journal rely on the same partition number meaning the same merchants), and
-    so does the card topic (Faust gives partition n of every topic to one worker).
+
+@dataclass(frozen=True, slots=True)
+class TopicLayout:
+    partitions: int
+    """Of every co-partitioned topic: the input topics' own count when they exist."""
+    created: list[str]
+
+
+def ensure_topics(settings: WorkerSettings, wait_s: float = 30.0) -> TopicLayout:
+    """Create the topics that do not exist yet, and check those that do.
+
+    The input topics must be co-partitioned (the worker's join and journal rely on partition n
+    meaning the same merchants in each): when they exist, their partition count is the one every
+    other topic gets, and ``settings.partitions`` only applies to inputs created here. The
+    internal topics (the card repartition, the tables' changelogs) must have that count too,
+    since Faust gives partition n of every topic to one worker.
     """
     admin = _connect(settings.bootstrap, wait_s)
     try:
-        existing = set(admin.list_topics())
         t = settings.topics
-        wanted = [t.transactions, t.settlements, t.alerts, t.deadletter, settings.cards_topic]
+        inputs = [t.transactions, t.settlements]
+        counts = _partition_counts(admin)
+        found = {name: counts[name] for name in inputs if name in counts}
+        if len(set(found.values())) > 1:
+            described = " and ".join(f"{name} has {n}" for name, n in found.items())
+            raise TopicLayoutError(
+                f"the input topics must have the same number of partitions (they are keyed by "
+                f"merchant and joined per partition), but {described}; add partitions to the "
+                "smaller one (kafka-topics.sh --alter --partitions N) before starting posguard"
+            )
+        partitions = next(iter(found.values()), settings.partitions)
+        internal = [settings.cards_topic] + [
+            name
+            for name in counts
+            if name.startswith(f"{settings.group}-") and name.endswith("-changelog")
+        ]
+        for name in internal:
+            if name in counts and counts[name] != partitions:
+                raise TopicLayoutError(
+                    f"posguard's internal topic {name} has {counts[name]} partitions but the "
+                    f"input topics have {partitions}; stop every worker of group "
+                    f"{settings.group}, delete it (kafka-topics.sh --delete --topic {name}) and "
+                    "start again: posguard rebuilds it from the input topics"
+                )
+        wanted = [*inputs, t.alerts, t.deadletter, settings.cards_topic]
         missing = [
-            NewTopic(name, settings.partitions, settings.replication)
+            NewTopic(name, partitions, settings.replication)
             for name in wanted
-            if name not in existing
+            if name not in counts
         ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 admin.create_topics(missing)
-        return [topic.name for topic in missing]
+        return TopicLayout(partitions, [topic.name for topic in missing])
     finally:
         admin.close()
+
+
+def _partition_counts(admin: KafkaAdminClient) -> dict[str, int]:
+    described: list[dict[str, Any]] = admin.describe_topics()
+    counts: dict[str, int] = {}
+    for topic in described:
+        name = topic.get("name") or topic.get("topic")
+        if name and not topic.get("error_code"):
+            counts[str(name)] = len(topic.get("partitions") or [])
+    return counts
 
 
 def _connect(bootstrap: str, wait_s: float) -> KafkaAdminClient:
