@@ -21,6 +21,7 @@ COMPILED = [
     "streams/replay.py",
     "streams/replay_sidecar.py",
     "streams/timefmt.py",
+    "streams/engine/clock.py",
     "streams/engine/core.py",
     "streams/engine/deadlines.py",
     "streams/engine/duplicates.py",

@@ -7,8 +7,6 @@ from typing import Any, Final, Literal, TypeAlias
 
 import msgspec
 
-from streams.cardmask import mask_bytes
-
 AlertType: TypeAlias = Literal[
     "DUPLICATE_CHARGE",
     "DUPLICATE_SETTLEMENT",
@@ -21,6 +19,7 @@ AlertType: TypeAlias = Literal[
     "SETTLEMENT_FEED_GAP",
     "VELOCITY",
     "SUSPICIOUS_PATTERN",
+    "TERMINAL_CLOCK",
 ]
 ALERT_TYPES: Final[tuple[AlertType, ...]] = (
     "DUPLICATE_CHARGE",
@@ -34,6 +33,7 @@ ALERT_TYPES: Final[tuple[AlertType, ...]] = (
     "SETTLEMENT_FEED_GAP",
     "VELOCITY",
     "SUSPICIOUS_PATTERN",
+    "TERMINAL_CLOCK",
 )
 AlertStatus: TypeAlias = Literal["OPEN", "RESOLVED"]
 FLEET: Final = "*"
@@ -51,6 +51,7 @@ _PREFIX: Final[dict[AlertType, str]] = {
     "SETTLEMENT_FEED_GAP": "FG",
     "VELOCITY": "VE",
     "SUSPICIOUS_PATTERN": "SP",
+    "TERMINAL_CLOCK": "TC",
 }
 
 
@@ -88,13 +89,13 @@ def encode_acknowledged(alert: Alert, detected_at: str, acknowledgement: dict[st
     contract's: consumers that upsert by ``alert_id`` keep working)."""
     doc = msgspec.to_builtins(msgspec.structs.replace(alert, detected_at=detected_at))
     doc["acknowledgement"] = acknowledgement
-    return mask_bytes(_encoder.encode(doc))
+    return _encoder.encode(doc)
 
 
 def encode_alert(alert: Alert, detected_at: str) -> bytes:
-    """JSON bytes of an alert stamped with the wall-clock ``detected_at``, card numbers masked.
+    """JSON bytes of an alert stamped with the wall-clock ``detected_at``.
 
-    Inputs with a card number in ``card_token`` never get this far; the mask here is the last
-    guard for one hidden in another identifier.
+    Nothing is masked: accepted ids are evidence and are echoed byte for byte. An input with a
+    card number in ``card_token`` or (as configured) in an id never gets this far.
     """
-    return mask_bytes(_encoder.encode(msgspec.structs.replace(alert, detected_at=detected_at)))
+    return _encoder.encode(msgspec.structs.replace(alert, detected_at=detected_at))

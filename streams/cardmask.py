@@ -8,7 +8,7 @@ the first 6 and last 4 digits, the PCI DSS display rule.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, Literal
 
 _MIN_DIGITS: Final = 13
 _MAX_DIGITS: Final = 19
@@ -73,3 +73,73 @@ def mask_bytes(data: bytes) -> bytes:
     if _THIRTEEN_ZEROS not in data.translate(_ZEROED, b" -"):
         return data
     return _RUN_BYTES.sub(_mask_bytes_match, data)
+
+
+# -- card numbers in identifiers --------------------------------------------------------------
+
+IdCheck = Literal["networks", "luhn", "off"]
+ID_CHECKS: Final[tuple[IdCheck, ...]] = ("networks", "luhn", "off")
+
+# A digit run standing on its own inside an id: not glued to a letter or another digit on either
+# side (``TX2304730006206`` is an id, ``ORD-4111111111111111`` carries a card number). Digits may
+# be grouped by single spaces or dashes, as card numbers are written.
+_LOOSE_RUN: Final = re.compile(r"(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])")
+
+# Issuer identification number ranges of the card networks and the lengths their cards have
+# (ISO/IEC 7812 as the schemes publish them): (first digits low, high, prefix length, lengths).
+_NETWORKS: Final[tuple[tuple[int, int, int, frozenset[int]], ...]] = (
+    (4, 4, 1, frozenset({13, 16, 19})),  # Visa
+    (51, 55, 2, frozenset({16})),  # Mastercard
+    (2221, 2720, 4, frozenset({16})),  # Mastercard 2-series
+    (34, 34, 2, frozenset({15})),  # American Express
+    (37, 37, 2, frozenset({15})),
+    (300, 305, 3, frozenset({14, 16, 17, 18, 19})),  # Diners Club
+    (36, 36, 2, frozenset({14, 16, 17, 18, 19})),
+    (38, 39, 2, frozenset({16, 17, 18, 19})),
+    (6011, 6011, 4, frozenset({16, 17, 18, 19})),  # Discover
+    (644, 649, 3, frozenset({16, 17, 18, 19})),
+    (65, 65, 2, frozenset({16, 17, 18, 19})),  # Discover, RuPay
+    (3528, 3589, 4, frozenset({16, 17, 18, 19})),  # JCB
+    (62, 62, 2, frozenset({16, 17, 18, 19})),  # UnionPay
+    (2200, 2204, 4, frozenset({16, 17, 18, 19})),  # Mir
+    (50, 50, 2, frozenset({13, 14, 15, 16, 17, 18, 19})),  # Maestro
+    (56, 58, 2, frozenset({13, 14, 15, 16, 17, 18, 19})),
+    (60, 60, 2, frozenset({16})),  # RuPay
+    (639, 639, 3, frozenset({13, 14, 15, 16, 17, 18, 19})),  # Maestro
+    (6759, 6759, 4, frozenset({13, 14, 15, 16, 17, 18, 19})),  # Maestro UK
+    (6761, 6763, 4, frozenset({13, 14, 15, 16, 17, 18, 19})),  # Maestro
+    (81, 82, 2, frozenset({16})),  # RuPay
+    (9792, 9792, 4, frozenset({16})),  # Troy
+)
+
+
+def issued_by_a_network(digits: str) -> bool:
+    """True when ``digits`` starts with a card network's IIN and has one of its card lengths."""
+    n = len(digits)
+    for low, high, width, lengths in _NETWORKS:
+        if n in lengths and low <= int(digits[:width]) <= high:
+            return True
+    return False
+
+
+def id_has_card_number(text: str, check: IdCheck) -> bool:
+    """Whether an identifier carries a card number, as ``check`` judges it: ``networks`` (the
+    default) a free-standing 13-19 digit run that passes Luhn and fits a network's IIN range and
+    lengths; ``luhn`` any free-standing Luhn-valid run of 13-19 digits; ``off`` never."""
+    if check == "off" or len(text) < _MIN_DIGITS:
+        return False
+    if text.isascii() and text.isalnum():  # most ids: any digit run is glued to a letter
+        if not text.isdigit():
+            return False
+        return (
+            len(text) <= _MAX_DIGITS
+            and luhn_valid(text)
+            and (check == "luhn" or issued_by_a_network(text))
+        )
+    for m in _LOOSE_RUN.finditer(text):
+        digits = m.group(0).replace(" ", "").replace("-", "")
+        if len(digits) < _MIN_DIGITS or not luhn_valid(digits):
+            continue
+        if check == "luhn" or issued_by_a_network(digits):
+            return True
+    return False

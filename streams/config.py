@@ -22,6 +22,12 @@ Example (every key optional)::
 
     [velocity]
     enabled = false
+
+    [terminal_clock]
+    tolerance = "1h"
+
+    [input]
+    card_numbers_in_ids = "networks"   # or "luhn" (stricter), "off"
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
+from streams.cardmask import ID_CHECKS, IdCheck
 from streams.money import parse_rate
 from streams.timefmt import parse_duration
 
@@ -94,6 +101,16 @@ class TerminalFaultConfig(RuleConfig):
 
 
 @dataclass(frozen=True)
+class TerminalClockConfig(RuleConfig):
+    """How far a terminal's times may stray from its partition's before its clock is judged
+    wrong (``streams/engine/clock.py``). Disabling it silences the alert only: times beyond
+    the tolerance never move the watermarks."""
+
+    severity: Severity = "MEDIUM"
+    tolerance_us: int = 3600_000_000
+
+
+@dataclass(frozen=True)
 class FeedGapConfig(RuleConfig):
     severity: Severity = "CRITICAL"
     gap_us: int = 30 * 3600_000_000
@@ -142,10 +159,14 @@ class Config:
     amount_mismatch: AmountMismatchConfig = AmountMismatchConfig()
     refund_anomaly: RefundAnomalyConfig = RefundAnomalyConfig()
     terminal_fault: TerminalFaultConfig = TerminalFaultConfig()
+    terminal_clock: TerminalClockConfig = TerminalClockConfig()
     feed_gap: FeedGapConfig = FeedGapConfig()
     velocity: VelocityConfig = VelocityConfig()
     suspicious_pattern: SuspiciousPatternConfig = SuspiciousPatternConfig()
     fees: FeeConfig = FeeConfig()
+    # How ids are checked for card numbers (``streams.cardmask.id_has_card_number``): an event
+    # whose id is judged one is a dead letter, never echoed masked.
+    card_numbers_in_ids: IdCheck = "networks"
     # How long evidence is kept after its event time (refunds reach back this far).
     retention_us: int = 35 * 86400_000_000
 
@@ -170,6 +191,13 @@ def _ratio(value: Any) -> Fraction:
     if rate <= 0:
         raise ValueError(f"expected a ratio above 0, got {value!r}")
     return rate
+
+
+def _positive_duration(value: Any) -> int:
+    duration = parse_duration(value)
+    if duration <= 0:
+        raise ValueError(f"expected a duration above zero, got {value!r}")
+    return duration
 
 
 def _severity(value: Any) -> str:
@@ -202,6 +230,7 @@ _RULE_KEYS: Final[dict[str, dict[str, tuple[str, Callable[[Any], Any]]]]] = {
         "min_attempts": ("min_attempts", _positive_int),
         "timeout_ratio": ("timeout_ratio", _ratio),
     },
+    "terminal_clock": {"tolerance": ("tolerance_us", _positive_duration)},
     "feed_gap": {
         "gap": ("gap_us", parse_duration),
         "hold_after_close": ("hold_after_close_us", parse_duration),
@@ -265,9 +294,21 @@ def config_from_mapping(data: Mapping[str, Any], base: Config | None = None) -> 
     """Overlay a parsed TOML document on ``base`` (the defaults when omitted)."""
     config = base or Config()
     changes: dict[str, Any] = {}
-    rule_fields = {f.name for f in fields(Config)} - {"fees", "retention_us"}
+    rule_fields = {f.name for f in fields(Config)} - {"fees", "retention_us", "card_numbers_in_ids"}
     for section, table in data.items():
-        if section == "retention":
+        if section == "input":
+            if not isinstance(table, dict) or set(table) - {"card_numbers_in_ids"}:
+                raise ConfigError(
+                    "[input] takes one key: card_numbers_in_ids = 'networks' | 'luhn' | 'off'"
+                )
+            check = table.get("card_numbers_in_ids", "networks")
+            if check not in ID_CHECKS:
+                raise ConfigError(
+                    f"[input] card_numbers_in_ids: expected one of {', '.join(ID_CHECKS)}, "
+                    f"got {check!r}"
+                )
+            changes["card_numbers_in_ids"] = check
+        elif section == "retention":
             if not isinstance(table, dict) or set(table) - {"evidence"}:
                 raise ConfigError("[retention] takes one key: evidence = '35d'")
             try:
@@ -283,7 +324,7 @@ def config_from_mapping(data: Mapping[str, Any], base: Config | None = None) -> 
                 raise ConfigError(f"[{section}] must be a table")
             changes[section] = _apply_rule(getattr(config, section), table, section)
         else:
-            known = ", ".join(sorted(rule_fields | {"fees", "retention"}))
+            known = ", ".join(sorted(rule_fields | {"fees", "retention", "input"}))
             raise ConfigError(f"unknown section [{section}] (known: {known})")
     return replace(config, **changes)
 

@@ -11,7 +11,7 @@ from typing import Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from streams.cardmask import is_card_number
+from streams.cardmask import IdCheck, id_has_card_number, is_card_number
 from streams.events import NEEDS_ORIGINAL, Event, EventKind, Settlement, Transaction
 from streams.timefmt import to_us
 
@@ -46,8 +46,9 @@ class EventDecoder:
     a bound) keeps a month of retained evidence a sixth smaller.
     """
 
-    def __init__(self, kind: EventKind) -> None:
+    def __init__(self, kind: EventKind, id_check: IdCheck = "networks") -> None:
         self.kind: EventKind = kind
+        self.id_check: IdCheck = id_check
         self._names: dict[str, str] = {}
         # Per tzinfo (msgspec shares one per offset), microseconds to add to the wall-clock
         # fields to get UTC: a timestamp from the fields costs half of ``datetime.timestamp()``.
@@ -81,11 +82,19 @@ class EventDecoder:
                 )
             self._currencies.add(currency)
         names = self._names
+        check = self.id_check
         if self._transactions:
             t = cast(Transaction, event)
             if is_card_number(t.card_token):
                 raise BadInputError(
                     "CARD_NUMBER", "card_token is a card number (13-19 digits passing Luhn)"
+                )
+            if check != "off":
+                _check_ids(
+                    check,
+                    names,
+                    _TXN_IDS,
+                    (t.txn_id, t.original_txn_id, t.terminal_id, t.merchant_id),
                 )
             if t.original_txn_id is None and t.type in NEEDS_ORIGINAL:
                 raise BadInputError(
@@ -96,7 +105,15 @@ class EventDecoder:
             if len(names) < _MAX_SHARED_NAMES:
                 t.terminal_id = names.setdefault(t.terminal_id, t.terminal_id)
         else:
-            moment = cast(Settlement, event).settled_at
+            line = cast(Settlement, event)
+            if check != "off":
+                _check_ids(
+                    check,
+                    names,
+                    _LINE_IDS,
+                    (line.settlement_id, line.txn_id, line.batch_id, line.merchant_id),
+                )
+            moment = line.settled_at
         if len(names) < _MAX_SHARED_NAMES:
             event.merchant_id = names.setdefault(event.merchant_id, event.merchant_id)
         # Microseconds since the epoch, exactly to_us(moment) at half the cost of timestamp().
@@ -105,8 +122,28 @@ class EventDecoder:
             offset = self._offsets[moment.tzinfo] = to_us(moment) - _naive_us(moment)
         days = moment.toordinal() - _EPOCH_ORDINAL
         seconds = ((days * 24 + moment.hour) * 60 + moment.minute) * 60 + moment.second
-        event.ts = seconds * 1_000_000 + moment.microsecond + offset
+        event.ts = event.at = seconds * 1_000_000 + moment.microsecond + offset
         return event
+
+
+_TXN_IDS: Final = ("txn_id", "original_txn_id", "terminal_id", "merchant_id")
+_LINE_IDS: Final = ("settlement_id", "txn_id", "batch_id", "merchant_id")
+
+
+def _check_ids(
+    check: IdCheck,
+    known: dict[str, str],
+    fields: tuple[str, str, str, str],
+    values: tuple[str | None, str | None, str | None, str | None],
+) -> None:
+    """Refuse the event when one of its ids carries a card number (an id is echoed exactly or
+    not at all). Merchant and terminal ids already shared (``known``) passed before."""
+    for name, value in zip(fields, values, strict=True):
+        if value is not None and value not in known and id_has_card_number(value, check):
+            how = "passing Luhn" + (
+                ", in a card network's IIN range" if check == "networks" else ""
+            )
+            raise BadInputError("CARD_NUMBER", f"{name} carries a card number (13-19 digits {how})")
 
 
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
@@ -117,3 +154,9 @@ def _naive_us(moment: datetime) -> int:
     days = moment.toordinal() - _EPOCH_ORDINAL
     seconds = ((days * 24 + moment.hour) * 60 + moment.minute) * 60 + moment.second
     return seconds * 1_000_000 + moment.microsecond
+
+
+def contract_bytes(event: Event) -> bytes:
+    """The event's contract fields as JSON (fields outside the contract dropped), which decode
+    to the same event."""
+    return msgspec.json.encode(msgspec.structs.replace(event, ts=0, at=0, origin=None))

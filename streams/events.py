@@ -1,7 +1,9 @@
 """The contract's input events, decoded and validated by msgspec.
 
 Unknown fields are ignored (msgspec's default). ``ts`` is derived after decoding: the event time as
-integer microseconds since the epoch, the engine's only notion of time. The hidden fields' JSON
+integer microseconds since the epoch, which the rules measure windows with; ``at`` is the engine's
+time for the event (steps, merge, watermarks, deadlines), the same unless the partition's clock
+says otherwise. The hidden fields' JSON
 names start with a DEL character so no ordinary input field can set them. Events hold no
 reference cycles, so they are kept out of the cyclic garbage collector (``gc=False``).
 """
@@ -38,6 +40,7 @@ NEEDS_ORIGINAL: Final = frozenset({"REFUND", "VOID", "REVERSAL"})
 
 # Names no JSON input can carry by accident: these fields are the drivers' and the engine's.
 _HIDDEN_TS = "\x7fposguard.ts"
+_HIDDEN_AT = "\x7fposguard.at"
 _HIDDEN_ORIGIN = "\x7fposguard.origin"
 
 
@@ -57,6 +60,9 @@ class Transaction(msgspec.Struct, kw_only=True, gc=False):
     entry_mode: EntryMode | None = None
     original_txn_id: TxnId | None = None
     ts: int = msgspec.field(default=0, name=_HIDDEN_TS)
+    at: int = msgspec.field(default=0, name=_HIDDEN_AT)
+    """The engine's time for the event: ``ts`` unless the partition's clock holds back a time
+    it has not corroborated yet (``streams/engine/clock.py``)."""
     # Where the event came from and its raw bytes, set by the driver while the event is in flight
     # (so a conflict can be dead-lettered with its source); the engine drops it once processed.
     origin: Any = msgspec.field(default=None, name=_HIDDEN_ORIGIN)
@@ -76,6 +82,7 @@ class Settlement(msgspec.Struct, kw_only=True, gc=False):
     settled_at: Timestamp
     batch_id: Ident | None = None
     ts: int = msgspec.field(default=0, name=_HIDDEN_TS)
+    at: int = msgspec.field(default=0, name=_HIDDEN_AT)
     origin: Any = msgspec.field(default=None, name=_HIDDEN_ORIGIN)
 
 

@@ -67,6 +67,9 @@ _CANCEL = -4
 """Duplicate charges for the transaction's cancellation of its original."""
 _PATTERNS = -5
 """The model for the transaction."""
+_RETIME = -6
+"""The partition's clock gave a transaction another time than its own; its line number and
+that time follow (before the transaction is handed over)."""
 
 _Found = list[tuple[int, Alert]]
 """(index of the rule call in the hand-over sequence, the alert it raised)."""
@@ -202,6 +205,10 @@ class Sidecar(Offload):
         if len(pending) >= _CHUNK:
             self._flush()
 
+    def retime(self, t: Transaction) -> None:
+        assert t.origin is not None, "replay's events come from a file"
+        self._pending.extend((_RETIME, t.origin[1], t.ts))
+
     def sale(self, t: Transaction) -> None:
         self._call(_SALE)  # the calls after ``attempt`` are about the transaction it handed over
 
@@ -291,14 +298,21 @@ def merge_alerts(engine_alerts: list[Alert], placed: list[tuple[int, Alert]]) ->
     return merged
 
 
-def _transactions_by_line(path: Path) -> Iterator[tuple[int, Transaction]]:
+def _transactions_by_line(path: Path, config: Config) -> Iterator[tuple[int, Transaction]]:
     """The file's valid transactions with their line numbers, read by the file driver's own
     reader, so that the numbering is the driver's (invalid lines are the driver's to
     dead-letter)."""
     from streams.replay import FileReader, ReplayReport  # noqa: PLC0415 (replay imports this)
 
-    reader = FileReader(path, "transaction", lambda _letter: None, ReplayReport(), None)
-    for event in reader.events(require_order=False):
+    reader = FileReader(
+        path,
+        "transaction",
+        lambda _letter: None,
+        ReplayReport(),
+        None,
+        config.card_numbers_in_ids,
+    )
+    for event in reader.events():
         assert isinstance(event, Transaction) and event.origin is not None
         yield event.origin[1], event
 
@@ -442,8 +456,9 @@ def _serve(source: IO[bytes]) -> _Found:
     assert isinstance(config, Config)
     model = model_from_bytes(setup.model, "replay's model") if setup.model else None
     rules = _Rules(config, model, setup.terminals, setup.duplicates)
-    events = _transactions_by_line(Path(setup.transactions))
+    events = _transactions_by_line(Path(setup.transactions), config)
     waiting: dict[int, Transaction] = {}  # decoded ahead of their turn (or never named)
+    retimed: dict[int, int] = {}  # line number -> the time the engine's clock gave it
     current: Transaction | None = None  # the transaction the engine's calls are about
     for chunk in _read_ahead(source):
         entries = array("q")
@@ -459,6 +474,10 @@ def _serve(source: IO[bytes]) -> _Found:
                 rules.feature_sweep(entries[i + 1])
                 i += 2
                 continue
+            if line == _RETIME:
+                retimed[entries[i + 1]] = entries[i + 2]
+                i += 3
+                continue
             i += 1
             if line < 0:
                 assert current is not None, "a rule call before any transaction"
@@ -471,6 +490,8 @@ def _serve(source: IO[bytes]) -> _Found:
                     t = event
                 else:
                     waiting[number] = event
+            if retimed:
+                t.ts = retimed.pop(line, t.ts)
             current = t
             rules.attempt(t)
     return rules.found

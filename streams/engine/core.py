@@ -3,13 +3,14 @@
 Pure and synchronous: no Kafka, no Faust, no wall clock. Both drivers (file replay and the stream
 worker) feed it the same way, so replay reproduces what the stream decided.
 
-Events are processed in *steps*: all events with the same event time form one step. A step is run
-when an event with a later time arrives (or on ``flush``); inside it, events are put in a canonical
-order (sales, then other transactions, then settlement lines; by id), applied, and only then are the
-watermarks advanced and watermark rules judged. So the order of events with equal timestamps never
-changes the outcome, and a settlement batch stamped with one ``settled_at`` is matched as a whole
-before anything is declared missing. An event older than the open step is processed at once as a
-step of its own; watermarks never move backwards.
+Events are processed in *steps*: all events with the same engine time (``at``: the event
+time, unless the partition's clock holds it back, ``streams/engine/clock.py``) form one step. A
+step is run when an event with a later time arrives (or on ``flush``); inside it, events are put in
+a canonical order (sales, then other transactions, then settlement lines; by id), applied, and only
+then are the watermarks advanced and watermark rules judged. So the order of events with equal
+timestamps never changes the outcome, and a settlement batch stamped with one ``settled_at`` is
+matched as a whole before anything is declared missing. An event older than the open step is
+processed at once as a step of its own; watermarks never move backwards.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import msgspec
 from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.config import Config
+from streams.engine.clock import PartitionClock
 from streams.engine.duplicates import DuplicateCharges
 from streams.engine.feed import FeedMonitor
 from streams.engine.offload import Offload
@@ -62,14 +64,15 @@ class _Expiry:
 
 
 def _content(event: Event) -> bytes:
-    """The event's contract content; one instant written in two offsets is the same content."""
+    """The event's contract content; one instant written in two offsets is the same content,
+    whatever time the partition's clock gave it."""
     if isinstance(event, Transaction):
         plain: Event = msgspec.structs.replace(
-            event, origin=None, event_time=event.event_time.astimezone(UTC)
+            event, origin=None, ts=0, at=0, event_time=event.event_time.astimezone(UTC)
         )
     else:
         plain = msgspec.structs.replace(
-            event, origin=None, settled_at=event.settled_at.astimezone(UTC)
+            event, origin=None, ts=0, at=0, settled_at=event.settled_at.astimezone(UTC)
         )
     return msgspec.json.encode(plain)
 
@@ -104,6 +107,10 @@ class Engine:
         self.stats = EngineStats()
         self.merchants: dict[str, MerchantState] = {}
         self.feed = FeedMonitor(self.config, self.out)
+        self.times = PartitionClock(self.config.terminal_clock, Outbox())
+        self._reports: dict[int, list[Alert]] = {}
+        """The clock's alerts, by the transaction whose admission raised them: emitted when it
+        is submitted, so they take the same place in every driver's output."""
         self.unsettled_totals = unsettled_totals
         self.reconcile = Reconciliation(self.config, self.out, self.merchants, unsettled_totals)
         self.duplicates = DuplicateCharges(self.config, self.out)
@@ -123,9 +130,31 @@ class Engine:
 
     # -- driver interface -----------------------------------------------------------------------
 
-    def submit(self, event: Event) -> None:
-        """Accept one decoded event (``event.ts`` set). Results accumulate in ``self.out``."""
-        ts = event.ts
+    def admit(self, t: Transaction) -> None:
+        """Give a transaction the partition clock's verdict (``streams/engine/clock.py``): the
+        time its rules measure with (``ts``: its own, unless its terminal's clock is judged
+        wrong) and the engine's time for it (``at``). Drivers call this as they read each
+        transaction, in its topic's order and before merging it with the settlements on ``at``;
+        ``submit`` does it for a transaction not admitted that way."""
+        raw = t.ts
+        times = self.times
+        times.admit(t)
+        if t.ts != raw and self.offload is not None:
+            self.offload.retime(t)
+        if times.out.alerts:
+            self._reports[id(t)] = times.out.alerts
+            times.out.alerts = []
+
+    def submit(self, event: Event, admitted: bool = False) -> None:
+        """Accept one decoded event (``event.ts`` set; ``admitted``: a transaction has been through
+        ``admit``). Results accumulate in ``self.out``."""
+        if not admitted and type(event) is Transaction:
+            self.admit(event)
+        if self._reports:
+            reports = self._reports.pop(id(event), None)
+            if reports is not None:
+                self.out.alerts.extend(reports)
+        ts = event.at
         if self._step_ts is None or ts == self._step_ts:
             self._step_ts = ts
             self._step.append(event)
@@ -228,7 +257,7 @@ class Engine:
         kind = t.type
         if approved and kind in SETTLING_TYPES and self.unsettled_totals:  # awaits, new
             ms.count_unsettled(t, 1)
-        self._expiry.entries.append((t.ts, merchant_id, True, txn_id))
+        self._expiry.entries.append((t.at, merchant_id, True, txn_id))
         offload = self.offload
         if offload is None or not offload.terminals:
             self.terminals.on_attempt(ms, t)

@@ -20,6 +20,10 @@ class Offload:
     terminals: bool = False
     duplicates: bool = False
 
+    def retime(self, t: Transaction) -> None:
+        """The partition's clock gave ``t`` another time than its own (``t.ts``, already set)."""
+        raise NotImplementedError
+
     def attempt(self, t: Transaction) -> None:
         """Every new transaction (terminal health, when it runs here)."""
         raise NotImplementedError

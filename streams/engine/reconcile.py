@@ -51,7 +51,7 @@ class Reconciliation:
         txn_id = t.txn_id
         if expects:
             self._missing.push(
-                (t.ts + self.config.missing_settlement.after_us, t.merchant_id, txn_id)
+                (t.at + self.config.missing_settlement.after_us, t.merchant_id, txn_id)
             )
         lines = ms.lines.get(txn_id)
         if lines is None:  # the usual case: no line came before its transaction
@@ -206,7 +206,7 @@ class Reconciliation:
             "amount_minor": t.amount_minor,
             "currency": t.currency,
             "transaction": txn_evidence(t),
-            "deadline": format_us(deadline if deadline is not None else t.ts + cfg.after_us),
+            "deadline": format_us(deadline if deadline is not None else t.at + cfg.after_us),
         }
         settlement_ids = [] if rejected is None else [rejected.settlement_id]
         if st.missing is None:

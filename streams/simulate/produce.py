@@ -1,4 +1,8 @@
-"""Producing input to Kafka: simulated traffic or JSON Lines files, merged in event-time order.
+"""Producing input to Kafka: simulated traffic or JSON Lines files, each in its own order.
+
+Each file goes to its topic in file order (a file is a topic's log). The two are interleaved, and
+paced, by ``arrival_keys``: event time with a terminal's wrong clock smoothed out, so a sale
+stamped a year ahead neither holds back the rest of its file nor makes the producer sleep.
 
 Keyed by ``merchant_id`` as the contract says (a line that is not JSON has no key and lands on
 whichever partition the producer picks). Paced with ``speed`` (event-time seconds per wall-clock
@@ -13,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 import msgspec
 from kafka import KafkaProducer
@@ -63,12 +68,36 @@ def rows_from_file(path: Path, time_field: str) -> list[Row]:
     return rows
 
 
-def _merged(txn_rows: Iterable[Row], line_rows: Iterable[Row]) -> Iterator[tuple[int, int, bytes]]:
-    """``(ts, side, raw)``; at equal times transactions go first."""
-    txns = ((ts, 0, order, raw) for ts, order, raw in txn_rows)
-    lines = ((ts, 1, order, raw) for ts, order, raw in line_rows)
-    for ts, side, _, raw in heapq.merge(txns, lines, key=lambda r: (r[0], r[1])):
-        yield ts, side, raw
+_SMOOTHING: Final = 2
+"""Neighbours on each side whose times a row's arrival key is the median of."""
+
+
+def arrival_keys(times: list[int]) -> list[int]:
+    """When each row of a file arrives, on its event-time scale: the median of its own and its
+    neighbours' times (a lone wrong clock among them does not count), never earlier than the
+    row before it."""
+    keys: list[int] = []
+    last = -(2**63)
+    n = len(times)
+    for i in range(n):
+        window = sorted(times[max(0, i - _SMOOTHING) : min(n, i + _SMOOTHING + 1)])
+        last = max(last, window[len(window) // 2])
+        keys.append(last)
+    return keys
+
+
+def arrival_order(
+    txn_rows: Iterable[Row], line_rows: Iterable[Row]
+) -> Iterator[tuple[int, int, bytes]]:
+    """``(arrival key, side, raw)``: each file in its own order, interleaved by arrival key;
+    on a tie transactions go first."""
+    sides = []
+    for side, rows in enumerate((list(txn_rows), list(line_rows))):
+        keys = arrival_keys([ts for ts, _, _ in rows])
+        paired = enumerate(zip(keys, rows, strict=True))
+        sides.append([(key, side, k, raw) for k, (key, (_, _, raw)) in paired])
+    for key, side, _, raw in heapq.merge(*sides, key=lambda r: (r[0], r[1], r[2])):
+        yield key, side, raw
 
 
 def produce(
@@ -95,7 +124,7 @@ def produce(
     first_ts: int | None = None
     names = (topics.transactions, topics.settlements)
     try:
-        for n, (ts, side, raw) in enumerate(_merged(txn_rows, line_rows), 1):
+        for n, (ts, side, raw) in enumerate(arrival_order(txn_rows, line_rows), 1):
             if speed is not None:
                 if first_ts is None:
                     first_ts = ts + warmup_us

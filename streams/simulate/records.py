@@ -38,6 +38,9 @@ class SimTxn:
     settle: SettleMode = "none"
     redeliver: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # fields outside the contract
+    clock_offset: int = 0
+    """How far the terminal's clock is off: written into ``event_time``; ``ts`` stays the true
+    moment, which decides when the sale is sent and settled."""
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -55,7 +58,9 @@ class SimTxn:
             doc["entry_mode"] = self.entry_mode
         if self.original_txn_id is not None:
             doc["original_txn_id"] = self.original_txn_id
-        doc["event_time"] = format_us(self.ts, self.merchant.region.offset_seconds)
+        doc["event_time"] = format_us(
+            self.ts + self.clock_offset, self.merchant.region.offset_seconds
+        )
         doc.update(self.extra)
         return doc
 

@@ -384,6 +384,54 @@ def _pan(rng: random.Random) -> str:
     return next(body + d for d in "0123456789" if luhn_valid(body + d))
 
 
+def wrong_clocks(world: World) -> None:
+    """Terminals whose clocks are off, with one sale each, settled as usual: a year ahead, three
+    days ahead, 400 days behind. And one that sends local time as UTC (8 h ahead) for an hour and
+    a half before it is fixed. Each is one TERMINAL_CLOCK alert and nothing else."""
+    for n, (offset, what) in enumerate(
+        [
+            (365 * DAY, "a year ahead"),
+            (3 * DAY, "three days ahead"),
+            (-400 * DAY, "400 days behind"),
+        ]
+    ):
+        m = _merchant(world, 5 + 9 * n)
+        terminal = f"{m.merchant_id}-T7{n}"
+        sale = world.sale(
+            m,
+            terminal,
+            _daytime(world, m, 1 + n % (world.days - 2)),
+            world.fresh_card(),
+            world.amount(m),
+        )
+        sale.clock_offset = offset
+        world.label(
+            "TERMINAL_CLOCK",
+            "OPEN",
+            f"terminal clock {what}",
+            merchant_id=m.merchant_id,
+            terminal_id=terminal,
+            txn_ids=[sale.txn_id],
+        )
+    m = _merchant(world, 31)
+    terminal = f"{m.merchant_id}-T79"
+    ts = _daytime(world, m, 2, 10, 12)
+    sales = [
+        world.sale(m, terminal, ts + k * 30 * MINUTE, world.fresh_card(), world.amount(m))
+        for k in range(5)
+    ]
+    for sale in sales[:4]:
+        sale.clock_offset = 8 * HOUR
+    world.label(
+        "TERMINAL_CLOCK",
+        "RESOLVED",
+        "local time sent as UTC, then fixed",
+        merchant_id=m.merchant_id,
+        terminal_id=terminal,
+        txn_ids=[sales[0].txn_id],
+    )
+
+
 ALL_SCENARIOS: Final = (
     duplicate_charges,
     settlement_problems,
@@ -393,4 +441,5 @@ ALL_SCENARIOS: Final = (
     velocity,
     feed_gap,
     look_alikes,
+    wrong_clocks,
 )

@@ -51,13 +51,17 @@ class Sale(msgspec.Struct, array_like=True, frozen=True, gc=False):
     seq: int
     index: int
     ts: int
+    """The time the velocity rule measures with (``Transaction.ts``)."""
     card_token: str
     merchant_id: str
     txn_id: str
+    at: int = 0
+    """Its engine's time for it (``Transaction.at``): the merge order. Absent (0) in batches of
+    an older worker, which then merge on ``ts``."""
 
     @classmethod
     def of(cls, seq: int, index: int, t: Transaction) -> Sale:
-        return cls(seq, index, t.ts, t.card_token, t.merchant_id, t.txn_id)
+        return cls(seq, index, t.ts, t.card_token, t.merchant_id, t.txn_id, t.at)
 
 
 class SaleBatch(msgspec.Struct, array_like=True, gc=False):
@@ -147,7 +151,7 @@ class CardStage:
             if position <= held:
                 continue  # sent again by a rebuilt source
             held = position
-            last_eff = max(sale.ts, last_eff)
+            last_eff = max(sale.at or sale.ts, last_eff)
             queue.append((last_eff, arrived, sale, token))
             new += 1
         self._held[source] = held

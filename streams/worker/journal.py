@@ -37,9 +37,9 @@ FLUSH: Final = 2
 
 
 class Entry(msgspec.Struct, array_like=True, frozen=True):
-    """One input as fed, its raw bytes masked. Bad input keeps the reason it was rejected for:
-    masking can turn a rejected card number into an acceptable token, so it is never decoded
-    again."""
+    """One input as fed: an accepted event as its contract fields, bad input as its raw bytes
+    masked, with the reason it was rejected for (masking can turn a rejected card number into an
+    acceptable token, so it is never decoded again)."""
 
     kind: int
     offset: int

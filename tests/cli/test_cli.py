@@ -126,13 +126,30 @@ def test_replay_is_deterministic_but_for_detected_at(scenario: tuple[Path, Path]
     assert strip[0] == strip[1] and strip[0]
 
 
-def test_unsorted_file_is_sorted_in_memory(tmp_path: Path) -> None:
-    txns = write_jsonl(tmp_path / "t.jsonl", [txn_doc("B", 60), txn_doc("A", 0)])
-    lines = write_jsonl(tmp_path / "s.jsonl", [])
-    done = replay_cli(txns, lines)
-    assert done.returncode == 0
-    assert "not in event-time order" in done.stderr
-    assert json.loads(done.stdout.splitlines()[0])["txn_ids"] == ["A", "B"]
+def test_a_file_is_taken_in_file_order_unless_sorting_is_asked_for(tmp_path: Path) -> None:
+    # One sale settles before its line's batch; the other's line arrives an hour and a half
+    # after it was settled. Sorted, the line finds its sale; in file order it waited too long.
+    txns = write_jsonl(
+        tmp_path / "t.jsonl",
+        [
+            txn_doc("A", 0),
+            txn_doc("C", 3 * 3600, card="tok_c"),
+            txn_doc("D", 3 * 3600 + 1, card="tok_d"),
+            txn_doc("B", 60, card="tok_b"),
+        ],
+    )
+    lines = write_jsonl(tmp_path / "s.jsonl", [line_doc("S1", "B", 3600)])
+    as_arrived = replay_cli(txns, lines)
+    assert as_arrived.returncode == 0
+    assert "1 events of" in as_arrived.stderr and "taken in file order" in as_arrived.stderr
+    alerts = [json.loads(x) for x in as_arrived.stdout.splitlines()]
+    assert [(a["type"], a["status"]) for a in alerts] == [
+        ("UNMATCHED_SETTLEMENT", "OPEN"),
+        ("UNMATCHED_SETTLEMENT", "RESOLVED"),
+    ]
+    ordered = replay_cli(txns, lines, "--sort-by-event-time")
+    assert ordered.returncode == 0 and ordered.stdout == ""
+    assert "sorted by event time before replay, as asked" in ordered.stderr
 
 
 def test_usage_errors_exit_2(tmp_path: Path, scenario: tuple[Path, Path]) -> None:

@@ -21,7 +21,11 @@ from tests.model.conftest import Trained
 
 
 def _run(
-    data: Path, scorer: Scorer, parallel: bool, transactions: str = "transactions.jsonl"
+    data: Path,
+    scorer: Scorer,
+    parallel: bool,
+    transactions: str = "transactions.jsonl",
+    by_event_time: bool = False,
 ) -> tuple[list[Alert], list[DeadLetter], ReplayReport]:
     alerts: list[Alert] = []
     dead: list[DeadLetter] = []
@@ -33,6 +37,7 @@ def _run(
         dead.append,
         scorer=scorer,
         parallel=parallel,
+        sort_by_event_time=by_event_time,
     )
     return alerts, dead, report
 
@@ -64,16 +69,22 @@ def test_scoring_in_a_second_process_writes_what_inline_scoring_writes(
     _same_report(parallel[2], inline[2])
 
 
-def test_a_file_sorted_in_memory_is_scored_the_same(trained: Trained, judged: Path) -> None:
-    """Out of order, the run restarts with the file sorted (the first scoring process is
-    abandoned) and the line numbers handed over no longer rise: still the same output."""
+@pytest.mark.parametrize("by_event_time", [True, False])
+def test_a_shuffled_file_is_scored_the_same(
+    trained: Trained, judged: Path, by_event_time: bool
+) -> None:
+    """Shuffled, taken in file order (the clock holds back times it cannot corroborate and moves
+    wrong ones) or sorted as asked (the line numbers handed over no longer rise): the sidecar
+    gives the same output as one process."""
     lines = (judged / "transactions.jsonl").read_bytes().splitlines(keepends=True)
     random.Random(5).shuffle(lines)
     (judged / "shuffled.jsonl").write_bytes(b"".join(lines))
     scorer = Scorer(load_model(trained.path))
-    inline = _run(judged, scorer, parallel=False, transactions="shuffled.jsonl")
-    parallel = _run(judged, scorer, parallel=True, transactions="shuffled.jsonl")
-    assert parallel[2].sorted_in_memory == [str(judged / "shuffled.jsonl")]
+    inline = _run(judged, scorer, False, "shuffled.jsonl", by_event_time)
+    parallel = _run(judged, scorer, True, "shuffled.jsonl", by_event_time)
+    both = {str(judged / "shuffled.jsonl"), str(judged / "settlements.jsonl")}
+    assert set(parallel[2].sorted_in_memory) == (both if by_event_time else set())
+    assert parallel[2].out_of_order[str(judged / "shuffled.jsonl")] > 0
     assert any(a.type == "SUSPICIOUS_PATTERN" for a in parallel[0])
     assert parallel[0] == inline[0]
     assert parallel[1] == inline[1]

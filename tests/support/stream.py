@@ -17,7 +17,7 @@ from streams.alerts import Alert
 from streams.config import load_config
 from streams.deadletter import DeadLetter
 from streams.replay import replay
-from streams.simulate.produce import rows_from_file
+from streams.simulate.produce import arrival_order, rows_from_file
 
 
 def _version(alert: dict[str, Any]) -> bytes:
@@ -91,11 +91,8 @@ def wait_until(check: Callable[[], bool], timeout_s: float, every_s: float = 1.0
 
 
 def merged_messages(data: Path) -> list[tuple[int, int, bytes]]:
-    """A data directory's inputs as ``(ts, side, raw)`` (side 0 transactions, 1 settlements),
-    merged in event-time order as a live feed would deliver them."""
+    """A data directory's inputs as ``(arrival key, side, raw)`` (side 0 transactions, 1
+    settlements), as ``posguard produce`` sends them: each file in its order, interleaved."""
     txns = rows_from_file(data / "transactions.jsonl", "event_time")
     lines = rows_from_file(data / "settlements.jsonl", "settled_at")
-    merged = [(ts, 0, order, raw) for ts, order, raw in txns]
-    merged += [(ts, 1, order, raw) for ts, order, raw in lines]
-    merged.sort(key=lambda r: (r[0], r[1], r[2]))
-    return [(ts, side, raw) for ts, side, _, raw in merged]
+    return list(arrival_order(txns, lines))

@@ -1,7 +1,15 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.cardmask import is_card_number, luhn_valid, mask_bytes, mask_text
+from streams.cardmask import (
+    id_has_card_number,
+    is_card_number,
+    issued_by_a_network,
+    luhn_valid,
+    mask_bytes,
+    mask_text,
+)
+from tests.bench.bench_ids import rates
 
 
 def _with_check_digit(body: str) -> str:
@@ -49,3 +57,54 @@ def test_any_luhn_valid_13_to_19_digit_run_is_masked(body: str) -> None:
 def test_bytes_masking_equals_text_masking(text: str) -> None:
     """The bytes path rejects most messages without the regex; it must never disagree."""
     assert mask_bytes(text.encode()) == mask_text(text).encode()
+
+
+# Published test card numbers of the networks (not real cards).
+_TEST_PANS = (
+    "4111111111111111",  # Visa
+    "4012888888881881",
+    "5555555555554444",  # Mastercard
+    "2223003122003222",  # Mastercard 2-series
+    "378282246310005",  # American Express
+    "6011111111111117",  # Discover
+    "3530111333300000",  # JCB
+    "6200000000000005",  # UnionPay
+    "30569309025904",  # Diners Club
+)
+
+
+def test_the_default_check_refuses_free_standing_card_numbers_in_ids() -> None:
+    for pan in _TEST_PANS:
+        assert id_has_card_number(pan, "networks"), pan
+        assert id_has_card_number(f"ORD-{pan}", "networks"), pan
+        assert id_has_card_number(f"{pan[:4]} {pan[4:8]} {pan[8:12]} {pan[12:]}", "networks")
+        assert not id_has_card_number(pan, "off")
+
+
+def test_digits_glued_to_letters_or_digits_are_an_id() -> None:
+    assert not id_has_card_number("TX2304730006206", "networks")  # the run passes Luhn
+    assert luhn_valid("2304730006206")
+    assert not id_has_card_number("TX2304730006206", "luhn")
+    assert not id_has_card_number("41111111111111110", "luhn")  # 17 digits, fails Luhn
+    assert not id_has_card_number("411111111111111111111", "luhn")  # 21 digits
+
+
+def test_luhn_is_stricter_than_networks() -> None:
+    number = "1000000000000008"  # passes Luhn, no network issues cards starting with 1
+    assert luhn_valid(number)
+    assert not issued_by_a_network(number)
+    assert not id_has_card_number(number, "networks")
+    assert id_has_card_number(number, "luhn")
+
+
+def test_false_positive_rates_of_the_default() -> None:
+    """Reported by ``python -m tests.bench.bench_ids``; a numeric 13-19 digit id that passes Luhn
+    in a network's range cannot be told from a card number, every other shape passes."""
+    table = rates(4000)
+    for name, row in table.items():
+        if "numeric" in name and ("12 digits" in name or "20 digits" in name):
+            assert row["networks"] == 0.0, name
+        elif "numeric" in name or "dash" in name:
+            assert 0.0 < row["networks"] < 0.05 < row["luhn"] < 0.15, (name, row)
+        else:
+            assert row["networks"] == row["luhn"] == 0.0, name

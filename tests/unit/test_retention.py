@@ -21,8 +21,20 @@ def test_evidence_older_than_retention_is_dropped() -> None:
 
 def test_short_windows_are_swept_as_event_time_moves_on() -> None:
     events = [txn(f"A{i}", i * 60, card=f"tok_{i}", terminal=f"T{i}") for i in range(50)]
-    r = run(*events, txn("B", 2 * DAY, card="tok_b", terminal="TB"))
+    # Two terminals move on together: one alone two days ahead would be a claim the partition
+    # has not corroborated, and its time would move no watermark.
+    r = run(
+        *events,
+        txn("C", 2 * DAY, card="tok_c", terminal="TC"),
+        txn("B", 2 * DAY, card="tok_b", terminal="TB"),
+    )
     ms = r.engine.merchants["M1"]
-    assert set(r.engine.velocity.cards) == {"tok_b"}
-    assert [key[0] for key in ms.sale_index] == ["tok_b"]
-    assert set(ms.terminals) == {"TB"}
+    assert set(r.engine.velocity.cards) == {"tok_b", "tok_c"}
+    assert sorted(key[0] for key in ms.sale_index) == ["tok_b", "tok_c"]
+    assert set(ms.terminals) == {"TB", "TC"}
+
+
+def test_one_terminal_alone_ahead_sweeps_nothing() -> None:
+    events = [txn(f"A{i}", i * 60, card=f"tok_{i}", terminal=f"T{i}") for i in range(50)]
+    r = run(*events, txn("B", 2 * DAY, card="tok_b", terminal="TB"))
+    assert len(r.engine.velocity.cards) == 51

@@ -4,6 +4,7 @@ is killed and rebuilt from its journal, the engine decides what replay decides."
 from __future__ import annotations
 
 import random
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -19,6 +20,21 @@ from streams.worker.pipeline import Output, PartitionPipeline
 from tests.unit.test_properties import _lines, _replay, common, garbage, line_docs, txn_docs
 
 TOPICS = ("tx", "st")
+_YEAR = 365 * 86400
+# Clock errors, in seconds, a generated transaction may carry: none (most), minutes, hours, days
+# and years, both ways.
+_WRONG_CLOCKS = (0, 0, 0, 0, 0, 0, 600, -900, 8 * 3600, -5 * 3600, 3 * 86400, -400 * 86400, _YEAR)
+
+
+def _as_arrived(docs: list[Any], offsets: list[int], key: str = "event_time") -> list[bytes]:
+    """Docs in generated order (not sorted by time: a log as it arrived), the first ones
+    stamped by clocks off by ``offsets``."""
+    out = []
+    for k, doc in enumerate(docs):
+        offset = offsets[k] if k < len(offsets) else 0
+        moment = datetime.fromisoformat(doc[key]) + timedelta(seconds=offset)
+        out.append(msgspec.json.encode({**doc, key: moment.isoformat()}))
+    return out
 
 
 class Feed:
@@ -99,7 +115,24 @@ def _contents(alerts: list[Alert]) -> set[bytes]:
 def test_any_delivery_interleaving_gives_replays_alerts(
     txns: list[Any], lines: list[Any], bad: list[bytes], rng: random.Random
 ) -> None:
-    t_lines, s_lines = _lines(txns, bad, rng), _lines(lines, [], rng)
+    _check_interleaving(_lines(txns, bad, rng), _lines(lines, [], rng), rng)
+
+
+@common
+@given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.lists(st.sampled_from(_WRONG_CLOCKS), max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_out_of_order_input_and_wrong_clocks_give_replays_alerts(
+    txns: list[Any], lines: list[Any], offsets: list[int], rng: random.Random
+) -> None:
+    t_lines, s_lines = _as_arrived(txns, offsets), _as_arrived(lines, [], "settled_at")
+    _check_interleaving(t_lines, s_lines, rng)
+
+
+def _check_interleaving(t_lines: list[bytes], s_lines: list[bytes], rng: random.Random) -> None:
     _, expected, dead = _replay(t_lines, s_lines)
     pipe = PartitionPipeline(0, Config(), TOPICS)
     out = Feed(t_lines, s_lines).run(pipe, rng, None)
@@ -129,7 +162,37 @@ def test_rebuilt_from_journal_after_a_crash_continues_as_if_never_stopped(
     crash_at: int,
     published_at: int,
 ) -> None:
-    t_lines, s_lines = _lines(txns, bad, rng), _lines(lines, [], rng)
+    _check_crash(_lines(txns, bad, rng), _lines(lines, [], rng), rng, crash_at, published_at)
+
+
+@common
+@given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.lists(st.sampled_from(_WRONG_CLOCKS), max_size=40),
+    st.randoms(use_true_random=False),
+    st.integers(0, 80),
+    st.integers(0, 80),
+)
+def test_out_of_order_and_wrong_clocks_survive_a_crash_at_any_point(
+    txns: list[Any],
+    lines: list[Any],
+    offsets: list[int],
+    rng: random.Random,
+    crash_at: int,
+    published_at: int,
+) -> None:
+    t_lines, s_lines = _as_arrived(txns, offsets), _as_arrived(lines, [], "settled_at")
+    _check_crash(t_lines, s_lines, rng, crash_at, published_at)
+
+
+def _check_crash(
+    t_lines: list[bytes],
+    s_lines: list[bytes],
+    rng: random.Random,
+    crash_at: int,
+    published_at: int,
+) -> None:
     _, expected, _ = _replay(t_lines, s_lines)
     first = PartitionPipeline(0, Config(), TOPICS)
     before = Feed(t_lines, s_lines).run(first, rng, crash_at)
