@@ -26,6 +26,16 @@ _YEAR = 365 * 86400
 _WRONG_CLOCKS = (0, 0, 0, 0, 0, 0, 600, -900, 8 * 3600, -5 * 3600, 3 * 86400, -400 * 86400, _YEAR)
 
 
+_DISORDERED: dict[str, st.SearchStrategy[Any]] = {
+    "txns": st.lists(txn_docs, max_size=40),
+    "lines": st.lists(line_docs, max_size=20),
+    "offsets": st.lists(st.sampled_from(_WRONG_CLOCKS), max_size=40),
+    "rng": st.randoms(use_true_random=False),
+}
+"""Logs in generated order (not sorted), some transactions stamped by wrong clocks."""
+disordered_input = given(**_DISORDERED)
+
+
 def _as_arrived(docs: list[Any], offsets: list[int], key: str = "event_time") -> list[bytes]:
     """Docs in generated order (not sorted by time: a log as it arrived), the first ones
     stamped by clocks off by ``offsets``."""
@@ -119,12 +129,7 @@ def test_any_delivery_interleaving_gives_replays_alerts(
 
 
 @common
-@given(
-    st.lists(txn_docs, max_size=40),
-    st.lists(line_docs, max_size=20),
-    st.lists(st.sampled_from(_WRONG_CLOCKS), max_size=40),
-    st.randoms(use_true_random=False),
-)
+@disordered_input
 def test_out_of_order_input_and_wrong_clocks_give_replays_alerts(
     txns: list[Any], lines: list[Any], offsets: list[int], rng: random.Random
 ) -> None:
@@ -166,14 +171,7 @@ def test_rebuilt_from_journal_after_a_crash_continues_as_if_never_stopped(
 
 
 @common
-@given(
-    st.lists(txn_docs, max_size=40),
-    st.lists(line_docs, max_size=20),
-    st.lists(st.sampled_from(_WRONG_CLOCKS), max_size=40),
-    st.randoms(use_true_random=False),
-    st.integers(0, 80),
-    st.integers(0, 80),
-)
+@given(**_DISORDERED, crash_at=st.integers(0, 80), published_at=st.integers(0, 80))
 def test_out_of_order_and_wrong_clocks_survive_a_crash_at_any_point(
     txns: list[Any],
     lines: list[Any],

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -199,39 +200,43 @@ def _replay_states(
     return {a.alert_id: (a.type, a.status) for a in alerts}
 
 
-def _sale_before(rows: list[bytes], position: int) -> dict[str, Any]:
-    """The last well-formed sale before ``position`` (the files carry some garbage on purpose)."""
-    for raw in reversed(rows[:position]):
+def _first_doc(
+    rows: list[bytes], positions: Iterable[int], wanted: Callable[[dict[str, Any]], bool]
+) -> tuple[int, dict[str, Any]]:
+    """The first well-formed row, among ``positions`` in that order, that is ``wanted`` (the
+    files carry some garbage on purpose)."""
+    for k in positions:
         try:
-            doc = msgspec.json.decode(raw)
+            doc = msgspec.json.decode(rows[k])
         except msgspec.DecodeError:
             continue
-        # Not a stray, nor one of the simulator's own wrong clocks (terminals -T7n).
-        if (
-            isinstance(doc, dict)
-            and doc.get("type") == "SALE"
+        if isinstance(doc, dict) and wanted(doc):
+            return k, doc
+    raise AssertionError("no such row")
+
+
+def _sale_before(rows: list[bytes], position: int) -> dict[str, Any]:
+    """The last sale before ``position`` that is not a stray nor one of the simulator's own
+    wrong clocks (terminals -T7n)."""
+    return _first_doc(
+        rows,
+        range(position - 1, -1, -1),
+        lambda doc: (
+            doc.get("type") == "SALE"
             and "STRAY" not in doc["txn_id"]
             and "-T7" not in doc["terminal_id"]
-        ):
-            return doc
-    raise AssertionError("no sale before this position")
+        ),
+    )[1]
 
 
 def _next_batch(rows: list[bytes], moment: datetime) -> tuple[int, dict[str, Any]]:
-    """The first well-formed settlement line stamped after ``moment`` (the batch a sale of that
-    moment settles in) and its position."""
-    for k, raw in enumerate(rows):
-        try:
-            doc = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
-            continue
-        if (
-            isinstance(doc, dict)
-            and "batch_id" in doc
-            and datetime.fromisoformat(doc["settled_at"]) > moment
-        ):
-            return k, doc
-    raise AssertionError("no batch after this moment")
+    """The first settlement line stamped after ``moment`` (the batch a sale of that moment
+    settles in) and its position."""
+    return _first_doc(
+        rows,
+        range(len(rows)),
+        lambda doc: "batch_id" in doc and datetime.fromisoformat(doc["settled_at"]) > moment,
+    )
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
