@@ -113,6 +113,9 @@ _NETWORKS: Final[tuple[tuple[int, int, int, frozenset[int]], ...]] = (
 )
 
 
+_NOT_DIGITS: Final = bytes(b for b in range(256) if not 48 <= b <= 57)
+
+
 def issued_by_a_network(digits: str) -> bool:
     """True when ``digits`` starts with a card network's IIN and has one of its card lengths."""
     n = len(digits)
@@ -136,6 +139,8 @@ def id_has_card_number(text: str, check: IdCheck) -> bool:
             and luhn_valid(text)
             and (check == "luhn" or issued_by_a_network(text))
         )
+    if len(text.encode().translate(None, _NOT_DIGITS)) < _MIN_DIGITS:  # quick rejection
+        return False
     for m in _LOOSE_RUN.finditer(text):
         digits = m.group(0).replace(" ", "").replace("-", "")
         if len(digits) < _MIN_DIGITS or not luhn_valid(digits):

@@ -89,13 +89,16 @@ class EventDecoder:
                 raise BadInputError(
                     "CARD_NUMBER", "card_token is a card number (13-19 digits passing Luhn)"
                 )
-            if check != "off":
-                _check_ids(
-                    check,
-                    names,
-                    _TXN_IDS,
-                    (t.txn_id, t.original_txn_id, t.terminal_id, t.merchant_id),
-                )
+            if check != "off":  # a card number has 13 digits or more: shorter ids pass as they are
+                if len(t.txn_id) >= _SHORTEST_CARD:
+                    _check_id(check, "txn_id", t.txn_id)
+                original = t.original_txn_id
+                if original is not None and len(original) >= _SHORTEST_CARD:
+                    _check_id(check, "original_txn_id", original)
+                if len(t.terminal_id) >= _SHORTEST_CARD and t.terminal_id not in names:
+                    _check_id(check, "terminal_id", t.terminal_id)
+                if len(t.merchant_id) >= _SHORTEST_CARD and t.merchant_id not in names:
+                    _check_id(check, "merchant_id", t.merchant_id)
             if t.original_txn_id is None and t.type in NEEDS_ORIGINAL:
                 raise BadInputError(
                     "SCHEMA_VIOLATION",
@@ -107,12 +110,15 @@ class EventDecoder:
         else:
             line = cast(Settlement, event)
             if check != "off":
-                _check_ids(
-                    check,
-                    names,
-                    _LINE_IDS,
-                    (line.settlement_id, line.txn_id, line.batch_id, line.merchant_id),
-                )
+                if len(line.settlement_id) >= _SHORTEST_CARD:
+                    _check_id(check, "settlement_id", line.settlement_id)
+                if len(line.txn_id) >= _SHORTEST_CARD:
+                    _check_id(check, "txn_id", line.txn_id)
+                batch = line.batch_id
+                if batch is not None and len(batch) >= _SHORTEST_CARD:
+                    _check_id(check, "batch_id", batch)
+                if len(line.merchant_id) >= _SHORTEST_CARD and line.merchant_id not in names:
+                    _check_id(check, "merchant_id", line.merchant_id)
             moment = line.settled_at
         if len(names) < _MAX_SHARED_NAMES:
             event.merchant_id = names.setdefault(event.merchant_id, event.merchant_id)
@@ -126,24 +132,17 @@ class EventDecoder:
         return event
 
 
-_TXN_IDS: Final = ("txn_id", "original_txn_id", "terminal_id", "merchant_id")
-_LINE_IDS: Final = ("settlement_id", "txn_id", "batch_id", "merchant_id")
+_SHORTEST_CARD: Final = 13
 
 
-def _check_ids(
-    check: IdCheck,
-    known: dict[str, str],
-    fields: tuple[str, str, str, str],
-    values: tuple[str | None, str | None, str | None, str | None],
-) -> None:
-    """Refuse the event when one of its ids carries a card number (an id is echoed exactly or
-    not at all). Merchant and terminal ids already shared (``known``) passed before."""
-    for name, value in zip(fields, values, strict=True):
-        if value is not None and value not in known and id_has_card_number(value, check):
-            how = "passing Luhn" + (
-                ", in a card network's IIN range" if check == "networks" else ""
-            )
-            raise BadInputError("CARD_NUMBER", f"{name} carries a card number (13-19 digits {how})")
+def _check_id(check: IdCheck, name: str, value: str) -> None:
+    """Refuse the event when the id ``name`` carries a card number: an id is echoed exactly or
+    not at all. (Merchant and terminal ids already shared passed before.)"""
+    if id_has_card_number(value, check):
+        how = "passing Luhn, in a card network's IIN range" if check == "networks" else ""
+        raise BadInputError(
+            "CARD_NUMBER", f"{name} carries a card number (13-19 digits {how or 'passing Luhn'})"
+        )
 
 
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()

@@ -109,8 +109,11 @@ class FileReader:
         report: ReplayReport,
         progress: ProgressHook | None,
         id_check: IdCheck = "networks",
+        admit: Callable[[Transaction], None] | None = None,
     ) -> None:
+        """``admit``: called with each transaction as it is read (the engine's clock)."""
         self.id_check: IdCheck = id_check
+        self.admit = admit
         self.path = path
         self.kind: EventKind = kind
         self.dead_letter = dead_letter
@@ -123,6 +126,7 @@ class FileReader:
         name = str(self.path)
         report = self.report
         progress = self.progress
+        admit = self.admit
         consumed = 0
         last = -(2**63)
         late = 0
@@ -158,6 +162,8 @@ class FileReader:
                 else:
                     last = event.ts
                 event.origin = (name, number, raw)
+                if admit is not None:
+                    admit(event)  # type: ignore[arg-type]
                 yield event
         report.lines += lines
         if late:
@@ -168,16 +174,12 @@ class FileReader:
         if not by_event_time:
             return self.events()
         self.report.sorted_in_memory.append(str(self.path))
-        return iter(sorted(self.events(), key=lambda e: e.at))
-
-
-def _admitted(engine: Engine, transactions: Iterator[Event]) -> Iterator[Event]:
-    """The transactions in arrival order, each given its time by the engine's clock before the
-    merge compares it (so a terminal's wrong clock cannot reorder the merge)."""
-    admit = engine.admit
-    for event in transactions:
-        admit(event)  # type: ignore[arg-type]
-        yield event
+        admit, self.admit = self.admit, None
+        ordered = sorted(self.events(), key=lambda e: e.ts)
+        if admit is not None:  # in the order the engine will see them
+            for event in ordered:
+                admit(event)  # type: ignore[arg-type]
+        return iter(ordered)
 
 
 def merge_by_time(first: Iterator[Event], second: Iterator[Event]) -> Iterator[Event]:
@@ -304,7 +306,11 @@ def _run(
         engine.patterns.on_scored = lambda t, row, score: scored.append((t, row, score))
     dead: list[DeadLetter] = []
     id_check = engine.config.card_numbers_in_ids
-    txn_reader = FileReader(transactions, "transaction", dead.append, report, progress, id_check)
+    # Each transaction gets its time from the engine's clock as it is read, in file order and
+    # before the merge compares it (a wrong clock cannot reorder the merge).
+    txn_reader = FileReader(
+        transactions, "transaction", dead.append, report, progress, id_check, engine.admit
+    )
     final: dict[str, tuple[str, str]] = {}
 
     def drain() -> None:
@@ -323,7 +329,7 @@ def _run(
     if settlements is not None:
         line_reader = FileReader(settlements, "settlement", dead.append, report, progress, id_check)
         lines = line_reader.ordered(by_event_time)
-    merged = merge_by_time(_admitted(engine, txn_reader.ordered(by_event_time)), lines)
+    merged = merge_by_time(txn_reader.ordered(by_event_time), lines)
     for event in merged:
         submit(event, True)
         if out.alerts or out.rejections:

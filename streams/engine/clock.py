@@ -79,6 +79,8 @@ class PartitionClock:
         self.out = out
         self.watermark: int | None = None
         """The latest agreeing transaction time; None before the first."""
+        self.reported = False
+        """Set when an admission raised or resolved an alert (in ``out``)."""
         self._odd: dict[tuple[str, str], _Terminal] = {}
         self._claims: dict[tuple[str, str], _Terminal] = {}
         self._judging = False
@@ -87,14 +89,16 @@ class PartitionClock:
         self._first_merchant: str | None = None
         self._one_merchant = True
 
-    def admit(self, t: Transaction) -> None:
-        """Set ``t.ts`` (moved onto the partition's time when its terminal's clock is judged
-        wrong) and ``t.at`` (the engine's time, never ahead of the watermark)."""
-        raw = t.ts
+    def admit(self, t: Transaction, raw: int) -> None:
+        """Set ``t.ts`` (``raw`` as decoded, moved onto the partition's time when its terminal's
+        clock is judged wrong) and ``t.at`` (the engine's time, never ahead of the watermark;
+        decoded equal to ``ts`` and only written when it differs)."""
         if self._one_merchant:
             self._saw_merchant(t.merchant_id)
         if not self._judging:
-            t.at = self._bootstrap(t, raw)
+            at = self._bootstrap(t, raw)
+            if at != raw:
+                t.at = at
             return
         wm = self.watermark
         assert wm is not None
@@ -105,7 +109,6 @@ class PartitionClock:
                 self._admit_odd(odd, t, raw, wm)
                 return
             if self._claims and self._check_claims(t, raw, wm):
-                t.at = raw
                 return
         if raw > wm + tolerance:
             self._claim(t, raw, wm)
@@ -113,9 +116,6 @@ class PartitionClock:
             self._behind(t, raw, wm)
         elif raw > wm:
             self.watermark = raw
-            t.at = raw
-        else:
-            t.at = raw
 
     # -- bootstrap --------------------------------------------------------------------------------
 
@@ -223,14 +223,12 @@ class PartitionClock:
                 self._recovered(odd, t, raw, wm)
             if raw > wm:
                 self.watermark = raw
-            t.at = raw
             return
         if odd.claim is not None:  # pending: its own time for its rules, the partition's here
             odd.latest = max(odd.latest, raw)
             if raw - odd.claim >= tolerance and not odd.contradicted_by:
                 self._accept(key)  # it went on alone and nobody disagreed
                 self.watermark = raw
-                t.at = raw
                 return
             t.at = min(raw - odd.offset, wm)
             return
@@ -246,6 +244,7 @@ class PartitionClock:
     def _report(self, odd: _Terminal, offset: int) -> None:
         if not self.cfg.enabled or odd.alert is not None:
             return
+        self.reported = True
         wm = self.watermark
         assert wm is not None
         direction = "ahead of" if offset > 0 else "behind"
@@ -274,6 +273,7 @@ class PartitionClock:
 
     def _recovered(self, odd: _Terminal, t: Transaction, raw: int, wm: int) -> None:
         assert odd.alert is not None
+        self.reported = True
         odd.alert = self.out.resolve(
             odd.alert,
             wm,

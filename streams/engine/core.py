@@ -138,12 +138,13 @@ class Engine:
         ``submit`` does it for a transaction not admitted that way."""
         raw = t.ts
         times = self.times
-        times.admit(t)
-        if t.ts != raw and self.offload is not None:
-            self.offload.retime(t)
-        if times.out.alerts:
+        times.admit(t, raw)
+        if times.reported:
+            times.reported = False
             self._reports[id(t)] = times.out.alerts
             times.out.alerts = []
+        if self.offload is not None and t.ts != raw:
+            self.offload.retime(t)
 
     def submit(self, event: Event, admitted: bool = False) -> None:
         """Accept one decoded event (``event.ts`` set; ``admitted``: a transaction has been through
