@@ -11,6 +11,8 @@ import re
 from typing import Final, Literal
 
 _MIN_DIGITS: Final = 13
+SHORTEST_CARD_NUMBER: Final = _MIN_DIGITS
+"""Digits in the shortest card number: an id shorter than this cannot carry one."""
 _MAX_DIGITS: Final = 19
 # A maximal run of at least 13 digits, optionally separated by single spaces or dashes. Shorter
 # runs (amounts, dates) are never card numbers, and not matching them keeps masking cheap.

@@ -11,7 +11,7 @@ from typing import Final, Literal, TypeAlias, cast
 
 import msgspec
 
-from streams.cardmask import IdCheck, id_has_card_number, is_card_number
+from streams.cardmask import SHORTEST_CARD_NUMBER, IdCheck, id_has_card_number, is_card_number
 from streams.events import NEEDS_ORIGINAL, Event, EventKind, Settlement, Transaction
 from streams.timefmt import to_us
 
@@ -90,14 +90,14 @@ class EventDecoder:
                     "CARD_NUMBER", "card_token is a card number (13-19 digits passing Luhn)"
                 )
             if check != "off":  # a card number has 13 digits or more: shorter ids pass as they are
-                if len(t.txn_id) >= _SHORTEST_CARD:
+                if len(t.txn_id) >= SHORTEST_CARD_NUMBER:
                     _check_id(check, "txn_id", t.txn_id)
                 original = t.original_txn_id
-                if original is not None and len(original) >= _SHORTEST_CARD:
+                if original is not None and len(original) >= SHORTEST_CARD_NUMBER:
                     _check_id(check, "original_txn_id", original)
-                if len(t.terminal_id) >= _SHORTEST_CARD and t.terminal_id not in names:
+                if len(t.terminal_id) >= SHORTEST_CARD_NUMBER and t.terminal_id not in names:
                     _check_id(check, "terminal_id", t.terminal_id)
-                if len(t.merchant_id) >= _SHORTEST_CARD and t.merchant_id not in names:
+                if len(t.merchant_id) >= SHORTEST_CARD_NUMBER and t.merchant_id not in names:
                     _check_id(check, "merchant_id", t.merchant_id)
             if t.original_txn_id is None and t.type in NEEDS_ORIGINAL:
                 raise BadInputError(
@@ -110,14 +110,14 @@ class EventDecoder:
         else:
             line = cast(Settlement, event)
             if check != "off":
-                if len(line.settlement_id) >= _SHORTEST_CARD:
+                if len(line.settlement_id) >= SHORTEST_CARD_NUMBER:
                     _check_id(check, "settlement_id", line.settlement_id)
-                if len(line.txn_id) >= _SHORTEST_CARD:
+                if len(line.txn_id) >= SHORTEST_CARD_NUMBER:
                     _check_id(check, "txn_id", line.txn_id)
                 batch = line.batch_id
-                if batch is not None and len(batch) >= _SHORTEST_CARD:
+                if batch is not None and len(batch) >= SHORTEST_CARD_NUMBER:
                     _check_id(check, "batch_id", batch)
-                if len(line.merchant_id) >= _SHORTEST_CARD and line.merchant_id not in names:
+                if len(line.merchant_id) >= SHORTEST_CARD_NUMBER and line.merchant_id not in names:
                     _check_id(check, "merchant_id", line.merchant_id)
             moment = line.settled_at
         if len(names) < _MAX_SHARED_NAMES:
@@ -132,17 +132,14 @@ class EventDecoder:
         return event
 
 
-_SHORTEST_CARD: Final = 13
-
-
 def _check_id(check: IdCheck, name: str, value: str) -> None:
     """Refuse the event when the id ``name`` carries a card number: an id is echoed exactly or
     not at all. (Merchant and terminal ids already shared passed before.)"""
     if id_has_card_number(value, check):
-        how = "passing Luhn, in a card network's IIN range" if check == "networks" else ""
-        raise BadInputError(
-            "CARD_NUMBER", f"{name} carries a card number (13-19 digits {how or 'passing Luhn'})"
+        how = (
+            "passing Luhn, in a card network's IIN range" if check == "networks" else "passing Luhn"
         )
+        raise BadInputError("CARD_NUMBER", f"{name} carries a card number (13-19 digits {how})")
 
 
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()

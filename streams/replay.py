@@ -36,6 +36,8 @@ AlertSink = Callable[[Alert], None]
 DeadLetterSink = Callable[[DeadLetter], None]
 ScoredHook = Callable[[Transaction, list[float], float | None], None]
 """Called with each approved sale, its feature row and its score (``None`` without a model)."""
+Admit = Callable[[Transaction], None]
+"""The engine's clock, given each transaction as it is read (``Engine.admit``)."""
 ProgressHook = Callable[[int], None]
 """Called now and then with the number of input bytes read since the last call."""
 
@@ -109,24 +111,21 @@ class FileReader:
         report: ReplayReport,
         progress: ProgressHook | None,
         id_check: IdCheck = "networks",
-        admit: Callable[[Transaction], None] | None = None,
     ) -> None:
-        """``admit``: called with each transaction as it is read (the engine's clock)."""
         self.id_check: IdCheck = id_check
-        self.admit = admit
         self.path = path
         self.kind: EventKind = kind
         self.dead_letter = dead_letter
         self.report = report
         self.progress = progress
 
-    def events(self) -> Iterator[Event]:
-        """The file's events in file order (bad lines go to the dead letters as they are read)."""
+    def events(self, admit: Admit | None = None) -> Iterator[Event]:
+        """The file's events in file order (bad lines go to the dead letters as they are read),
+        each handed to ``admit`` as it is read."""
         decode = EventDecoder(self.kind, self.id_check).decode
         name = str(self.path)
         report = self.report
         progress = self.progress
-        admit = self.admit
         consumed = 0
         last = -(2**63)
         late = 0
@@ -169,12 +168,12 @@ class FileReader:
         if late:
             report.out_of_order[name] += late
 
-    def ordered(self, by_event_time: bool) -> Iterator[Event]:
-        """File order, or (asked for) sorted by event time, ties in file order."""
+    def ordered(self, by_event_time: bool, admit: Admit | None = None) -> Iterator[Event]:
+        """File order, or (asked for) sorted by event time, ties in file order; each event is
+        handed to ``admit`` in that order."""
         if not by_event_time:
-            return self.events()
+            return self.events(admit)
         self.report.sorted_in_memory.append(str(self.path))
-        admit, self.admit = self.admit, None
         ordered = sorted(self.events(), key=lambda e: e.ts)
         if admit is not None:  # in the order the engine will see them
             for event in ordered:
@@ -308,9 +307,7 @@ def _run(
     id_check = engine.config.card_numbers_in_ids
     # Each transaction gets its time from the engine's clock as it is read, in file order and
     # before the merge compares it (a wrong clock cannot reorder the merge).
-    txn_reader = FileReader(
-        transactions, "transaction", dead.append, report, progress, id_check, engine.admit
-    )
+    txn_reader = FileReader(transactions, "transaction", dead.append, report, progress, id_check)
     final: dict[str, tuple[str, str]] = {}
 
     def drain() -> None:
@@ -329,7 +326,7 @@ def _run(
     if settlements is not None:
         line_reader = FileReader(settlements, "settlement", dead.append, report, progress, id_check)
         lines = line_reader.ordered(by_event_time)
-    merged = merge_by_time(txn_reader.ordered(by_event_time), lines)
+    merged = merge_by_time(txn_reader.ordered(by_event_time, engine.admit), lines)
     for event in merged:
         submit(event, True)
         if out.alerts or out.rejections:
