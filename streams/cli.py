@@ -17,11 +17,14 @@ from models.forest import ModelFileError, load_model, save_model
 from models.scorer import Scorer
 from streams.config import ConfigError, load_config
 from streams.evaluate import evaluate_directory, format_evaluation
+from streams.kafka_probe import BrokerSecurityError, BrokerUnavailableError
+from streams.kafka_security import KafkaSecurity, add_security_flags, security_from
 from streams.replay import JsonLinesWriter, format_report, input_size, replay
 from streams.simulate import SimulationSettings, generate, input_rows, write_simulation
 from streams.training import TrainingSettings, describe_model, train_from_history
 
 EXIT_OK = 0
+EXIT_BROKER = 1
 EXIT_USAGE = 2
 
 
@@ -107,13 +110,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     if args.out_dir is None and args.kafka is None:
         raise UsageError("give --out-dir DIR, --kafka BROKER, or both")
-    world = generate(settings)
+    try:
+        world = generate(settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.out_dir is not None:
         sys.stderr.write(write_simulation(Path(args.out_dir), settings, world) + "\n")
     if args.kafka is not None:
         txn_rows, line_rows = input_rows(world)
         warmup_us = int(args.warmup_hours * 3600_000_000)
-        _produce_rows("simulate", args.kafka, txn_rows, line_rows, args.speed, warmup_us)
+        _produce_rows(
+            "simulate", args.kafka, security_from(args=args), txn_rows, line_rows, args.speed,
+            warmup_us,
+        )  # fmt: skip
     return EXIT_OK
 
 
@@ -124,13 +133,14 @@ def cmd_produce(args: argparse.Namespace) -> int:
     txns = rows_from_file(_readable(args.transactions), "event_time")
     lines = rows_from_file(_readable(args.settlements), "settled_at")
     broker = args.kafka or settings_from_env().broker_url
-    _produce_rows("produce", broker, txns, lines, args.speed, 0)
+    _produce_rows("produce", broker, security_from(args=args), txns, lines, args.speed, 0)
     return EXIT_OK
 
 
 def _produce_rows(
     command: str,
     broker: str,
+    security: KafkaSecurity,
     txn_rows: list[tuple[int, int, bytes]],
     line_rows: list[tuple[int, int, bytes]],
     speed: float | None,
@@ -147,6 +157,7 @@ def _produce_rows(
         line_rows,
         speed=speed,
         warmup_us=warmup_us,
+        security=security,
     )
     sys.stderr.write(
         f"posguard {command}: produced {report.transactions:,} transactions and "
@@ -216,6 +227,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         group=args.group,
         config_file=Path(args.config) if args.config else None,
         model_file=Path(args.model) if args.model else None,
+        kafka=security_from(args=args),
     )
     config_path = settings.config_file
     if config_path is not None:
@@ -235,6 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         model=not args.no_model,
         keep_files=args.keep_files,
+        kafka=security_from(args=args),
     )
     return run_demo(options, lambda text: print(text, flush=True))
 
@@ -324,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --speed: send the first H hours of event time at once",
     )
     sp.add_argument("--seed", type=int, default=1)
-    sp.add_argument("--days", type=int, default=4, help="days of traffic (at least 3)")
+    sp.add_argument("--days", type=int, default=4, help="days of traffic (at least 4)")
     sp.add_argument("--merchants", type=int, default=40)
     sp.add_argument(
         "--sales-per-terminal-day",
@@ -334,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="average sales per terminal and day",
     )
     sp.add_argument("--start", default="2026-03-02", help="first day (UTC), YYYY-MM-DD")
+    add_security_flags(sp)
     sp.set_defaults(func=cmd_simulate)
 
     wk = sub.add_parser(
@@ -358,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument(
         "--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"]
     )
+    add_security_flags(wk)
     wk.set_defaults(func=cmd_worker)
 
     pp = sub.add_parser(
@@ -368,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--settlements", required=True, metavar="FILE")
     pp.add_argument("--kafka", metavar="BROKER", help="default: $POSGUARD_BROKER_URL")
     pp.add_argument("--speed", type=float, metavar="X", help="pace: event seconds per second")
+    add_security_flags(pp)
     pp.set_defaults(func=cmd_produce)
 
     dm = sub.add_parser(
@@ -388,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--keep-files", action="store_true",
                     help="keep the work directory (logs, data, model, worker state) after a "
                     "clean stop; it is always kept when something failed")  # fmt: skip
+    add_security_flags(dm)
     dm.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser(
@@ -442,6 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         sys.stderr.write(f"posguard {args.command}: {exc}\n")
         return EXIT_USAGE
+    except (BrokerSecurityError, BrokerUnavailableError) as exc:
+        sys.stderr.write(f"posguard {args.command}: {exc}\n")
+        return EXIT_BROKER
     except KeyboardInterrupt:
         return 130
 

@@ -31,6 +31,7 @@ import msgspec
 from kafka import KafkaConsumer
 
 from streams.embedded_broker import EmbeddedBroker
+from streams.kafka_security import KafkaSecurity, security_env
 from streams.simulate.world import SimulationSettings
 from streams.worker.settings import WorkerSettings, bootstrap_servers, settings_from_env
 from streams.worker.topics import ensure_topics
@@ -49,6 +50,8 @@ class DemoOptions:
     model: bool = True
     history_days: int = 7
     keep_files: bool = False
+    kafka: KafkaSecurity | None = None
+    """Overrides the environment's settings (an external broker only)."""
 
 
 class _Alert(msgspec.Struct):
@@ -61,6 +64,8 @@ class _Alert(msgspec.Struct):
 
 def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
     settings = settings_from_env()
+    if options.kafka is not None:
+        settings = settings.with_overrides(kafka=options.kafka)
     broker: EmbeddedBroker | None = None
     children: list[subprocess.Popen[bytes]] = []
     workdir = Path(tempfile.mkdtemp(prefix="posguard-demo-"))
@@ -70,7 +75,7 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
     try:
         if not os.environ.get("POSGUARD_BROKER_URL"):
             broker = EmbeddedBroker(log=workdir / "broker.log").start()
-            settings = settings.with_overrides(broker_url=broker.url)
+            settings = settings.with_overrides(broker_url=broker.url, kafka=KafkaSecurity())
             out(f"embedded broker (Tansu) on {broker.url}")
         ensure_topics(settings)
         speed = 86400.0 / options.seconds_per_day
@@ -159,6 +164,7 @@ def _spawn_worker(
         "POSGUARD_DATA_DIR": str(workdir / "worker"),
         "POSGUARD_GROUP": f"posguard-demo-{os.getpid()}",
         "POSGUARD_CONFIG": str(config),
+        **security_env(settings.kafka),
     }
     if model is not None:
         env["POSGUARD_MODEL"] = str(model)
@@ -182,6 +188,7 @@ def _spawn_simulator(
             "--seed", str(options.seed), "--out-dir", str(workdir / "data"),
             "--warmup-hours", str(options.warmup_hours),
         ],
+        env={**os.environ, **security_env(settings.kafka)},
         stdout=(workdir / "simulator.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -245,6 +252,7 @@ def _print_alerts(
     consumer = KafkaConsumer(
         settings.topics.alerts,
         bootstrap_servers=bootstrap_servers(settings.broker_url),
+        **settings.kafka.kafka_python(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=500,

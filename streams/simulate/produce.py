@@ -22,6 +22,8 @@ from typing import Final
 import msgspec
 from kafka import KafkaProducer
 
+from streams.kafka_probe import probe_broker
+from streams.kafka_security import KafkaSecurity
 from streams.timefmt import to_us
 from streams.worker.settings import Topics
 
@@ -109,11 +111,17 @@ def produce(
     progress: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     warmup_us: int = 0,
+    security: KafkaSecurity | None = None,
 ) -> ProduceReport:
     """Send every row to its topic; with ``speed``, wait so event time runs ``speed`` times
-    faster than the wall clock, after the first ``warmup_us`` of event time sent at once."""
+    faster than the wall clock, after the first ``warmup_us`` of event time sent at once.
+
+    A broker that refuses ``security`` raises BrokerSecurityError before anything is sent."""
+    security = security or KafkaSecurity()
+    probe_broker(bootstrap, security)
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
+        **security.kafka_python(),
         client_id="posguard-simulate",
         acks="all",
         linger_ms=5,

@@ -54,7 +54,7 @@ from streams.worker.modelwatch import ModelWatcher
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
 from streams.worker.static import content_type, static_file
-from streams.worker.transport import LowLatencyApp, committed_offset, rewind
+from streams.worker.transport import LowLatencyApp, committed_offset, faust_credentials, rewind
 
 log = logging.getLogger("posguard.worker")
 
@@ -822,6 +822,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
         stream_wait_empty=False,
         table_standby_replicas=0,
         producer_acks=-1,
+        broker_credentials=faust_credentials(settings.kafka),
     )
     # Faust's own Prometheus sensor is not attached: it runs on every message and cost a tenth of
     # the worker's time (py-spy); posguard's metrics cover throughput, lag and latency.

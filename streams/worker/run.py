@@ -6,8 +6,12 @@ import logging
 import sys
 
 from streams.config import Config
+from streams.kafka_probe import BrokerSecurityError, BrokerUnavailableError
 from streams.worker.settings import WorkerSettings
 from streams.worker.topics import TopicLayoutError, ensure_topics
+
+EXIT_BROKER = 1
+EXIT_TOPICS = 2
 
 
 def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warning") -> int:
@@ -20,14 +24,17 @@ def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warnin
         layout = ensure_topics(settings)
     except TopicLayoutError as exc:
         sys.stderr.write(f"posguard worker: {exc}\n")
-        return 2
+        return EXIT_TOPICS
+    except (BrokerSecurityError, BrokerUnavailableError) as exc:
+        sys.stderr.write(f"posguard worker: {exc}\n")
+        return EXIT_BROKER
     if layout.created:
         sys.stderr.write(f"posguard worker: created topics {', '.join(layout.created)}\n")
     if layout.partitions != settings.partitions:
         settings = settings.with_overrides(partitions=layout.partitions)
     app, worker = build_app(settings, config)
     sys.stderr.write(
-        f"posguard worker: consuming {settings.broker_url}; "
+        f"posguard worker: consuming {settings.broker_url} ({settings.kafka.describe()}); "
         f"API and metrics on http://{settings.web_host}:{settings.web_port}/\n"
     )
     logging.getLogger("posguard").setLevel(logging.INFO)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import ConfigError
+from streams.kafka_security import KafkaSecurity, security_from
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -40,6 +41,8 @@ class WorkerSettings:
     model_file: Path | None = None
     """Isolation-forest model (``posguard train``); reloaded when the file changes."""
     topics: Topics = Topics()
+    kafka: KafkaSecurity = KafkaSecurity()
+    """How the worker authenticates to the broker (TLS, SASL); see ``streams.kafka_security``."""
     merge_grace_ms: int = 30
     """How long a record is held before it may overtake the other, quiet topic (see merge.py)."""
     merge_active_grace_ms: int = 80
@@ -123,6 +126,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
         ),
         idle_flush_ms=_int(env, "POSGUARD_IDLE_FLUSH_MS", d.idle_flush_ms, 10),
         store=_store(env.get("POSGUARD_STORE") or d.store),
+        kafka=security_from(env),
         topics=Topics(
             transactions=env.get("POSGUARD_TOPIC_TRANSACTIONS") or d.topics.transactions,
             settlements=env.get("POSGUARD_TOPIC_SETTLEMENTS") or d.topics.settlements,

@@ -11,11 +11,9 @@ from typing import Any
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from streams.kafka_probe import BrokerUnavailableError, probe_broker
+from streams.kafka_security import KafkaSecurity
 from streams.worker.settings import WorkerSettings
-
-
-class BrokerUnavailableError(Exception):
-    pass
 
 
 class TopicLayoutError(Exception):
@@ -38,7 +36,7 @@ def ensure_topics(settings: WorkerSettings, wait_s: float = 30.0) -> TopicLayout
     internal topics (the card repartition, the tables' changelogs) must have that count too,
     since Faust gives partition n of every topic to one worker.
     """
-    admin = _connect(settings.bootstrap, wait_s)
+    admin = _connect(settings.bootstrap, settings.kafka, wait_s)
     try:
         t = settings.topics
         inputs = [t.transactions, t.settlements]
@@ -89,11 +87,16 @@ def _partition_counts(admin: KafkaAdminClient) -> dict[str, int]:
     return counts
 
 
-def _connect(bootstrap: str, wait_s: float) -> KafkaAdminClient:
+def _connect(bootstrap: str, security: KafkaSecurity, wait_s: float) -> KafkaAdminClient:
+    """The admin client, once the probe found a broker that accepts this client's security
+    (it raises at once when the broker answers but refuses it)."""
     deadline = time.monotonic() + wait_s
+    probe_broker(bootstrap, security, wait_s)
     while True:
         try:
-            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="posguard-admin")
+            return KafkaAdminClient(
+                bootstrap_servers=bootstrap, client_id="posguard-admin", **security.kafka_python()
+            )
         except KafkaError as exc:
             if time.monotonic() > deadline:
                 raise BrokerUnavailableError(

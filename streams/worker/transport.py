@@ -44,6 +44,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streams.kafka_security import KafkaSecurity
+
 FETCH_MAX_WAIT_MS = 25
 
 
@@ -210,6 +212,21 @@ async def rewind(app: faust.App, tp: TP, offset: int) -> None:
         await consumer.rewind(tp, offset)
     else:  # another transport: Faust's own loop, nothing of ours to lift
         await consumer.seek_wait({tp: offset})
+
+
+def faust_credentials(security: KafkaSecurity) -> Any:
+    """Faust's form of the settings (its aiokafka driver passes them to every client)."""
+    context = security.ssl_context()
+    if security.uses_sasl:
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password,
+            ssl_context=context,
+            mechanism=security.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
 
 
 class _Transport(faust_aiokafka.Transport):

@@ -18,8 +18,9 @@ from models.train import fit_model
 from streams.config import Config
 from streams.simulate import SimulationSettings, write_simulation
 from streams.training import feature_rows
-from tests.support.brokers import apache_kafka, tansu
+from tests.support.brokers import ApacheKafka, apache_kafka, kafka_libs, tansu
 from tests.support.stream import Expected, expected_from_replay
+from tests.support.tls import make_tls_material
 
 _BROKERS = {"tansu": tansu, "kafka": apache_kafka}
 
@@ -38,6 +39,26 @@ def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield url
     finally:
         manager.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
+    """Apache Kafka with a SASL_SSL listener (SCRAM-SHA-512/256 and PLAIN users) and a TLS
+    listener that requires client certificates, on certificates made for this session."""
+    try:
+        tls = make_tls_material(tmp_path_factory.mktemp("tls"))
+        libs = kafka_libs()
+        if libs is None:
+            raise RuntimeError("the Apache Kafka jars are not available")
+        broker = ApacheKafka(libs, tls).start()
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"secured Apache Kafka unavailable here: {exc}")
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="session")

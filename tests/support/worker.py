@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,10 @@ class WorkerProcess:
     model: Path | None = None
     token: str | None = None
     port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    """More environment (Kafka security settings)."""
     process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
 
     def start(self) -> WorkerProcess:
         self.port = self.port or free_port()
@@ -67,8 +70,10 @@ class WorkerProcess:
             "POSGUARD_CONFIG": str(self.config or ""),
             "POSGUARD_MODEL": str(self.model or ""),
             "POSGUARD_TOKEN": self.token or "",
+            **self.env,
         }
-        log = (self.data_dir.parent / f"worker-{self.group}-{time.time_ns()}.log").open("wb")
+        self.log = self.data_dir.parent / f"worker-{self.group}-{time.time_ns()}.log"
+        log = self.log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
             env=env,
