@@ -37,10 +37,10 @@ from streams.worker.alertstore import AlertQuery, AlertStore, to_json
 from streams.worker.cards import (
     CardStage,
     Sale,
-    SaleBatch,
     card_partition,
     decode_batch,
     encode_batch,
+    sale_batches,
 )
 from streams.worker.collector import CollectorPolicy
 from streams.worker.contiguity import Admit, OffsetGuard
@@ -141,11 +141,12 @@ class StreamWorker:
             "journal",
             "Per partition, what the engine was fed, in order (see streams/worker/journal.py)",
         )
-        self.journals = JournalTable(self.journal, "partition")
+        self._value_budget = settings.value_budget
+        self.journals = JournalTable(self.journal, "partition", self._value_budget)
         self.card_journal = self._bytes_table(
             "cards", "Per card partition, the sales the velocity rule ran, in order (cards.py)"
         )
-        self.card_journals = JournalTable(self.card_journal, "card partition")
+        self.card_journals = JournalTable(self.card_journal, "card partition", self._value_budget)
 
     def _raw_topic(self, *names: str) -> Any:
         """Topics whose keys and values are bytes as they are (decoded by posguard itself)."""
@@ -379,11 +380,8 @@ class StreamWorker:
             if not (part or force) and self._clock_sent.get((p, q)) == state:
                 continue
             self._clock_sent[(p, q)] = state
-            self.cards_topic.send_soon(
-                key=b"%d" % p,
-                value=encode_batch(SaleBatch(p, state[0], part or [], idle)),
-                partition=q,
-            )
+            for batch in sale_batches(p, state[0], idle, part or [], self._value_budget):
+                self.cards_topic.send_soon(key=b"%d" % p, value=encode_batch(batch), partition=q)
 
     def _said_idle(self, p: int) -> bool:
         return all(
@@ -822,6 +820,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
         stream_wait_empty=False,
         table_standby_replicas=0,
         producer_acks=-1,
+        producer_max_request_size=settings.max_message_bytes,
         broker_credentials=faust_credentials(settings.kafka),
     )
     # Faust's own Prometheus sensor is not attached: it runs on every message and cost a tenth of

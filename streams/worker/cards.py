@@ -95,6 +95,32 @@ def decode_batch(data: bytes) -> SaleBatch:
     return _batch_decoder.decode(data)
 
 
+_SALE_OVERHEAD: Final = 64
+"""Bytes of an encoded ``Sale`` besides its three strings' UTF-8 (an array header, four integers
+of up to 9 bytes, three string headers of up to 5): an upper bound."""
+
+
+def sale_batches(
+    source: int, clock: int, idle: bool, sales: list[Sale], max_bytes: int
+) -> list[SaleBatch]:
+    """The batch of ``sales`` as messages of at most ``max_bytes`` each (a backlog makes many
+    sales per tick). Only the last carries the clock and ``idle``: a stage must not take the
+    source's clock as passed before it holds every sale sent with it."""
+    batches: list[SaleBatch] = []
+    part: list[Sale] = []
+    size = _SALE_OVERHEAD
+    for sale in sales:
+        n = _SALE_OVERHEAD + len(sale.card_token.encode()) + len(sale.merchant_id.encode())
+        n += len(sale.txn_id.encode())
+        if part and size + n > max_bytes:
+            batches.append(SaleBatch(source, _NEVER, part, False))
+            part, size = [], _SALE_OVERHEAD
+        part.append(sale)
+        size += n
+    batches.append(SaleBatch(source, clock, part, idle))
+    return batches
+
+
 def card_partition(card_token: str, partitions: int) -> int:
     """The card partition of a card: stable across processes (``hash`` is salted per process)."""
     return zlib.crc32(card_token.encode()) % partitions

@@ -25,13 +25,18 @@ log = logging.getLogger("posguard.worker")
 # Entries per changelog message at most; a timer writes smaller batches every tick.
 _BATCH: Final = 500
 _BATCH_BYTES: Final = 256 * 1024
+_ENTRY_OVERHEAD: Final = 5  # an entry's msgpack bin header in the batch
 
 
 class JournalTable:
     """The journals of one table, with what each partition has written so far."""
 
-    def __init__(self, table: Any, what: str) -> None:
+    def __init__(self, table: Any, what: str, max_bytes: int = _BATCH_BYTES) -> None:
         self.table = table
+        self._max_bytes = min(max_bytes, _BATCH_BYTES)
+        """Entries' bytes per batch at most (below the broker's message size limit); a
+        batch holds one entry at least, and entries are far smaller (dead letters' raw text is
+        bounded by ``MAX_RAW_BYTES``)."""
         self.what = what
         """Names the journal in log lines."""
         self._batches: dict[int, deque[tuple[int, int, bytes]]] = {}
@@ -43,8 +48,11 @@ class JournalTable:
         start = 0
         while start < len(entries):
             end, size = start, 0
-            while end < len(entries) and end - start < _BATCH and size < _BATCH_BYTES:
-                size += len(entries[end][1])
+            while end < len(entries) and end - start < _BATCH:
+                n = len(entries[end][1]) + _ENTRY_OVERHEAD
+                if end > start and size + n > self._max_bytes:
+                    break
+                size += n
                 end += 1
             first, last = entries[start][0], entries[end - 1][0]
             key = entry_key(p, first)

@@ -14,7 +14,7 @@ from typing import Final
 from models.scorer import Scorer
 from streams.cardmask import mask_bytes, mask_text
 from streams.config import Config
-from streams.deadletter import DeadLetter, make_dead_letter
+from streams.deadletter import MAX_RAW_BYTES, DeadLetter, make_dead_letter
 from streams.decode import BadInputError, EventDecoder, contract_bytes
 from streams.engine.core import Engine
 from streams.engine.outbox import Rejection
@@ -180,7 +180,8 @@ class PartitionPipeline:
             entry = encode_entry(Entry(kind, offset, raw))
         else:
             detail = mask_text(bad.detail)
-            entry = encode_entry(Entry(kind, offset, mask_bytes(raw), bad.reason, detail))
+            kept = mask_bytes(raw)[:MAX_RAW_BYTES]
+            entry = encode_entry(Entry(kind, offset, kept, bad.reason, detail))
         self.out.write(self.cursor, entry)
 
     def _apply(

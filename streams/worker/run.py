@@ -30,12 +30,14 @@ def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warnin
         return EXIT_BROKER
     if layout.created:
         sys.stderr.write(f"posguard worker: created topics {', '.join(layout.created)}\n")
-    if layout.partitions != settings.partitions:
-        settings = settings.with_overrides(partitions=layout.partitions)
+    settings = settings.with_overrides(
+        partitions=layout.partitions, max_message_bytes=layout.max_message_bytes
+    )
     app, worker = build_app(settings, config)
     sys.stderr.write(
         f"posguard worker: consuming {settings.broker_url} ({settings.kafka.describe()}); "
-        f"API and metrics on http://{settings.web_host}:{settings.web_port}/\n"
+        f"API and metrics on http://{settings.web_host}:{settings.web_port}/; messages of at "
+        f"most {layout.max_message_bytes:,} bytes ({layout.limit_source})\n"
     )
     logging.getLogger("posguard").setLevel(logging.INFO)
     worker.collector.start()

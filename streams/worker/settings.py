@@ -15,6 +15,11 @@ from streams.config import ConfigError
 from streams.kafka_security import KafkaSecurity, security_from
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+KAFKA_DEFAULT_MESSAGE_MAX_BYTES = 1_048_588
+"""Kafka's default ``message.max.bytes`` (and so topics' ``max.message.bytes``)."""
+_RECORD_OVERHEAD = 4096
+"""What a message's value leaves of the limit for its key, headers and the record batch around
+it (a record batch header is 61 bytes; keys here are ids)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,9 @@ class WorkerSettings:
     """Both inputs idle this long, and the broker holding nothing unread, closes the engine's
     open step (so the last alerts of a burst are not held until the next event). Like the
     active grace, it assumes a settlement batch arrives without pauses this long."""
+    max_message_bytes: int = KAFKA_DEFAULT_MESSAGE_MAX_BYTES
+    """The largest message the broker takes on every topic the worker writes (read from the
+    broker at start, see ``topics.py``)."""
     store: str = "rocksdb"
     """Where tables live between restarts: ``rocksdb`` (local RocksDB files under ``data_dir``;
     a restart reads only the changelog written since) or ``memory`` (the whole changelog is read
@@ -70,6 +78,11 @@ class WorkerSettings:
     def bootstrap(self) -> str:
         """``host:port[,host:port]`` without the ``kafka://`` scheme, for plain Kafka clients."""
         return bootstrap_servers(self.broker_url)
+
+    @property
+    def value_budget(self) -> int:
+        """The largest value the worker puts in one message."""
+        return max(self.max_message_bytes - _RECORD_OVERHEAD, 1024)
 
     @property
     def exposed_without_token(self) -> bool:

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.kafka_probe import BrokerUnavailableError, probe_broker
 from streams.kafka_security import KafkaSecurity
-from streams.worker.settings import WorkerSettings
+from streams.worker.settings import KAFKA_DEFAULT_MESSAGE_MAX_BYTES, WorkerSettings
+
+log = logging.getLogger("posguard.worker")
 
 
 class TopicLayoutError(Exception):
@@ -25,6 +28,9 @@ class TopicLayout:
     partitions: int
     """Of every co-partitioned topic: the input topics' own count when they exist."""
     created: list[str]
+    max_message_bytes: int = KAFKA_DEFAULT_MESSAGE_MAX_BYTES
+    """The smallest message size limit of the broker and of the topics the worker writes."""
+    limit_source: str = "Kafka's default"
 
 
 def ensure_topics(settings: WorkerSettings, wait_s: float = 30.0) -> TopicLayout:
@@ -72,9 +78,32 @@ def ensure_topics(settings: WorkerSettings, wait_s: float = 30.0) -> TopicLayout
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 admin.create_topics(missing)
-        return TopicLayout(partitions, [topic.name for topic in missing])
+        written = [t.alerts, t.deadletter, *internal]
+        limit, source = _message_limit(admin, written)
+        return TopicLayout(partitions, [topic.name for topic in missing], limit, source)
     finally:
         admin.close()
+
+
+def _message_limit(admin: KafkaAdminClient, topics: list[str]) -> tuple[int, str]:
+    """The smallest of the brokers' ``message.max.bytes`` and the topics'
+    ``max.message.bytes``, and where it comes from. A broker that does not answer
+    DescribeConfigs (Tansu) leaves Kafka's default."""
+    found: list[tuple[int, str]] = []
+    try:
+        brokers = [str(b["broker_id"]) for b in admin.describe_cluster()["brokers"]]
+        resources = [ConfigResource("BROKER", b, ["message.max.bytes"]) for b in brokers]
+        resources += [ConfigResource("TOPIC", name, ["max.message.bytes"]) for name in topics]
+        described = admin.describe_configs(resources, config_filter="all")
+    except (KafkaError, KeyError, TypeError) as exc:
+        log.warning("the broker did not say its message size limits (%s); assuming Kafka's", exc)
+        return KAFKA_DEFAULT_MESSAGE_MAX_BYTES, "Kafka's default"
+    for kind, key in (("broker", "message.max.bytes"), ("topic", "max.message.bytes")):
+        for name, configs in (described.get(kind) or {}).items():
+            value = (configs.get(key) or {}).get("value")
+            if value is not None and str(value).isdigit():
+                found.append((int(value), f"{key} of {kind} {name}"))
+    return min(found, default=(KAFKA_DEFAULT_MESSAGE_MAX_BYTES, "Kafka's default"))
 
 
 def _partition_counts(admin: KafkaAdminClient) -> dict[str, int]:

@@ -18,7 +18,14 @@ from streams.decode import BadInputError, EventDecoder
 from streams.engine import Engine
 from streams.events import Event, Transaction
 from streams.simulate import SimulationSettings, write_simulation
-from streams.worker.cards import CardStage, Sale, SaleBatch, card_partition
+from streams.worker.cards import (
+    CardStage,
+    Sale,
+    SaleBatch,
+    card_partition,
+    encode_batch,
+    sale_batches,
+)
 from tests.builders import MIN, txn
 from tests.support.stream import merged_messages
 
@@ -56,37 +63,50 @@ def _replay_velocity(config: Config, events: list[Event]) -> list[dict[str, Any]
 
 
 def _source_batches(
-    config: Config, events: list[Event], sources: int, stages: int
+    config: Config,
+    events: list[Event],
+    sources: int,
+    stages: int,
+    tick: int = 1,
+    max_bytes: int | None = None,
 ) -> list[list[tuple[int, SaleBatch]]]:
     """Per source partition (by merchant), the ``(stage, batch)`` messages its worker sends:
-    one per journal entry that made sales or moved the clock."""
+    every ``tick`` journal entries (a backlog makes many per tick), the sales they made and the
+    clock, split into messages of at most ``max_bytes`` as the worker splits them."""
     engines = [Engine(config, route_sales=True) for _ in range(sources)]
     out: list[list[tuple[int, SaleBatch]]] = [[] for _ in range(sources)]
     seqs = [0] * sources
+    pending: list[list[Sale]] = [[] for _ in range(sources)]
 
-    def emit(p: int, idle: bool = False) -> None:
+    def collect(p: int) -> None:
         engine = engines[p]
         made, engine.out.sales = engine.out.sales, []
         engine.take()
         seq = seqs[p]
         seqs[p] += 1
-        clock = engine.clock
+        pending[p].extend(Sale.of(seq, i, t) for i, t in enumerate(made))
+
+    def emit(p: int, idle: bool = False) -> None:
+        clock = engines[p].clock
         assert clock is not None
+        sales, pending[p] = pending[p], []
         for q in range(stages):
-            part = [
-                Sale.of(seq, i, t)
-                for i, t in enumerate(made)
-                if card_partition(t.card_token, stages) == q
-            ]
-            out[p].append((q, SaleBatch(p, clock, part, idle)))
+            part = [sale for sale in sales if card_partition(sale.card_token, stages) == q]
+            if max_bytes is None:
+                out[p].append((q, SaleBatch(p, clock, part, idle)))
+            else:
+                out[p].extend((q, b) for b in sale_batches(p, clock, idle, part, max_bytes))
 
     for event in events:
         p = zlib.crc32(event.merchant_id.encode()) % sources
         engines[p].submit(event)
-        emit(p)
+        collect(p)
+        if not seqs[p] % tick:
+            emit(p)
     for p, engine in enumerate(engines):
         if engine.clock is not None:
             engine.flush()
+            collect(p)
             emit(p, idle=True)
     return out
 
@@ -127,16 +147,19 @@ def test_one_partition_gives_replays_alerts_in_replays_order() -> None:
     stages=st.integers(1, 3),
     seed=st.integers(0, 2**32),
     again=st.floats(0.0, 0.3),
+    tick=st.sampled_from([1, 1, 7, 300]),
+    max_bytes=st.sampled_from([None, 200, 2000]),
 )
 def test_any_partitioning_and_arrival_order_gives_replays_alerts(
-    sources: int, stages: int, seed: int, again: float
+    sources: int, stages: int, seed: int, again: float, tick: int, max_bytes: int | None
 ) -> None:
     """Sources interleave at random, and some batches arrive twice (a rebuilt source sends
-    again what it sent before its journal's published mark)."""
+    again what it sent before its journal's published mark). A source may send many sales per
+    tick (a backlog), split into messages below the broker's size limit."""
     order = random.Random(seed)
     config, rows = _data()
     expected = _by_id(_replay_velocity(config, _events(rows)))
-    per_source = _source_batches(config, _events(rows), sources, stages)
+    per_source = _source_batches(config, _events(rows), sources, stages, tick, max_bytes)
     arrivals: list[tuple[int, SaleBatch]] = []
     cursors = [0] * sources
     while any(c < len(b) for c, b in zip(cursors, per_source, strict=True)):
@@ -240,3 +263,26 @@ def test_the_earliest_sale_of_any_source_goes_first() -> None:
     out = stage.take()
     assert out.released == [2, 1, 2, 1, 2]
     assert out.alerts and out.alerts[-1].txn_ids == ["S0", "S1", "S2", "S3", "S4"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    lengths=st.lists(st.tuples(st.integers(1, 300), st.integers(1, 40), st.integers(1, 80))),
+    max_bytes=st.integers(100, 5000),
+    idle=st.booleans(),
+)
+def test_sale_batches_stay_below_the_limit_and_only_the_last_carries_the_clock(
+    lengths: list[tuple[int, int, int]], max_bytes: int, idle: bool
+) -> None:
+    sales = [
+        Sale(2**40 + n, n, 2**62, "c" * card, "m\u00e9" * merchant, "t" * txn, -(2**62))
+        for n, (card, merchant, txn) in enumerate(lengths)
+    ]
+    batches = sale_batches(3, 2**62, idle, sales, max_bytes)
+    assert [sale for batch in batches for sale in batch.sales] == sales
+    assert (batches[-1].clock, batches[-1].idle) == (2**62, idle)
+    assert all(not b.idle and b.clock == -(2**63) for b in batches[:-1])
+    for batch in batches:
+        # One sale larger than the limit on its own still goes (a sale is ~100 bytes, a limit
+        # is kilobytes at least); otherwise every message stays within it.
+        assert len(encode_batch(batch)) <= max_bytes or len(batch.sales) == 1
