@@ -14,14 +14,13 @@ moves bytes between Kafka and them:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 import weakref
 from collections import deque
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import faust
 import msgspec
@@ -55,6 +54,7 @@ from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
 from streams.worker.static import content_type, static_file
 from streams.worker.transport import LowLatencyApp, committed_offset, faust_credentials, rewind
+from streams.worker.websecurity import given_token, harden, token_matches
 
 log = logging.getLogger("posguard.worker")
 
@@ -524,13 +524,7 @@ class StreamWorker:
         token = self.settings.token
         if token is None:
             return True
-        header = request.headers.get("Authorization", "")
-        given = (
-            header.removeprefix("Bearer ").strip()
-            or request.cookies.get("posguard_token", "")
-            or request.query.get("token", "")
-        )
-        return hmac.compare_digest(given.encode(), token.encode())
+        return token_matches(given_token(request.headers, request.cookies), token)
 
     def stats_page(self) -> dict[str, Any]:
         return {
@@ -826,6 +820,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     # Faust's own Prometheus sensor is not attached: it runs on every message and cost a tenth of
     # the worker's time (py-spy); posguard's metrics cover throughput, lag and latency.
     worker = StreamWorker(app, settings, config)
+    harden(cast(Any, app.web).web_app)
 
     @app.agent(worker.input_topic, concurrency=1)
     async def detect(stream: Any) -> None:

@@ -189,7 +189,9 @@ function bars(el, series, colours, legend) {
   });
   svg += `<text x="2" y="12" font-size="11">${max}</text>`;
   el.innerHTML = `<svg viewBox="0 0 1000 180" preserveAspectRatio="none">${svg}</svg>` +
-    (legend ? `<div class="legend">${series.map((s, j) => `<span><i style="background:${colours[j]}"></i>${esc(s.name)}</span>`).join("")}</div>` : "");
+    (legend ? `<div class="legend">${series.map((s, j) => `<span><i data-colour="${j}"></i>${esc(s.name)}</span>`).join("")}</div>` : "");
+  // Colours set through the DOM: the CSP refuses inline style attributes.
+  el.querySelectorAll("i[data-colour]").forEach((i) => { i.style.background = colours[Number(i.dataset.colour)]; });
 }
 function line(el, points, unit) {
   if (points.length < 2) { el.innerHTML = "<p>No data yet.</p>"; return; }
