@@ -65,6 +65,7 @@ def browser() -> Iterator[Any]:
     options.binary_location = require("chromium")
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports
     driver = webdriver.Chrome(service=Service(require("chromedriver")), options=options)
     driver.implicitly_wait(0)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -239,6 +240,13 @@ def test_fleet_view_and_charts(worker: WorkerProcess, browser: Any) -> None:
     browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=charts]").click()
     _until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#chart-alerts svg rect"))
     browser.save_screenshot(str(ARTIFACTS / "dashboard-charts.png"))
+    # The legend's colours are set through the DOM: the CSP refuses inline style attributes.
+    legend = _until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#chart-alerts i"))
+    assert all(i.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)" for i in legend)
+    blocked = [
+        e["message"] for e in browser.get_log("browser") if "Content Security" in e["message"]
+    ]
+    assert not blocked, blocked
 
 
 def test_no_card_number_on_any_page(worker: WorkerProcess, browser: Any) -> None:

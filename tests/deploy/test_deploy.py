@@ -146,3 +146,28 @@ def test_compose_file_is_valid() -> None:
     assert (ROOT / "deploy/Dockerfile").is_file()
     missing = run(compose, "config", env={"POSGUARD_TOKEN": ""})
     assert missing.returncode != 0 and "POSGUARD_TOKEN" in missing.stderr
+
+
+def test_secured_compose_override_is_valid_and_points_every_client_at_sasl_ssl() -> None:
+    compose = require("docker-compose")
+    files = ["-f", "docker-compose.yml", "-f", "docker-compose.secured.yml"]
+    env = {"POSGUARD_TOKEN": "test-token", "POSGUARD_KAFKA_PASSWORD": "scram-pw"}
+    out = run(compose, *files, "config", env=env)
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    kafka = services["kafka"]["environment"]
+    assert "SASL_SSL://:9094" in kafka["KAFKA_LISTENERS"]
+    assert kafka["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    for name in ("worker-1", "worker-2", "simulator"):
+        worker = services[name]["environment"]
+        assert worker["POSGUARD_BROKER_URL"] == "kafka://kafka:9094", name
+        assert worker["POSGUARD_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert worker["POSGUARD_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert worker["POSGUARD_KAFKA_SSL_CA_LOCATION"] == "/certs/ca.pem"
+        assert any("/certs" in str(v) for v in services[name]["volumes"])
+    assert "kafka:9094" in services["simulator"]["command"]
+    assert "SCRAM-SHA-512" in " ".join(services["topics"]["command"])
+    missing = run(
+        compose, *files, "config", env={"POSGUARD_TOKEN": "t", "POSGUARD_KAFKA_PASSWORD": ""}
+    )
+    assert missing.returncode != 0 and "POSGUARD_KAFKA_PASSWORD" in missing.stderr
