@@ -143,12 +143,13 @@ class ApacheKafka:
             for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256")
             for arg in ("--add-scram", f"{mechanism}=[name={SCRAM_USER},password={SCRAM_PASSWORD}]")
         ]
-        subprocess.run(
-            [java, "-cp", cp, "kafka.tools.StorageTool", "format", "--standalone",
-             "-t", cluster, "-c", str(props), *(users if self.tls else [])],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        log = (self.dir / "kafka.log").open("wb")
+        if not (self.dir / "data" / "meta.properties").is_file():  # not a restart
+            subprocess.run(
+                [java, "-cp", cp, "kafka.tools.StorageTool", "format", "--standalone",
+                 "-t", cluster, "-c", str(props), *(users if self.tls else [])],
+                check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+        log = (self.dir / "kafka.log").open("ab")
         self._process = subprocess.Popen(
             [java, "-Xms256m", "-Xmx768m", "-cp", cp, "kafka.Kafka", str(props)],
             stdout=log,
@@ -161,10 +162,13 @@ class ApacheKafka:
             wait_for_port(self.secured.mtls, 60, self._process)
         return self
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the broker (SIGTERM, a clean shutdown); ``keep_data`` keeps its data directory
+        for ``start`` to run it again on the same ports."""
         process, self._process = self._process, None
         stop_process(process, 15)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @contextmanager
