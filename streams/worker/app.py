@@ -45,6 +45,7 @@ from streams.worker.collector import CollectorPolicy
 from streams.worker.contiguity import Admit, OffsetGuard
 from streams.worker.evidence import alert_evidence
 from streams.worker.fleet import fleet_totals, merchant_summaries
+from streams.worker.flow import MergeFlow
 from streams.worker.journal import decode_entry
 from streams.worker.journal_table import JournalTable
 from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
@@ -112,6 +113,7 @@ class StreamWorker:
         self._grace_s = settings.merge_grace_ms / 1000
         self._active_grace_s = settings.merge_active_grace_ms / 1000
         self._idle_s = settings.idle_flush_ms / 1000
+        self.flow = MergeFlow(lambda: app.consumer)
         self._unwritten: dict[int, list[tuple[int, bytes]]] = {}
         self._unacked: dict[int, list[tuple[int, int]]] = {}
         self._unsent: dict[int, list[Sale]] = {}
@@ -185,6 +187,7 @@ class StreamWorker:
         self._seen[key] = message.offset
         self._waiting.setdefault(key, {})[message.offset] = (event, now)
         pipe.offer(side, message.offset, message.value or b"", now)
+        self.flow.offered(TP(message.topic, p), pipe.buffered(side))
         self._release(p, pipe, now)
 
     def _release(self, p: int, pipe: PartitionPipeline, now: float) -> None:
@@ -557,8 +560,14 @@ class StreamWorker:
                 pipe.engine.patterns.set_scorer(self.model.scorer)
         self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
 
+    def _buffered_of(self, tp: TP) -> int | None:
+        pipe = self.pipelines.get(tp.partition)
+        side = self._side.get(tp.topic)
+        return None if pipe is None or side is None else pipe.buffered(side)
+
     def on_revoked(self, revoked: set[TP]) -> None:
         """Forget partitions another worker now owns; unacknowledged input is read again there."""
+        self.flow.forget(revoked)
         for p in {tp.partition for tp in revoked if tp.topic in self.names}:
             self.pipelines.pop(p, None)
             self._fed.discard(p)
@@ -595,6 +604,7 @@ class StreamWorker:
                 self._release(p, pipe, now)
                 self._ask_if_held(p, pipe, now)
                 self._write_journal(p)
+        self.flow.drained(self._buffered_of)
         for q, stage in list(self.stages.items()):
             with _acting_for(q):
                 stage.release(now, _CARD_GRACE_S)
@@ -671,6 +681,7 @@ class StreamWorker:
 
     def refresh_gauges(self) -> None:
         m = self.metrics
+        m.paused.set(len(self.flow.paused))
         m.alerts_open.clear()
         for (kind, severity), n in self.store.open_by_type().items():
             m.alerts_open.labels(kind, severity).set(n)

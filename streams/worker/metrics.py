@@ -85,6 +85,12 @@ class Metrics:
             ["topic"],
             registry=registry,
         )
+        self.paused = Gauge(
+            "posguard_input_paused",
+            "Input topic-partitions not fetched while their merge buffer is full (backpressure, "
+            "usual while catching up on a backlog)",
+            registry=registry,
+        )
         self.model_loaded = Gauge(
             "posguard_model_loaded",
             "1 when an isolation-forest model is scoring",

@@ -90,6 +90,26 @@ class _Consumer(faust_aiokafka.Consumer):
         self._handed: dict[TP, deque[int]] = {}
         """Per assigned topic-partition, offsets handed over in order, the acknowledged ones
         dropped from the front when offsets are committed."""
+        self._pause_pending: set[TP] = set()
+        """Pauses asked for while a fetched batch is being handed over (see ``pause_soon``)."""
+
+    def pause_soon(self, tps: set[TP]) -> None:
+        """Pause ``tps`` once the batch being handed over is done. Faust's ``getmany`` skips
+        the rest of a batch's records of a partition paused meanwhile, and they would have to be
+        read again (a hole the offset guard rewinds to)."""
+        self._pause_pending |= tps
+
+    def resume_partitions(self, tps: Any) -> None:
+        self._pause_pending.difference_update(tps)
+        super().resume_partitions(tps)
+
+    def on_buffer_drop(self, tp: TP) -> None:
+        # Faust makes a partition active again when its stream buffer drains, whoever paused
+        # it; one the worker paused (merge backpressure, ``flow.py``) stays paused.
+        if tp in self._paused_partitions:
+            self._buffered_partitions.discard(tp)
+            return
+        super().on_buffer_drop(tp)
 
     def _new_offset(self, tp: TP) -> int | None:
         handed = self._handed.get(tp)
@@ -182,6 +202,9 @@ class _Consumer(faust_aiokafka.Consumer):
                                 if queue is None:
                                     queue = handed[tp] = deque()
                                 queue.append(offset)
+                    if self._pause_pending:
+                        self.pause_partitions(self._pause_pending)
+                        self._pause_pending = set()
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

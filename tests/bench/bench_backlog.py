@@ -22,7 +22,7 @@ from typing import Any
 
 from streams.simulate import SimulationSettings, write_simulation
 from streams.simulate.produce import produce, rows_from_file
-from streams.worker.settings import bootstrap_servers
+from streams.worker.settings import Topics, bootstrap_servers
 from tests.support.brokers import apache_kafka, tansu
 from tests.support.stream import Expected, decode_all, expected_from_replay, final_states
 from tests.support.worker import WorkerProcess, read_topic, unique_topics
@@ -39,6 +39,26 @@ def _rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _merge_buffered(worker: WorkerProcess, topics: Topics) -> int:
+    """Input records held in the merge buffers (``posguard_merge_buffered`` of both inputs)."""
+    total = 0.0
+    inputs = {f'topic="{topics.transactions}"', f'topic="{topics.settlements}"'}
+    for line in worker.metrics().splitlines():
+        if line.startswith("posguard_merge_buffered{") and any(t in line for t in inputs):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def _at_quarters(samples: list[tuple[int, int]], events: int) -> list[int]:
+    """Resident MiB when a quarter, half, three quarters and all of the backlog was processed:
+    memory that grows with the state the rules retain, not with what is still unread."""
+    out = []
+    for q in (0.25, 0.5, 0.75, 1.0):
+        reached = [r for n, r in samples if n >= q * events]
+        out.append(round((reached[0] if reached else samples[-1][1]) / 2**20))
+    return out
 
 
 def _fleet(workdir: Path) -> tuple[Path, Expected]:
@@ -63,13 +83,18 @@ def _catch_up(broker: str, workdir: Path, data: Path, expected: Expected) -> dic
     worker = WorkerProcess(broker, topics, state, group, config=data / "config.toml").start()
     assert worker.process is not None
     windows: list[float] = []
+    rss: list[tuple[int, int]] = []
+    """(events processed, resident bytes) per window."""
+    buffered = 0
     peak = 0
     try:
         last_t, last_n = time.time(), 0
         while True:
             time.sleep(_WINDOW_S)
-            peak = max(peak, _rss_bytes(worker.process.pid))
             n = worker.events_in()
+            rss.append((n, _rss_bytes(worker.process.pid)))
+            peak = max(peak, rss[-1][1])
+            buffered = max(buffered, _merge_buffered(worker, topics))
             now = time.time()
             if n > last_n:
                 windows.append((n - last_n) / (now - last_t))
@@ -101,6 +126,8 @@ def _catch_up(broker: str, workdir: Path, data: Path, expected: Expected) -> dic
         "window_events_per_s_median": round(statistics.median(steady)),
         "window_events_per_s_max": round(max(steady)),
         "peak_rss_mib": round(peak / 2**20),
+        "rss_mib_at_quarters": _at_quarters(rss, expected.events),
+        "peak_merge_buffered": buffered,
         "alerts_equal_replay": same,
     }
 
@@ -130,7 +157,9 @@ def main() -> None:
             f"{r['catch_up_events_per_s']:,}/s (10 s windows: min "
             f"{r['window_events_per_s_min']:,}, median {r['window_events_per_s_median']:,}, max "
             f"{r['window_events_per_s_max']:,}), replay's alerts after "
-            f"{r['seconds_to_replays_alerts']} s, peak RSS {r['peak_rss_mib']} MiB, alerts equal "
+            f"{r['seconds_to_replays_alerts']} s, peak RSS {r['peak_rss_mib']} MiB (at a quarter, "
+            f"half, three quarters, all: {r['rss_mib_at_quarters']}), merge buffer at most "
+            f"{r['peak_merge_buffered']:,} records, alerts equal "
             f"replay: {r['alerts_equal_replay']}{beside}",
             flush=True,
         )
