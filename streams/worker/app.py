@@ -826,6 +826,9 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
         table_standby_replicas=0,
         producer_acks=-1,
         producer_max_request_size=settings.max_message_bytes,
+        # The broker's limit is on a record batch, not a record: several small messages in one
+        # batch must fit too.
+        producer_max_batch_size=settings.producer_batch_bytes,
         broker_credentials=faust_credentials(settings.kafka),
     )
     # Faust's own Prometheus sensor is not attached: it runs on every message and cost a tenth of

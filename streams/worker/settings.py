@@ -85,6 +85,12 @@ class WorkerSettings:
         return max(self.max_message_bytes - _RECORD_OVERHEAD, 1024)
 
     @property
+    def producer_batch_bytes(self) -> int:
+        """The producer's record batch size: Faust's default, 16 KiB, unless the limit is
+        smaller (it bounds a batch, headers included)."""
+        return max(1024, min(16_384, self.max_message_bytes - 512))
+
+    @property
     def exposed_without_token(self) -> bool:
         return self.token is None and self.web_host not in LOOPBACK_HOSTS
 

@@ -68,3 +68,9 @@ def test_journal_batches_stay_below_the_budget() -> None:
 def test_the_value_budget_leaves_room_for_key_and_record_batch() -> None:
     assert WorkerSettings().value_budget < WorkerSettings().max_message_bytes
     assert WorkerSettings(max_message_bytes=20_000).value_budget <= 20_000 - 1024
+
+
+def test_producer_batches_fit_the_limit_too() -> None:
+    # The broker's limit applies to a record batch: a batch of small messages must fit as well.
+    assert WorkerSettings().producer_batch_bytes == 16_384
+    assert WorkerSettings(max_message_bytes=12_000).producer_batch_bytes <= 12_000 - 512
