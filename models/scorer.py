@@ -136,9 +136,6 @@ class Scorer:
                 row[i] = float(value)
         return row
 
-    def is_anomalous(self, score: float) -> bool:
-        return score >= self.threshold
-
     # -- batches --------------------------------------------------------------------------------
 
     def score_batch(self, rows: npt.ArrayLike) -> npt.NDArray[np.float64]:

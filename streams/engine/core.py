@@ -34,7 +34,7 @@ from streams.engine.outbox import Outbox, Rejection
 from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.reconcile import Reconciliation
 from streams.engine.refunds import Refunds
-from streams.engine.state import MerchantState, TxnState, awaits_settlement
+from streams.engine.state import SWEEP_EVERY_US, MerchantState, TxnState, awaits_settlement
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
 from streams.events import CANCELLING_TYPES, SETTLING_TYPES, Event, Settlement, Transaction
@@ -43,7 +43,6 @@ from streams.events import CANCELLING_TYPES, SETTLING_TYPES, Event, Settlement, 
 # the sweeps only keep memory bounded. The minute windows are swept hourly: small dicts take new
 # keys (nearly every sale is a new card-and-amount key) at half the cost of day-sized ones. The
 # model's per-card history (30 days) is swept daily.
-_SWEEP_EVERY_US = 3600_000_000
 _FEATURE_SWEEP_EVERY_US = 24 * 3600_000_000
 
 
@@ -52,8 +51,6 @@ class EngineStats:
     transactions: int = 0
     settlements: int = 0
     redeliveries: int = 0
-    conflicts: int = 0
-    late_events: int = 0
 
 
 @dataclass(slots=True)
@@ -164,7 +161,6 @@ class Engine:
             self._step_ts = ts
             self._step.append(event)
         else:
-            self.stats.late_events += 1
             self._run_step([event], ts)
 
     def flush(self) -> None:
@@ -236,7 +232,7 @@ class Engine:
             if self._expiry.entries[0][0] < tw - self.config.retention_us:
                 self._expire(tw)
             if self._next_sweep is None or tw >= self._next_sweep:
-                self._next_sweep = tw + _SWEEP_EVERY_US
+                self._next_sweep = tw + SWEEP_EVERY_US
                 self._sweep_short_lived(tw)
 
     # -- transactions ---------------------------------------------------------------------------
@@ -343,7 +339,6 @@ class Engine:
         if _same_content(known, again):
             self.stats.redeliveries += 1
             return
-        self.stats.conflicts += 1
         what = "txn_id" if isinstance(again, Transaction) else "settlement_id"
         ident = again.txn_id if isinstance(again, Transaction) else again.settlement_id
         self.out.reject(

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Final
 
 import msgspec
 
 from streams.alerts import Alert
 from streams.events import SETTLING_TYPES, Settlement, Transaction
+
+SWEEP_EVERY_US: Final = 3600_000_000
+"""How often, in event time, state past its retention or window is swept out."""
 
 
 class TxnState(msgspec.Struct, gc=False):

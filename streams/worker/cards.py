@@ -35,14 +35,12 @@ import msgspec
 
 from streams.config import Config
 from streams.engine.outbox import Outbox
+from streams.engine.state import SWEEP_EVERY_US
 from streams.engine.velocity import Velocity
 from streams.events import Transaction
-from streams.worker.journal import JournalCursor, JournaledOutput
+from streams.worker.journal import JOURNAL_MARGIN_US, JournalCursor, JournaledOutput
 
 _NEVER: Final = -(2**63)
-_SWEEP_EVERY_US: Final = 3600_000_000
-# Released sales are journaled as long as a partition's inputs are (see pipeline.py).
-_JOURNAL_MARGIN_US: Final = 2 * 86400_000_000
 
 
 class Sale(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -142,7 +140,7 @@ class CardStage:
         self._outbox = Outbox()
         self.velocity = Velocity(config, self._outbox)
         self._window_us = config.velocity.window_us
-        self.cursor = JournalCursor(config.retention_us + _JOURNAL_MARGIN_US)
+        self.cursor = JournalCursor(config.retention_us + JOURNAL_MARGIN_US)
         self._queues: list[deque[tuple[int, float, Sale, int]]] = []
         self._clock: list[int] = []
         self._last_eff: list[int] = []
@@ -245,7 +243,7 @@ class CardStage:
         self.frontier = max(self.frontier, eff)
         self.velocity.on_card_sale(sale.ts, sale.card_token, sale.merchant_id, sale.txn_id)
         if self.frontier >= self._next_sweep:
-            self._next_sweep = self.frontier + _SWEEP_EVERY_US
+            self._next_sweep = self.frontier + SWEEP_EVERY_US
             self.velocity.expire(self.frontier - self._window_us)
         alerts = self._outbox.alerts
         if alerts:

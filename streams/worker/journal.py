@@ -30,10 +30,11 @@ import msgspec
 
 from streams.alerts import Alert
 
-TRANSACTION: Final = 0
-SETTLEMENT: Final = 1
 FLUSH: Final = 2
-"""The worker ran the engine's open step because both inputs were idle."""
+"""An entry's kind when the worker ran the engine's open step because both inputs were idle;
+other entries' kind is their input's side (``merge.TRANSACTIONS``, ``merge.SETTLEMENTS``)."""
+JOURNAL_MARGIN_US: Final = 2 * 86400_000_000
+"""How much longer than the rules' retention a journal keeps its entries."""
 
 
 class Entry(msgspec.Struct, array_like=True, frozen=True):

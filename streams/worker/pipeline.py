@@ -20,13 +20,19 @@ from streams.engine.core import Engine
 from streams.engine.outbox import Rejection
 from streams.events import Event, EventKind
 from streams.worker.cards import Sale
-from streams.worker.journal import FLUSH, Entry, JournalCursor, JournaledOutput, encode_entry
+from streams.worker.journal import (
+    FLUSH,
+    JOURNAL_MARGIN_US,
+    Entry,
+    JournalCursor,
+    JournaledOutput,
+    encode_entry,
+)
 from streams.worker.merge import Grace, TimeMerger
 
 _KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
 # Journal entries are kept two days beyond the engine's retention, so a rebuilt engine has seen
 # everything the live one still remembers.
-_JOURNAL_MARGIN_US: Final = 2 * 86400_000_000
 
 _Pending = tuple[int, bytes, Event | BadInputError]
 
@@ -59,7 +65,7 @@ class PartitionPipeline:
         check = config.card_numbers_in_ids
         self._decoders = (EventDecoder("transaction", check), EventDecoder("settlement", check))
         self._merger: TimeMerger[_Pending] = TimeMerger()
-        self.cursor = JournalCursor(config.retention_us + _JOURNAL_MARGIN_US)
+        self.cursor = JournalCursor(config.retention_us + JOURNAL_MARGIN_US)
         self._next_offset = [0, 0]
         """Per side, every offset below this one is journaled or buffered."""
         self.out = Output()
