@@ -28,7 +28,11 @@ def money_at_stake(alert: Alert) -> Stake | None:
     if kind == "MISSING_SETTLEMENT":
         return _stake(d.get("currency"), _int(d.get("amount_minor")), "not settled")
     if kind == "DUPLICATE_CHARGE":
-        extra = max(0, len(alert.txn_ids) - 1) * _int(d.get("amount_minor"))
+        charges = len(alert.txn_ids)
+        omitted = d.get("transactions_omitted")
+        if isinstance(omitted, int):  # a cluster too large to list (duplicates.py)
+            charges = len(d.get("transactions") or []) + omitted
+        extra = max(0, charges - 1) * _int(d.get("amount_minor"))
         return _stake(d.get("currency"), extra, "charged twice")
     if kind == "SETTLED_WITHOUT_APPROVAL":
         line = d.get("settlement") or {}

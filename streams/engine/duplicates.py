@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 from streams.config import Config
 from streams.engine.describe import txn_evidence
 from streams.engine.outbox import Outbox
 from streams.engine.state import DuplicateCluster, MerchantState, TxnState
 from streams.money import format_amount
 from streams.timefmt import describe_duration
+
+# A terminal replaying one charge thousands of times makes one cluster of thousands: its alert
+# must still fit a Kafka message (and each update must not cost its size again). Beyond these,
+# the alert names the first ones and says how many more there are.
+_IDS_MAX: Final = 1000
+_EVIDENCE_MAX: Final = 100
+_NAMED_MAX: Final = 10
+
+
+def _named(ids: list[str]) -> str:
+    if len(ids) <= _NAMED_MAX:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:_NAMED_MAX])} and {len(ids) - _NAMED_MAX} more"
+
+
+def _evidence(ms: MerchantState, members: list[str]) -> dict[str, Any]:
+    """The members' transactions as evidence, the first ``_EVIDENCE_MAX`` of them."""
+    shown = members[:_EVIDENCE_MAX]
+    evidence: dict[str, Any] = {"transactions": [txn_evidence(ms.txns[m].txn) for m in shown]}
+    if len(members) > len(shown):
+        evidence["transactions_omitted"] = len(members) - len(shown)
+    return evidence
 
 
 class DuplicateCharges:
@@ -50,7 +74,7 @@ class DuplicateCharges:
             summary = (
                 f"Card {t.card_token} was charged {format_amount(t.amount_minor, t.currency)} "
                 f"{len(members)} times within {describe_duration(gap)} at merchant {t.merchant_id} "
-                f"({', '.join(members)}): void the extra charge or refund the customer."
+                f"({_named(members)}): void the extra charge or refund the customer."
             )
             alert = self.out.open(
                 "DUPLICATE_CHARGE",
@@ -58,7 +82,7 @@ class DuplicateCharges:
                 (t.merchant_id, first.txn_id),
                 merchant_id=t.merchant_id,
                 terminal_id=t.terminal_id,
-                txn_ids=members,
+                txn_ids=members[:_IDS_MAX],
                 settlement_ids=[],
                 ts=t.ts,
                 summary=summary,
@@ -67,7 +91,7 @@ class DuplicateCharges:
                     "amount_minor": t.amount_minor,
                     "currency": t.currency,
                     "window_seconds": window // 1_000_000,
-                    "transactions": [txn_evidence(ms.txns[m].txn) for m in members],
+                    **_evidence(ms, members),
                 },
             )
             # Its own list: the alert event just emitted keeps the members it was raised with.
@@ -84,10 +108,10 @@ class DuplicateCharges:
             summary=(
                 f"Card {t.card_token} was charged {format_amount(t.amount_minor, t.currency)} "
                 f"{len(cluster.members)} times at merchant {t.merchant_id} "
-                f"({', '.join(cluster.members)}): void the extra charges or refund the customer."
+                f"({_named(cluster.members)}): void the extra charges or refund the customer."
             ),
-            txn_ids=list(cluster.members),
-            details={"transactions": [txn_evidence(ms.txns[m].txn) for m in cluster.members]},
+            txn_ids=cluster.members[:_IDS_MAX],
+            details=_evidence(ms, cluster.members),
         )
 
     @staticmethod
@@ -109,7 +133,7 @@ class DuplicateCharges:
         cluster.alert = self.out.resolve(
             cluster.alert,
             ts,
-            f"Duplicate charge resolved: {', '.join(cancelled)} cancelled by "
-            f"{st.cancelled_by}; {', '.join(live) or 'no sale'} stands.",
+            f"Duplicate charge resolved: {_named(cancelled)} cancelled by "
+            f"{st.cancelled_by}; {_named(live) or 'no sale'} stands.",
             resolved_by=st.cancelled_by,
         )
