@@ -5,7 +5,6 @@ Locally a broker that cannot start skips its tests with the reason; under ``CI=t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -18,7 +17,7 @@ from models.train import fit_model
 from streams.config import Config
 from streams.simulate import SimulationSettings, write_simulation
 from streams.training import feature_rows
-from tests.support.brokers import ApacheKafka, apache_kafka, kafka_libs, tansu
+from tests.support.brokers import ApacheKafka, apache_kafka, kafka_libs, tansu, unavailable
 from tests.support.stream import Expected, expected_from_replay
 from tests.support.tls import make_tls_material
 
@@ -32,9 +31,7 @@ def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         url = manager.__enter__()
     except Exception as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"{name} broker unavailable here: {exc}")
+        unavailable(f"{name} broker", exc)
     try:
         yield url
     finally:
@@ -52,9 +49,7 @@ def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKa
             raise RuntimeError("the Apache Kafka jars are not available")
         broker = ApacheKafka(libs, tls).start()
     except Exception as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"secured Apache Kafka unavailable here: {exc}")
+        unavailable("secured Apache Kafka", exc)
     try:
         yield broker
     finally:

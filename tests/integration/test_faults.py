@@ -22,7 +22,7 @@ from kafka import KafkaProducer
 
 from streams.simulate.produce import message_key, produce, rows_from_file
 from streams.worker.settings import Topics, bootstrap_servers
-from tests.support.brokers import ApacheKafka, kafka_libs
+from tests.support.brokers import ApacheKafka, kafka_libs, unavailable
 from tests.support.stream import (
     Expected,
     decode_all,
@@ -42,14 +42,13 @@ _PER_PARTITION = frozenset({"TERMINAL_CLOCK", "SETTLEMENT_FEED_GAP"})
 
 @pytest.fixture(scope="module")
 def kafka() -> Iterator[ApacheKafka]:
-    libs = kafka_libs()
-    if libs is None:
-        import os
-
-        if os.environ.get("CI") == "true":
+    try:
+        libs = kafka_libs()
+        if libs is None:
             raise RuntimeError("the Apache Kafka jars are not available")
-        pytest.skip("the Apache Kafka jars are not available")
-    broker = ApacheKafka(libs).start()
+        broker = ApacheKafka(libs).start()
+    except Exception as exc:
+        unavailable("Apache Kafka", exc)
     try:
         yield broker
     finally:
