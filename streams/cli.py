@@ -132,8 +132,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     txns = rows_from_file(_readable(args.transactions), "event_time")
     lines = rows_from_file(_readable(args.settlements), "settled_at")
-    broker = args.kafka or settings_from_env().broker_url
-    _produce_rows("produce", broker, security_from(args=args), txns, lines, args.speed, 0)
+    security = security_from(args=args)
+    broker = args.kafka or settings_from_env(kafka=security).broker_url
+    _produce_rows("produce", broker, security, txns, lines, args.speed, 0)
     return EXIT_OK
 
 
@@ -152,7 +153,7 @@ def _produce_rows(
 
     report = produce(
         bootstrap_servers(broker),
-        settings_from_env().topics,
+        settings_from_env(kafka=security).topics,
         txn_rows,
         line_rows,
         speed=speed,
@@ -218,7 +219,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker.run import run_worker
     from streams.worker.settings import settings_from_env
 
-    settings = settings_from_env().with_overrides(
+    settings = settings_from_env(kafka=security_from(args=args)).with_overrides(
         broker_url=args.broker,
         web_port=args.web_port,
         web_host=args.web_host,
@@ -227,7 +228,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
         group=args.group,
         config_file=Path(args.config) if args.config else None,
         model_file=Path(args.model) if args.model else None,
-        kafka=security_from(args=args),
     )
     config_path = settings.config_file
     if config_path is not None:

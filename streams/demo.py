@@ -63,9 +63,7 @@ class _Alert(msgspec.Struct):
 
 
 def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> int:
-    settings = settings_from_env()
-    if options.kafka is not None:
-        settings = settings.with_overrides(kafka=options.kafka)
+    settings = settings_from_env(kafka=options.kafka)
     broker: EmbeddedBroker | None = None
     children: list[subprocess.Popen[bytes]] = []
     workdir = Path(tempfile.mkdtemp(prefix="posguard-demo-"))

@@ -124,7 +124,11 @@ def _store(name: str) -> str:
     return name
 
 
-def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
+def settings_from_env(
+    env: Mapping[str, str] | None = None, kafka: KafkaSecurity | None = None
+) -> WorkerSettings:
+    """The settings from the environment; ``kafka`` given (flags over the environment, already
+    checked together) replaces reading the security settings from the environment alone."""
     env = os.environ if env is None else env
     d = WorkerSettings()
     config = env.get("POSGUARD_CONFIG")
@@ -145,7 +149,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> WorkerSettings:
         ),
         idle_flush_ms=_int(env, "POSGUARD_IDLE_FLUSH_MS", d.idle_flush_ms, 10),
         store=_store(env.get("POSGUARD_STORE") or d.store),
-        kafka=security_from(env),
+        kafka=security_from(env) if kafka is None else kafka,
         topics=Topics(
             transactions=env.get("POSGUARD_TOPIC_TRANSACTIONS") or d.topics.transactions,
             settlements=env.get("POSGUARD_TOPIC_SETTLEMENTS") or d.topics.settlements,

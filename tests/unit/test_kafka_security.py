@@ -191,3 +191,17 @@ def test_probe_says_tls_when_a_listener_hangs_up_on_a_plaintext_request() -> Non
     finally:
         thread.join(5)
         server.close()
+
+
+def test_flags_complete_what_the_environment_starts() -> None:
+    """The password in the environment, the rest as flags: checked together, not the
+    environment alone (which would say SASL settings without a SASL protocol)."""
+    env = {"POSGUARD_KAFKA_SASL_PASSWORD": PASSWORD}
+    args = build_parser().parse_args(
+        ["demo", "--security-protocol", "SASL_SSL", "--sasl-mechanism", "PLAIN",
+         "--sasl-username", "svc"]
+    )  # fmt: skip
+    with pytest.raises(ConfigError):
+        settings_from_env(env)
+    settings = settings_from_env(env, kafka=security_from(env, args))
+    assert (settings.kafka.protocol, settings.kafka.sasl_password) == ("SASL_SSL", PASSWORD)
