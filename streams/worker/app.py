@@ -187,7 +187,7 @@ class StreamWorker:
         self._seen[key] = message.offset
         self._waiting.setdefault(key, {})[message.offset] = (event, now)
         pipe.offer(side, message.offset, message.value or b"", now)
-        self.flow.offered(TP(message.topic, p), pipe.buffered(side))
+        self.flow.offered(message.topic, p, pipe.buffered(side))
         self._release(p, pipe, now)
 
     def _release(self, p: int, pipe: PartitionPipeline, now: float) -> None:

@@ -36,10 +36,13 @@ class MergeFlow:
         self.pauses = 0
         """How many times a topic-partition was paused (for the metrics)."""
 
-    def offered(self, tp: TP, buffered: int) -> None:
-        """A record of ``tp`` went into its merge buffer, which now holds ``buffered``. ``tp``
-        must be Faust's ``TP`` (its consumer asserts that of every active partition)."""
-        if buffered >= self._high and tp not in self.paused:
+    def offered(self, topic: str, partition: int, buffered: int) -> None:
+        """A record of ``topic``'s ``partition`` went into its merge buffer, which now holds
+        ``buffered`` (called for every input message: nothing is built below the high mark)."""
+        if buffered < self._high:
+            return
+        tp = TP(topic, partition)  # Faust's TP: its consumer asserts that of active partitions
+        if tp not in self.paused:
             consumer = self._consumer()
             getattr(consumer, "pause_soon", consumer.pause_partitions)({tp})
             self.paused.add(tp)
