@@ -7,61 +7,23 @@ from typing import Any, Final, Literal, TypeAlias
 
 import msgspec
 
-AlertType: TypeAlias = Literal[
-    "DUPLICATE_CHARGE",
-    "DUPLICATE_SETTLEMENT",
-    "MISSING_SETTLEMENT",
-    "SETTLED_WITHOUT_APPROVAL",
-    "UNMATCHED_SETTLEMENT",
-    "AMOUNT_MISMATCH",
-    "REFUND_ANOMALY",
-    "TERMINAL_FAULT",
-    "SETTLEMENT_FEED_GAP",
-    "VELOCITY",
-    "SUSPICIOUS_PATTERN",
-    "TERMINAL_CLOCK",
-]
-ALERT_TYPES: Final[tuple[AlertType, ...]] = (
-    "DUPLICATE_CHARGE",
-    "DUPLICATE_SETTLEMENT",
-    "MISSING_SETTLEMENT",
-    "SETTLED_WITHOUT_APPROVAL",
-    "UNMATCHED_SETTLEMENT",
-    "AMOUNT_MISMATCH",
-    "REFUND_ANOMALY",
-    "TERMINAL_FAULT",
-    "SETTLEMENT_FEED_GAP",
-    "VELOCITY",
-    "SUSPICIOUS_PATTERN",
-    "TERMINAL_CLOCK",
-)
+from streams.rules.registry import PREFIXES
+
+AlertType: TypeAlias = str
+"""One of ``streams.rules.registry.ALERT_TYPES``."""
 AlertStatus: TypeAlias = Literal["OPEN", "RESOLVED"]
 FLEET: Final = "*"
 """``merchant_id`` of alerts about the whole feed rather than one merchant."""
-
-_PREFIX: Final[dict[AlertType, str]] = {
-    "DUPLICATE_CHARGE": "DC",
-    "DUPLICATE_SETTLEMENT": "DS",
-    "MISSING_SETTLEMENT": "MS",
-    "SETTLED_WITHOUT_APPROVAL": "SW",
-    "UNMATCHED_SETTLEMENT": "UM",
-    "AMOUNT_MISMATCH": "AM",
-    "REFUND_ANOMALY": "RA",
-    "TERMINAL_FAULT": "TF",
-    "SETTLEMENT_FEED_GAP": "FG",
-    "VELOCITY": "VE",
-    "SUSPICIOUS_PATTERN": "SP",
-    "TERMINAL_CLOCK": "TC",
-}
 
 
 def alert_id(kind: AlertType, *evidence: str | int) -> str:
     """A stable id from the alert type and the evidence that identifies it.
 
     The same evidence gives the same id in every process, replay and restart (no salted hashing).
+    The id starts with the type's prefix from the registry.
     """
     text = "\x1f".join([kind, *(str(part) for part in evidence)])
-    return f"{_PREFIX[kind]}-{hashlib.blake2b(text.encode(), digest_size=10).hexdigest()}"
+    return f"{PREFIXES[kind]}-{hashlib.blake2b(text.encode(), digest_size=10).hexdigest()}"
 
 
 class Alert(msgspec.Struct, kw_only=True):

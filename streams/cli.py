@@ -15,11 +15,14 @@ from tqdm import tqdm
 
 from models.forest import ModelFileError, load_model, save_model
 from models.scorer import Scorer
-from streams.config import ConfigError, load_config
+from streams.config import ConfigError
+from streams.configfile import load_config
 from streams.evaluate import evaluate_directory, format_evaluation
 from streams.kafka_probe import BrokerSecurityError, BrokerUnavailableError
 from streams.kafka_security import KafkaSecurity, add_security_flags, security_from
 from streams.replay import JsonLinesWriter, format_report, input_size, replay
+from streams.rules.docs import rules_markdown
+from streams.rules.registry import describe_types
 from streams.simulate import SimulationSettings, generate, input_rows, write_simulation
 from streams.training import TrainingSettings, describe_model, train_from_history
 
@@ -199,6 +202,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     save_model(model, out)
     sys.stderr.write(describe_model(model, out) + "\n")
+    return EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.json:
+        sys.stdout.write(json.dumps(describe_types(config), indent=2) + "\n")
+    else:
+        sys.stdout.write(rules_markdown(config))
     return EXIT_OK
 
 
@@ -441,6 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-samples", type=int, default=256)
     tr.add_argument("--seed", type=int, default=0)
     tr.set_defaults(func=cmd_train)
+
+    ru = sub.add_parser(
+        "rules",
+        help="list the rules, their alert types and settings (with --config: as configured)",
+    )
+    ru.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
+    ru.add_argument("--json", action="store_true", help="the alert types as /api/types gives them")
+    ru.set_defaults(func=cmd_rules)
 
     md = sub.add_parser("model", help="inspect a model file")
     md_sub = md.add_subparsers(dest="model_command", required=True)

@@ -17,11 +17,12 @@ import numpy as np
 
 from models.metrics import average_precision, roc_auc
 from models.scorer import Scorer
-from streams.alerts import ALERT_TYPES, Alert
+from streams.alerts import Alert
 from streams.config import Config
 from streams.deadletter import DeadLetter
 from streams.events import Transaction
 from streams.replay import replay
+from streams.rules.registry import enabled_types
 
 
 class TypeScore(msgspec.Struct):
@@ -128,7 +129,7 @@ def evaluate_directory(data: Path, config: Config, scorer: Scorer | None = None)
     type_scores: list[TypeScore] = []
     false_positive_ids: list[str] = []
     missed: list[dict[str, Any]] = []
-    kinds = [k for k in ALERT_TYPES if k != "SUSPICIOUS_PATTERN"]
+    kinds = [k for k in enabled_types(config) if k != "SUSPICIOUS_PATTERN"]
     for kind in kinds:
         expected = [x for x in alert_labels if x["type"] == kind]
         alerts = [a for a in final.values() if a.type == kind]

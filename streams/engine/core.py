@@ -38,6 +38,8 @@ from streams.engine.state import SWEEP_EVERY_US, MerchantState, TxnState, awaits
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
 from streams.events import CANCELLING_TYPES, SETTLING_TYPES, Event, Settlement, Transaction
+from streams.rules.registry import RULES
+from streams.rules.spec import Rule
 
 # Short-lived state (card, amount and terminal windows) is pruned by time wherever it is read;
 # the sweeps only keep memory bounded. The minute windows are swept hourly: small dicts take new
@@ -118,6 +120,7 @@ class Engine:
             self.config.suspicious_pattern, self.out, track_features or scorer is not None
         )
         self.patterns.set_scorer(scorer)
+        self.rules: list[Rule] = _rules_outside_the_ledger(self.config, self.out)
         self._step: list[Event] = []
         self._step_ts: int | None = None
         self._last_run: int | None = None
@@ -234,6 +237,8 @@ class Engine:
             if self._next_sweep is None or tw >= self._next_sweep:
                 self._next_sweep = tw + SWEEP_EVERY_US
                 self._sweep_short_lived(tw)
+            for rule in self.rules:
+                rule.on_watermark(tw)
 
     # -- transactions ---------------------------------------------------------------------------
 
@@ -291,6 +296,8 @@ class Engine:
         self.reconcile.on_transaction(ms, st, t, expects)
         if self.patterns.track:
             self.patterns.on_transaction(t)
+        for rule in self.rules:
+            rule.on_transaction(ms, st)
         return True
 
     def _cancel(self, ms: MerchantState, st: TxnState, by: Transaction, arriving: bool) -> None:
@@ -316,6 +323,9 @@ class Engine:
             offload.cancel(by)
         self.refunds.on_cancel(ms, st, ts)
         self.reconcile.on_cancel(ms, st, ts)
+        if not arriving:  # one being accepted reaches the rules cancelled already
+            for rule in self.rules:
+                rule.on_cancel(ms, st, ts)
 
     # -- settlements ----------------------------------------------------------------------------
 
@@ -333,6 +343,8 @@ class Engine:
         ms.settlements[settlement_id] = line
         self._expiry.entries.append((line.ts, merchant_id, False, settlement_id))
         self.reconcile.on_settlement(ms, line)
+        for rule in self.rules:
+            rule.on_settlement(ms, line)
         return True
 
     def _redelivered(self, known: Event, again: Event) -> None:
@@ -379,6 +391,8 @@ class Engine:
 
     def _sweep_short_lived(self, tw: int) -> None:
         cfg = self.config
+        for rule in self.rules:
+            rule.expire(tw)
         offload = self.offload
         if offload is None:
             self.velocity.expire(tw - cfg.velocity.window_us)
@@ -398,6 +412,17 @@ class Engine:
                 DuplicateCharges.expire(ms, dup_before)
             if terminals_here:
                 TerminalHealth.expire(ms, term_before)
+
+
+def _rules_outside_the_ledger(config: Config, out: Outbox) -> list[Rule]:
+    """The registry's rules with handlers of their own (``RuleSpec.make``) that are enabled."""
+    rules: list[Rule] = []
+    for spec in RULES:
+        if spec.make is not None:
+            settings = config.rule(spec.section, spec.config)
+            if settings.enabled:
+                rules.append(spec.make(settings, out))
+    return rules
 
 
 def _canonical_order(events: list[Event]) -> list[Event]:

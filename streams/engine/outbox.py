@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from streams.alerts import Alert, AlertStatus, AlertType, alert_id
-from streams.config import RuleConfig
+from streams.config import RuleSettings
 from streams.decode import Reason
 from streams.events import Event, Transaction
 from streams.timefmt import format_us
@@ -36,7 +36,7 @@ class Outbox:
     def open(
         self,
         kind: AlertType,
-        rule: RuleConfig,
+        rule: RuleSettings,
         key: tuple[str | int, ...],
         *,
         merchant_id: str,

@@ -32,6 +32,7 @@ from streams.alerts import Alert, encode_acknowledged, encode_alert
 from streams.cardmask import mask_text
 from streams.config import Config
 from streams.replay import now_rfc3339
+from streams.rules.registry import describe_types
 from streams.worker.alertstore import AlertQuery, AlertStore, to_json
 from streams.worker.cards import (
     CardStage,
@@ -895,6 +896,12 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
         if not worker.authorized(request):
             return denied(view)
         return view.json(worker.stats_page())
+
+    @app.page("/api/types")
+    async def api_types(view: Any, request: Any) -> Any:
+        if not worker.authorized(request):
+            return denied(view)
+        return view.json({"types": describe_types(worker.config)})
 
     @app.page("/api/alerts/{alert_id}/ack")
     class AckView(faust.web.View):

@@ -62,7 +62,7 @@ _DECODE_ONLY = _DECODE_EVERY_LINE.format(
 _REPLAY = """
 import resource, sys, time
 from pathlib import Path
-from streams.config import load_config
+from streams.configfile import load_config
 from streams.replay import JsonLinesWriter, replay
 t = time.perf_counter()
 with open(sys.argv[4], "wb") as out, open(sys.argv[5], "wb") as dead:

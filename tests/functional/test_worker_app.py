@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 from faust.types import TP, Message
 
-from streams.config import load_config
+from streams.configfile import load_config
 from streams.simulate import SimulationSettings, write_simulation
 from streams.worker.app import build_app
 from streams.worker.cards import SaleBatch, encode_batch

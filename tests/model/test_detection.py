@@ -9,7 +9,7 @@ import pytest
 from models.forest import load_model
 from models.scorer import Scorer
 from streams.alerts import Alert
-from streams.config import load_config
+from streams.configfile import load_config
 from streams.evaluate import evaluate_directory
 from streams.replay import replay
 from streams.simulate.patterns import PATTERN_KINDS

@@ -11,7 +11,8 @@ import pytest
 from models.forest import load_model
 from models.scorer import Scorer
 from streams.alerts import Alert
-from streams.config import Config, load_config
+from streams.config import Config
+from streams.configfile import load_config
 from streams.deadletter import DeadLetter
 from streams.engine.outbox import Outbox
 from streams.replay import ReplayReport, replay

@@ -14,7 +14,7 @@ import msgspec
 from models.forest import load_model
 from models.scorer import Scorer
 from streams.alerts import Alert
-from streams.config import load_config
+from streams.configfile import load_config
 from streams.deadletter import DeadLetter
 from streams.replay import replay
 from streams.simulate.produce import arrival_order, rows_from_file

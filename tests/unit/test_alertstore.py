@@ -13,7 +13,7 @@ def _alert(
 ) -> Alert:
     return Alert(
         alert_id=alert_id,
-        type=kind,  # type: ignore[arg-type]
+        type=kind,
         severity="MEDIUM",
         status=status,  # type: ignore[arg-type]
         merchant_id=merchant,

@@ -13,7 +13,8 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.config import Config, load_config
+from streams.config import Config
+from streams.configfile import load_config
 from streams.decode import BadInputError, EventDecoder
 from streams.engine import Engine
 from streams.events import Event, Transaction

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import Config, ConfigError, config_from_mapping, load_config
+from streams.config import Config, ConfigError
+from streams.configfile import config_from_mapping, load_config
 from streams.money import expected_fee, format_amount, parse_rate
 from streams.timefmt import format_us, parse_duration
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import msgspec
 
 from streams.alerts import Alert, encode_alert
-from streams.config import Config, config_from_mapping
+from streams.config import Config
+from streams.configfile import config_from_mapping
 from streams.deadletter import DeadLetter
 from streams.decode import contract_bytes
 from streams.replay import replay

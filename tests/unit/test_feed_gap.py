@@ -77,7 +77,7 @@ def test_missing_judged_after_the_hold_for_lines_that_never_come() -> None:
 
 
 def test_gap_rule_disabled_means_no_gap_and_no_hold() -> None:
-    from streams.config import config_from_mapping
+    from streams.configfile import config_from_mapping
 
     cfg = config_from_mapping({"feed_gap": {"enabled": False}})
     r = run(txn("A", 0), line("S0", "A", HOUR), txn("B", 40 * HOUR, card="tok_b"), config=cfg)

@@ -71,7 +71,7 @@ def test_voided_refund_no_longer_counts() -> None:
 
 
 def test_refund_outside_retention_is_unknown_original() -> None:
-    from streams.config import config_from_mapping
+    from streams.configfile import config_from_mapping
 
     cfg = config_from_mapping({"retention": {"evidence": "2d"}})
     r = run(

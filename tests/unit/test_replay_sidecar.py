@@ -10,7 +10,8 @@ import msgspec
 import pytest
 
 from streams.alerts import Alert
-from streams.config import Config, load_config
+from streams.config import Config
+from streams.configfile import load_config
 from streams.deadletter import DeadLetter
 from streams.replay import ReplayReport, replay
 from streams.replay_sidecar import merge_alerts

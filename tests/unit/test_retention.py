@@ -1,6 +1,6 @@
 """State stays bounded: evidence past retention and idle short windows are dropped."""
 
-from streams.config import config_from_mapping
+from streams.configfile import config_from_mapping
 from tests.builders import HOUR, line, run, txn
 
 DAY = 24 * HOUR

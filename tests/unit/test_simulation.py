@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import load_config
+from streams.configfile import load_config
 from streams.evaluate import evaluate_directory
 from streams.simulate import SimulationSettings, generate, write_simulation
 

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.alerts import Alert
-from streams.config import Config, load_config
+from streams.config import Config
+from streams.configfile import load_config
 from streams.engine import Engine
 from streams.events import Event, Transaction
 from streams.money import expected_fee
@@ -155,7 +156,7 @@ def test_a_wrong_clock_first_in_the_partition_does_not_set_its_time() -> None:
 
 
 def test_clock_alerts_can_be_silenced_but_times_are_still_guarded() -> None:
-    from streams.config import config_from_mapping
+    from streams.configfile import config_from_mapping
 
     cfg = config_from_mapping({"terminal_clock": {"enabled": False}})
     events = fleet()

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.config import config_from_mapping
+from streams.configfile import config_from_mapping
 from streams.engine.core import Engine
 from streams.engine.state import expects_settlement
 from streams.events import Event

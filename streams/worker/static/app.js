@@ -1,11 +1,14 @@
 // posguard dashboard: polls the worker's API every few seconds; no framework, no build step.
 "use strict";
 
-const TYPES = ["DUPLICATE_CHARGE", "DUPLICATE_SETTLEMENT", "MISSING_SETTLEMENT",
-  "SETTLED_WITHOUT_APPROVAL", "UNMATCHED_SETTLEMENT", "AMOUNT_MISMATCH", "REFUND_ANOMALY",
-  "TERMINAL_FAULT", "SETTLEMENT_FEED_GAP", "VELOCITY", "SUSPICIOUS_PATTERN", "TERMINAL_CLOCK"];
+// Alert types come from the worker's rule registry (/api/types), in its order; colours follow it.
+let TYPES = [];
 const COLOURS = ["#b3121f", "#7a1fa2", "#d9640f", "#5d4037", "#00838f", "#b58d00", "#3949ab",
   "#6d8b00", "#e91e63", "#3a7bbf", "#455a64", "#8d6e63"];
+const colour = (type) => {
+  const i = TYPES.indexOf(type);
+  return i < COLOURS.length ? COLOURS[i] : `hsl(${(i * 47) % 360} 55% 38%)`;
+};
 const PAGE = 50;
 const POLL_MS = 3000;
 const $ = (sel) => document.querySelector(sel);
@@ -41,7 +44,15 @@ $("#login-form").addEventListener("submit", async (e) => {
 
 // -- filters and tabs ------------------------------------------------------------------------
 const typeSelect = $("#filters select[name=type]");
-for (const t of TYPES) typeSelect.insertAdjacentHTML("beforeend", `<option value="${t}">${t}</option>`);
+async function loadTypes() {
+  if (TYPES.length) return;
+  const kinds = (await api("/api/types")).types;
+  TYPES = kinds.map((k) => k.type);
+  for (const k of kinds) {
+    typeSelect.insertAdjacentHTML("beforeend",
+      `<option value="${esc(k.type)}" title="${esc(k.title)}">${esc(k.type)}</option>`);
+  }
+}
 $("#filters").addEventListener("input", () => { state.offset = 0; loadAlerts(); });
 $("#filters").addEventListener("reset", () => setTimeout(() => { state.offset = 0; loadAlerts(); }));
 $("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadAlerts(); });
@@ -218,6 +229,7 @@ function worstMerchant(merchants) {
 }
 async function refresh() {
   try {
+    await loadTypes();
     const stats = await api("/api/stats");
     const fleet = await api("/api/merchants");
     state.merchants = fleet.merchants;
@@ -245,7 +257,7 @@ async function refresh() {
     if (state.tab === "merchants") renderMerchants();
     if (state.tab === "charts") {
       const series = TYPES.filter((t) => stats.opened_per_hour[t]).map((t) => ({ name: t, points: stats.opened_per_hour[t] }));
-      bars($("#chart-alerts"), series, series.map((s) => COLOURS[TYPES.indexOf(s.name)]), true);
+      bars($("#chart-alerts"), series, series.map((s) => colour(s.name)), true);
       line($("#chart-lag"), stats.settlement_lag.map(([t, v]) => [t, v / 3600]), "h");
       bars($("#chart-dead"), [{ name: "dead letters", points: stats.dead_letters_per_minute }], ["#b3121f"], false);
     }

@@ -1,0 +1,1 @@
+"""Rules: what each declares (``spec.py``), the registry (``registry.py``), their docs."""
