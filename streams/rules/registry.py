@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from streams.config import Config, RuleSettings
-from streams.rules import ledger
+from streams.rules import ledger, refund_rate
 from streams.rules.spec import AlertKind, RuleSpec
 
 RULES: Final[tuple[RuleSpec, ...]] = (
@@ -26,6 +26,7 @@ RULES: Final[tuple[RuleSpec, ...]] = (
     ledger.VELOCITY,
     ledger.SUSPICIOUS_PATTERN,
     ledger.TERMINAL_CLOCK,
+    refund_rate.SPEC,
 )
 
 KINDS: Final[dict[str, AlertKind]] = {kind.name: kind for spec in RULES for kind in spec.kinds}
