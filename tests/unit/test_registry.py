@@ -4,6 +4,7 @@ configuration, money at stake, the API's type list and the docs derive."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from streams.configfile import config_from_mapping
 from streams.rules import registry
 from streams.rules.docs import rules_markdown, toml_value
 from streams.rules.registry import ALERT_TYPES, KINDS, RULES, describe_types, enabled_types
-from streams.rules.spec import AlertKind
+from streams.rules.spec import AlertKind, RuleSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,3 +88,19 @@ def test_the_docs_list_every_type_and_key() -> None:
             assert f"`{kind.name}` | `{kind.prefix}`" in text
         for key in spec.keys:
             assert f"`[{spec.section}] {key}`" in text
+
+
+def test_the_readme_s_worked_example_is_the_rule_s_own_code() -> None:
+    """README, "Writing a rule": its code blocks are copied from a real rule module, so the
+    example cannot drift from what runs."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Writing a rule", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) >= 2
+    module = re.search(r"worked example is\s+`(streams/rules/\w+\.py)`", section)
+    assert module is not None
+    source = (ROOT / module.group(1)).read_text()
+    for block in blocks:
+        for chunk in block.split("\n    ...\n"):
+            assert chunk.strip() in source, chunk
+    assert isinstance(RULES[-1], RuleSpec)
