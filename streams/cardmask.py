@@ -115,7 +115,10 @@ _NETWORKS: Final[tuple[tuple[int, int, int, frozenset[int]], ...]] = (
 )
 
 
-_NOT_DIGITS: Final = bytes(b for b in range(256) if not 48 <= b <= 57)
+_DIGITS_TO_ONES: Final = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))
+"""Digits become ``1``, all else ``0``: an id with fewer than 13 ``1`` has no card number. (With
+a table and nothing to delete, ``bytes.translate`` is one table read per byte; deleting builds a
+table on every call, 2,000 instructions.)"""
 
 
 def issued_by_a_network(digits: str) -> bool:
@@ -133,7 +136,7 @@ def id_has_card_number(text: str, check: IdCheck) -> bool:
     lengths; ``luhn`` any free-standing Luhn-valid run of 13-19 digits; ``off`` never."""
     if check == "off" or len(text) < _MIN_DIGITS:
         return False
-    if text.isascii() and text.isalnum():  # most ids: any digit run is glued to a letter
+    if text.isalnum() and text.isascii():  # most ids: any digit run is glued to a letter
         if not text.isdigit():
             return False
         return (
@@ -141,7 +144,7 @@ def id_has_card_number(text: str, check: IdCheck) -> bool:
             and luhn_valid(text)
             and (check == "luhn" or issued_by_a_network(text))
         )
-    if len(text.encode().translate(None, _NOT_DIGITS)) < _MIN_DIGITS:  # quick rejection
+    if text.encode().translate(_DIGITS_TO_ONES).count(b"1") < _MIN_DIGITS:  # quick rejection
         return False
     for m in _LOOSE_RUN.finditer(text):
         digits = m.group(0).replace(" ", "").replace("-", "")

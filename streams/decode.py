@@ -42,8 +42,9 @@ _MAX_SHARED_NAMES: Final = 200_000
 class EventDecoder:
     """Decodes one kind of event; reuse one instance (msgspec decoders are cached state).
 
-    Merchant and terminal ids repeat on every event; one shared string per distinct value (up to
-    a bound) keeps a month of retained evidence a sixth smaller.
+    Merchant, terminal and batch ids repeat on every event; one shared string per distinct value
+    (up to a bound) keeps a month of retained evidence a sixth smaller, and an id already shared
+    has been checked for card numbers.
     """
 
     def __init__(self, kind: EventKind, id_check: IdCheck = "networks") -> None:
@@ -83,45 +84,58 @@ class EventDecoder:
             self._currencies.add(currency)
         names = self._names
         check = self.id_check
+        # Each field is read once: a read of an event's field is a lookup by name.
+        merchant_id = event.merchant_id
         if self._transactions:
             t = cast(Transaction, event)
             if is_card_number(t.card_token):
                 raise BadInputError(
                     "CARD_NUMBER", "card_token is a card number (13-19 digits passing Luhn)"
                 )
+            terminal_id = t.terminal_id
+            original = t.original_txn_id
             if check != "off":  # a card number has 13 digits or more: shorter ids pass as they are
-                if len(t.txn_id) >= SHORTEST_CARD_NUMBER:
-                    _check_id(check, "txn_id", t.txn_id)
-                original = t.original_txn_id
+                txn_id = t.txn_id
+                if len(txn_id) >= SHORTEST_CARD_NUMBER:
+                    _check_id(check, "txn_id", txn_id)
                 if original is not None and len(original) >= SHORTEST_CARD_NUMBER:
                     _check_id(check, "original_txn_id", original)
-                if len(t.terminal_id) >= SHORTEST_CARD_NUMBER and t.terminal_id not in names:
-                    _check_id(check, "terminal_id", t.terminal_id)
-                if len(t.merchant_id) >= SHORTEST_CARD_NUMBER and t.merchant_id not in names:
-                    _check_id(check, "merchant_id", t.merchant_id)
-            if t.original_txn_id is None and t.type in NEEDS_ORIGINAL:
+                if len(terminal_id) >= SHORTEST_CARD_NUMBER and terminal_id not in names:
+                    _check_id(check, "terminal_id", terminal_id)
+                if len(merchant_id) >= SHORTEST_CARD_NUMBER and merchant_id not in names:
+                    _check_id(check, "merchant_id", merchant_id)
+            if original is None and t.type in NEEDS_ORIGINAL:
                 raise BadInputError(
                     "SCHEMA_VIOLATION",
                     f"Object missing required field `original_txn_id` (required for {t.type})",
                 )
             moment = t.event_time
             if len(names) < _MAX_SHARED_NAMES:
-                t.terminal_id = names.setdefault(t.terminal_id, t.terminal_id)
+                t.terminal_id = names.setdefault(terminal_id, terminal_id)
         else:
             line = cast(Settlement, event)
             if check != "off":
-                if len(line.settlement_id) >= SHORTEST_CARD_NUMBER:
-                    _check_id(check, "settlement_id", line.settlement_id)
-                if len(line.txn_id) >= SHORTEST_CARD_NUMBER:
-                    _check_id(check, "txn_id", line.txn_id)
-                batch = line.batch_id
-                if batch is not None and len(batch) >= SHORTEST_CARD_NUMBER:
-                    _check_id(check, "batch_id", batch)
-                if len(line.merchant_id) >= SHORTEST_CARD_NUMBER and line.merchant_id not in names:
-                    _check_id(check, "merchant_id", line.merchant_id)
+                settlement_id = line.settlement_id
+                if len(settlement_id) >= SHORTEST_CARD_NUMBER:
+                    _check_id(check, "settlement_id", settlement_id)
+                txn_id = line.txn_id
+                if len(txn_id) >= SHORTEST_CARD_NUMBER:
+                    _check_id(check, "txn_id", txn_id)
+                if len(merchant_id) >= SHORTEST_CARD_NUMBER and merchant_id not in names:
+                    _check_id(check, "merchant_id", merchant_id)
+            batch = line.batch_id  # shared by a batch's lines: judged once and shared, like names
+            if batch is not None:
+                shared = names.get(batch)
+                if shared is not None:
+                    line.batch_id = shared
+                else:
+                    if check != "off" and len(batch) >= SHORTEST_CARD_NUMBER:
+                        _check_id(check, "batch_id", batch)
+                    if len(names) < _MAX_SHARED_NAMES:
+                        names[batch] = batch
             moment = line.settled_at
         if len(names) < _MAX_SHARED_NAMES:
-            event.merchant_id = names.setdefault(event.merchant_id, event.merchant_id)
+            event.merchant_id = names.setdefault(merchant_id, merchant_id)
         # Microseconds since the epoch, exactly to_us(moment) at half the cost of timestamp().
         offset = self._offsets.get(moment.tzinfo)
         if offset is None:
