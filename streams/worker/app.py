@@ -31,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from streams.alerts import Alert, encode_acknowledged, encode_alert
 from streams.cardmask import mask_text
 from streams.config import Config
+from streams.engine.core import Engine
 from streams.replay import now_rfc3339
 from streams.rules.registry import describe_types
 from streams.worker.alertstore import AlertQuery, AlertStore, to_json
@@ -52,6 +53,7 @@ from streams.worker.journal_table import JournalTable
 from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
 from streams.worker.modelwatch import ModelWatcher
+from streams.worker.partition import CardPartition, InputPartition
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
 from streams.worker.static import content_type, static_file
@@ -63,7 +65,7 @@ log = logging.getLogger("posguard.worker")
 # A record held for a grace (merge.py) goes at the first tick after the grace is over.
 _TICK_S = 0.02
 _IDLE_CHECK_S = 0.025
-_NEVER = (float("-inf"), float("-inf"))
+
 _PUBLISH_MARK_S = 1.0
 _GAUGES_S = 2.0
 _COLLECTOR_S = 1.0
@@ -94,7 +96,8 @@ class StreamWorker:
         self.model = ModelWatcher(settings.model_file)
         self.model.poll()  # before any partition is built: every event is judged by the model
         self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
-        self.pipelines: dict[int, PartitionPipeline] = {}
+        self.inputs: dict[int, InputPartition] = {}
+        self.cards: dict[int, CardPartition] = {}
         t = settings.topics
         self.names = (t.transactions, t.settlements)
         self._side = {t.transactions: TRANSACTIONS, t.settlements: SETTLEMENTS}
@@ -103,33 +106,15 @@ class StreamWorker:
         self._events_in = tuple(self.metrics.events_in.labels(name) for name in self.names)
         self._arrived = [0, 0]
         self._consumed = 0
-        self._waiting: dict[tuple[int, int], dict[int, tuple[EventT[bytes], float]]] = {}
-        self._seen: dict[tuple[int, int], int] = {}
-        # Partitions that delivered a message since they were assigned (timers skip the others).
-        self._fed: set[int] = set()
         self._last_input = time.monotonic()
-        self._input_at: dict[int, float] = {}
-        """Per partition, when its last input message arrived."""
         self.collector = CollectorPolicy()
         self._grace_s = settings.merge_grace_ms / 1000
         self._active_grace_s = settings.merge_active_grace_ms / 1000
         self._idle_s = settings.idle_flush_ms / 1000
         self.flow = MergeFlow(lambda: app.consumer)
-        self._unwritten: dict[int, list[tuple[int, bytes]]] = {}
-        self._unacked: dict[int, list[tuple[int, int]]] = {}
-        self._unsent: dict[int, list[Sale]] = {}
-        # Per (input partition, card partition): the clock and idle flag last sent.
-        self._clock_sent: dict[tuple[int, int], tuple[int, bool]] = {}
-        self.stages: dict[int, CardStage] = {}
-        self._stage_waiting: dict[int, dict[int, list[Any]]] = {}
-        self._stage_unwritten: dict[int, list[tuple[int, bytes]]] = {}
-        self._stage_unacked: dict[int, list[EventT[bytes]]] = {}
         self.guard = OffsetGuard()
         self._tasks: set[asyncio.Future[None]] = set()
         """Seeks and end-offset questions in flight (kept referenced until done)."""
-        self._confirmed: dict[int, tuple[float, float]] = {}
-        """Per partition and side, when the broker last said that side had nothing unread."""
-        self._asking: set[int] = set()
         self.input_topic = self._raw_topic(*self.names)
         self.alerts_topic = self._raw_topic(t.alerts)
         self.dead_topic = self._raw_topic(t.deadletter)
@@ -178,23 +163,24 @@ class StreamWorker:
         message = event.message
         side = self._side[message.topic]
         p = message.partition
-        pipe = self.pipelines.get(p) or self._rebuild(p)
+        part = self.inputs.get(p) or self._rebuild(p)
         if not self._admit(message.topic, p, (p, side), message.offset):
             return
-        self._fed.add(p)
-        self._last_input = self._input_at[p] = now = time.monotonic()
+        part.fed = True
+        self._last_input = part.input_at = now = time.monotonic()
         self._arrived[side] += 1
-        key = (p, side)
-        self._seen[key] = message.offset
-        self._waiting.setdefault(key, {})[message.offset] = (event, now)
+        part.seen[side] = message.offset
+        part.waiting[side][message.offset] = (event, now)
+        pipe = part.pipeline
         pipe.offer(side, message.offset, message.value or b"", now)
         self.flow.offered(message.topic, p, pipe.buffered(side))
-        self._release(p, pipe, now)
+        self._release(p, part, now)
 
-    def _release(self, p: int, pipe: PartitionPipeline, now: float) -> None:
+    def _release(self, p: int, part: InputPartition, now: float) -> None:
         """Feed partition ``p``'s engine what became certain, and carry out what it decided."""
-        pipe.release(lambda s: self._caught_up(p, s), self._grace(now, p))
-        self._carry_out(p, pipe.take())
+        pipe = part.pipeline
+        pipe.release(lambda s: self._caught_up(p, part, s), self._grace(now, part))
+        self._carry_out(p, part, pipe.take())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, referenced until it is done."""
@@ -263,21 +249,21 @@ class StreamWorker:
         """How long no input message arrived."""
         return time.monotonic() - self._last_input
 
-    def _grace(self, now: float, p: int) -> Grace:
-        return Grace(now, self._grace_s, self._active_grace_s, self._confirmed.get(p, _NEVER))
+    def _grace(self, now: float, part: InputPartition) -> Grace:
+        return Grace(now, self._grace_s, self._active_grace_s, part.confirmed)
 
-    def _ask_if_held(self, p: int, pipe: PartitionPipeline, now: float) -> None:
+    def _ask_if_held(self, p: int, part: InputPartition, now: float) -> None:
         """A record held past the short grace only because the other topic was active just
         now: ask the broker whether that topic has anything unread (``merge.py``)."""
-        if p in self._asking:
+        if part.asking:
             return
-        side = pipe.held_back_by(now - self._grace_s)
+        side = part.pipeline.held_back_by(now - self._grace_s)
         if side is None:
             return
-        self._asking.add(p)
-        self._spawn(self._confirm(p, side))
+        part.asking = True
+        self._spawn(self._confirm(p, part, side))
 
-    async def _confirm(self, p: int, side: int) -> None:
+    async def _confirm(self, p: int, part: InputPartition, side: int) -> None:
         tp = TP(self.names[side], p)
         asked = time.monotonic()
         try:
@@ -286,36 +272,36 @@ class StreamWorker:
             log.exception("%s[%d]: asking the broker for the end offset failed", tp.topic, p)
             return
         finally:
-            self._asking.discard(p)
-        pipe = self.pipelines.get(p)
-        if pipe is None or tp not in ends:
+            part.asking = False
+        if self.inputs.get(p) is not part or tp not in ends:
             return  # revoked meanwhile
-        if self._read_upto(p, side) < ends[tp]:
+        if self._read_upto(part, side) < ends[tp]:
             return  # the rest of it is on its way
-        confirmed = list(self._confirmed.get(p, _NEVER))
+        confirmed = list(part.confirmed)
         confirmed[side] = asked
-        self._confirmed[p] = (confirmed[0], confirmed[1])
+        part.confirmed = (confirmed[0], confirmed[1])
         with _acting_for(p):
-            self._release(p, pipe, time.monotonic())
+            self._release(p, part, time.monotonic())
 
-    def _caught_up(self, p: int, side: int) -> bool:
+    def _caught_up(self, p: int, part: InputPartition, side: int) -> bool:
         hw = self.app.consumer.highwater(TP(self.names[side], p))
         if hw is None:
             return False
-        return self._read_upto(p, side) >= hw
+        return self._read_upto(part, side) >= hw
 
-    def _read_upto(self, p: int, side: int) -> int:
-        """Every offset of partition ``p``'s ``side`` below this one was read (delivered, or
+    @staticmethod
+    def _read_upto(part: InputPartition, side: int) -> int:
+        """Every offset of the partition's ``side`` below this one was read (delivered, or
         journaled before a restart)."""
-        return max(self._seen.get((p, side), -1) + 1, self.pipelines[p].next_offset(side))
+        return max(part.seen[side] + 1, part.pipeline.next_offset(side))
 
-    def _carry_out(self, p: int, out: Output) -> None:
+    def _carry_out(self, p: int, part: InputPartition, out: Output) -> None:
         if out.journal:
-            self._unwritten.setdefault(p, []).extend(out.journal)
+            part.unwritten.extend(out.journal)
         if out.trim_below is not None:
             self.journals.trim(p, out.trim_below)
         if out.sales:
-            self._unsent.setdefault(p, []).extend(out.sales)
+            part.unsent.extend(out.sales)
         self._publish(p, out.alerts, out.restored)
         if out.dead_letters:
             minute = int(time.time()) // 60 * 60
@@ -326,9 +312,9 @@ class StreamWorker:
             self.metrics.dead_letters.labels(letter.reason).inc()
             self.dead_topic.send_soon(key=None, value=msgspec.json.encode(letter))
         if out.done:
-            self._unacked.setdefault(p, []).extend(out.done)
-            if len(self._unacked[p]) >= _BATCH:
-                self._write_journal(p)
+            part.unacked.extend(out.done)
+            if len(part.unacked) >= _BATCH:
+                self._write_journal(p, part)
 
     def _publish(self, p: int, alerts: list[Alert], restored: list[Alert]) -> None:
         """Alerts of partition ``p`` (input or card partition) to the alerts topic and the
@@ -345,33 +331,33 @@ class StreamWorker:
                     key=alert.alert_id.encode(), value=encode_alert(alert, detected)
                 )
 
-    def _write_journal(self, p: int, idle: bool = False) -> None:
+    def _write_journal(self, p: int, part: InputPartition, idle: bool = False) -> None:
         """Append the partition's unwritten entries in batches, send the sales they made to
         the card stages (``idle``: the partition has read everything and closed its last step),
         then acknowledge the inputs they cover (Faust flushes the changelog before it commits
         their offsets)."""
-        entries = self._unwritten.pop(p, None)
-        if entries:
+        if part.unwritten:
+            entries, part.unwritten = part.unwritten, []
             self.journals.append(p, entries)
-        self._send_sales(p, idle)
-        done = self._unacked.pop(p, None)
-        if done:
+        self._send_sales(p, part, idle)
+        if part.unacked:
+            done, part.unacked = part.unacked, []
             now = time.monotonic()
             observe = self.metrics.latency.observe
             for side, offset in done:
-                waiting = self._waiting.get((p, side))
-                item = waiting.pop(offset, None) if waiting else None
+                item = part.waiting[side].pop(offset, None)
                 if item is not None:
                     event, arrived = item
                     observe(now - arrived)
                     event.ack()
 
-    def _send_sales(self, p: int, idle: bool = False, force: bool = False) -> None:
+    def _send_sales(
+        self, p: int, part: InputPartition, idle: bool = False, force: bool = False
+    ) -> None:
         """Send partition ``p``'s journaled sales to their card partitions, with its clock; a
         card partition that gets no sale gets the clock when it (or ``idle``) changed."""
-        pipe = self.pipelines.get(p)
-        clock = pipe.engine.clock if pipe is not None else None
-        sales = self._unsent.pop(p, None)
+        clock = part.pipeline.engine.clock
+        sales, part.unsent = part.unsent, []
         if clock is None and not sales and not force:
             return
         n = self.settings.partitions
@@ -380,26 +366,25 @@ class StreamWorker:
             by_target.setdefault(card_partition(sale.card_token, n), []).append(sale)
         state = (clock if clock is not None else -(2**63), idle)
         for q in range(n):
-            part = by_target.get(q)
-            if not (part or force) and self._clock_sent.get((p, q)) == state:
+            mine = by_target.get(q)
+            if not (mine or force) and part.clock_sent.get(q) == state:
                 continue
-            self._clock_sent[(p, q)] = state
-            for batch in sale_batches(p, state[0], idle, part or [], self._value_budget):
+            part.clock_sent[q] = state
+            for batch in sale_batches(p, state[0], idle, mine or [], self._value_budget):
                 self.cards_topic.send_soon(key=b"%d" % p, value=encode_batch(batch), partition=q)
 
-    def _said_idle(self, p: int) -> bool:
-        return all(
-            self._clock_sent.get((p, q), (0, False))[1] for q in range(self.settings.partitions)
-        )
+    def _said_idle(self, part: InputPartition) -> bool:
+        return all(part.clock_sent.get(q, (0, False))[1] for q in range(self.settings.partitions))
 
     # -- partitions -------------------------------------------------------------------------------
 
-    def _rebuild(self, p: int) -> PartitionPipeline:
-        """A pipeline for partition ``p``, restored from the journal table (recovered by Faust
+    def _rebuild(self, p: int) -> InputPartition:
+        """Partition ``p`` with its pipeline restored from the journal table (recovered by Faust
         before any message of the partition is delivered)."""
         pipe = PartitionPipeline(p, self.config, self.names, self.model.scorer)
+        part = InputPartition(pipe)
         # Card stages wait for this partition while its engine is rebuilt (it is not idle).
-        self._send_sales(p, idle=False, force=True)
+        self._send_sales(p, part, idle=False, force=True)
         entries = self.journals.load(p)
         if entries:
             started = time.perf_counter()
@@ -416,10 +401,10 @@ class StreamWorker:
         for side in (TRANSACTIONS, SETTLEMENTS):
             if pipe.next_offset(side):  # the journal holds input of this side up to there
                 self.guard.expect((p, side), pipe.next_offset(side))
-        self.pipelines[p] = pipe
-        self._carry_out(p, pipe.take())
+        self.inputs[p] = part
+        self._carry_out(p, part, pipe.take())
         self._restore_acks(p)
-        return pipe
+        return part
 
     def _restore_acks(self, p: int) -> None:
         for key, value in list(self.acks.data.items()):
@@ -433,7 +418,8 @@ class StreamWorker:
         """A batch of sales (and a clock) from one input partition, for card partition q."""
         message = event.message
         q = message.partition
-        stage = self.stages.get(q) or self._rebuild_stage(q)
+        card = self.cards.get(q) or self._rebuild_stage(q)
+        stage = card.stage
         if not self._admit(message.topic, q, (q, _CARDS), message.offset):
             return
         now = time.monotonic()
@@ -450,22 +436,21 @@ class StreamWorker:
             return
         new = stage.offer(batch, message.offset, now)
         if new:
-            self._stage_waiting.setdefault(q, {})[message.offset] = [event, new]
+            card.waiting[message.offset] = [event, new]
         else:  # only a clock, or sales the stage already holds
             event.ack()
         stage.release(now, _CARD_GRACE_S)
-        self._carry_out_stage(q, stage)
+        self._carry_out_stage(q, card)
 
-    def _carry_out_stage(self, q: int, stage: CardStage) -> None:
-        out = stage.take()
+    def _carry_out_stage(self, q: int, card: CardPartition) -> None:
+        out = card.stage.take()
         if out.journal:
-            self._stage_unwritten.setdefault(q, []).extend(out.journal)
+            card.unwritten.extend(out.journal)
         if out.trim_below is not None:
             self.card_journals.trim(q, out.trim_below)
         self._publish(q, out.alerts, out.restored)
         if out.released:
-            waiting = self._stage_waiting.get(q, {})
-            unacked = self._stage_unacked.setdefault(q, [])
+            waiting, unacked = card.waiting, card.unacked
             for token in out.released:
                 item = waiting.get(token)
                 if item is not None:
@@ -474,18 +459,20 @@ class StreamWorker:
                         del waiting[token]
                         unacked.append(item[0])
             if len(unacked) >= _BATCH:
-                self._write_card_journal(q)
+                self._write_card_journal(q, card)
 
-    def _write_card_journal(self, q: int) -> None:
+    def _write_card_journal(self, q: int, card: CardPartition) -> None:
         """Append the stage's unwritten entries, then acknowledge the messages whose sales
         they all hold."""
-        entries = self._stage_unwritten.pop(q, None)
-        if entries:
+        if card.unwritten:
+            entries, card.unwritten = card.unwritten, []
             self.card_journals.append(q, entries)
-        for event in self._stage_unacked.pop(q, ()):
-            event.ack()
+        if card.unacked:
+            done, card.unacked = card.unacked, []
+            for event in done:
+                event.ack()
 
-    def _rebuild_stage(self, q: int) -> CardStage:
+    def _rebuild_stage(self, q: int) -> CardPartition:
         stage = CardStage(q, self.settings.partitions, self.config)
         entries = self.card_journals.load(q)
         if entries:
@@ -497,15 +484,15 @@ class StreamWorker:
                 len(entries),
                 time.perf_counter() - started,
             )
-        self.stages[q] = stage
+        card = self.cards[q] = CardPartition(stage)
         # Its journal keeps sales, not offsets; but everything below the committed offset is in
         # it, so a first message past that offset is one past a hole (contiguity.py).
         committed = committed_offset(self.app, TP(self.cards_topic.get_topic_name(), q))
         if committed:
             self.guard.expect((q, _CARDS), committed)
-        self._carry_out_stage(q, stage)
+        self._carry_out_stage(q, card)
         self._restore_acks(q)
-        return stage
+        return card
 
     def acknowledge(self, alert_id: str, by: str, note: str) -> dict[str, Any] | None:
         """Keep an operator's acknowledgement in the partition's changelog-backed table and
@@ -544,9 +531,7 @@ class StreamWorker:
         if stored is None:
             return None
         body = to_json(stored)
-        body["evidence"] = alert_evidence(
-            stored.alert, (pipe.engine for pipe in self.pipelines.values()), self.config
-        )
+        body["evidence"] = alert_evidence(stored.alert, self._engines(), self.config)
         return body
 
     def _on_scored(self, _t: Any, _row: list[float], score: float | None) -> None:
@@ -557,38 +542,28 @@ class StreamWorker:
         """Pick up a new model file; every partition's engine scores with it from now on."""
         loop = asyncio.get_running_loop()
         if await loop.run_in_executor(None, self.model.poll):
-            for pipe in self.pipelines.values():
-                pipe.engine.patterns.set_scorer(self.model.scorer)
+            for engine in self._engines():
+                engine.patterns.set_scorer(self.model.scorer)
         self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
 
+    def _engines(self) -> Iterator[Engine]:
+        return (part.pipeline.engine for part in self.inputs.values())
+
     def _buffered_of(self, tp: TP) -> int | None:
-        pipe = self.pipelines.get(tp.partition)
+        part = self.inputs.get(tp.partition)
         side = self._side.get(tp.topic)
-        return None if pipe is None or side is None else pipe.buffered(side)
+        return None if part is None or side is None else part.pipeline.buffered(side)
 
     def on_revoked(self, revoked: set[TP]) -> None:
         """Forget partitions another worker now owns; unacknowledged input is read again there."""
         self.flow.forget(revoked)
         for p in {tp.partition for tp in revoked if tp.topic in self.names}:
-            self.pipelines.pop(p, None)
-            self._fed.discard(p)
-            self._unwritten.pop(p, None)
-            self._unacked.pop(p, None)
-            self._unsent.pop(p, None)
-            self._input_at.pop(p, None)
-            self._confirmed.pop(p, None)
-            for q in range(self.settings.partitions):
-                self._clock_sent.pop((p, q), None)
+            self.inputs.pop(p, None)
             self.journals.forget(p)
             for side in (TRANSACTIONS, SETTLEMENTS):
-                self._waiting.pop((p, side), None)
-                self._seen.pop((p, side), None)
                 self.guard.forget((p, side))
         for q in {tp.partition for tp in revoked if tp.topic == self.cards_topic.get_topic_name()}:
-            self.stages.pop(q, None)
-            self._stage_waiting.pop(q, None)
-            self._stage_unwritten.pop(q, None)
-            self._stage_unacked.pop(q, None)
+            self.cards.pop(q, None)
             self.card_journals.forget(q)
             self.guard.forget((q, _CARDS))
 
@@ -598,19 +573,19 @@ class StreamWorker:
         """Release what became certain without new input; write pending journal batches."""
         self.count_arrivals()
         now = time.monotonic()
-        for p, pipe in list(self.pipelines.items()):
-            if p not in self._fed:
+        for p, part in list(self.inputs.items()):
+            if not part.fed:
                 continue
             with _acting_for(p):
-                self._release(p, pipe, now)
-                self._ask_if_held(p, pipe, now)
-                self._write_journal(p)
+                self._release(p, part, now)
+                self._ask_if_held(p, part, now)
+                self._write_journal(p, part)
         self.flow.drained(self._buffered_of)
-        for q, stage in list(self.stages.items()):
+        for q, card in list(self.cards.items()):
             with _acting_for(q):
-                stage.release(now, _CARD_GRACE_S)
-                self._carry_out_stage(q, stage)
-                self._write_card_journal(q)
+                card.stage.release(now, _CARD_GRACE_S)
+                self._carry_out_stage(q, card)
+                self._write_card_journal(q, card)
 
     async def flush_when_idle(self) -> None:
         """Per partition, close the engine's open step once both its inputs are idle and the
@@ -622,61 +597,60 @@ class StreamWorker:
         """
         quiet = self._quiet_since(time.monotonic())
         waiting = [
-            p
-            for p, pipe in self.pipelines.items()
-            if p in self._fed
-            and self._input_at.get(p, 0.0) <= quiet
-            and (pipe.engine.has_open_step or not self._said_idle(p))
+            (p, part)
+            for p, part in self.inputs.items()
+            if part.fed
+            and part.input_at <= quiet
+            and (part.pipeline.engine.has_open_step or not self._said_idle(part))
         ]
         if not waiting:
             return
-        tps = [TP(name, p) for p in waiting for name in self.names]
+        tps = [TP(name, p) for p, _ in waiting for name in self.names]
         ends = await self.app.consumer.highwaters(*tps)
         quiet = self._quiet_since(time.monotonic())
-        for p in waiting:
-            pipe = self.pipelines.get(p)
-            if pipe is None or self._input_at.get(p, 0.0) > quiet:
+        for p, part in waiting:
+            if self.inputs.get(p) is not part or part.input_at > quiet:
                 continue  # gone, or input arrived while asking
             read_all = all(
-                self._read_upto(p, side) >= ends.get(TP(self.names[side], p), 0)
+                self._read_upto(part, side) >= ends.get(TP(self.names[side], p), 0)
                 for side in (TRANSACTIONS, SETTLEMENTS)
             )
             if read_all:
                 with _acting_for(p):
-                    pipe.flush_idle()
-                    self._carry_out(p, pipe.take())
-                    self._write_journal(p, idle=True)
+                    part.pipeline.flush_idle()
+                    self._carry_out(p, part, part.pipeline.take())
+                    self._write_journal(p, part, idle=True)
 
     async def mark_published(self) -> None:
         """Record, per partition, up to where every alert is known to be on the alerts topic
         and every journal entry in the changelog."""
         upto = {
-            p: pipe.seq
-            for p, pipe in self.pipelines.items()
-            if pipe.seq > self.journals.published.get(p, 0)
+            p: part.pipeline.seq
+            for p, part in self.inputs.items()
+            if part.pipeline.seq > self.journals.published.get(p, 0)
         }
         stage_upto = {
-            q: stage.cursor.seq
-            for q, stage in self.stages.items()
-            if stage.cursor.seq > self.card_journals.published.get(q, 0)
+            q: card.stage.cursor.seq
+            for q, card in self.cards.items()
+            if card.stage.cursor.seq > self.card_journals.published.get(q, 0)
         }
         if not (upto or stage_upto):
             return
         for p in upto:
             with _acting_for(p):
-                self._write_journal(p)
+                self._write_journal(p, self.inputs[p])
         for q in stage_upto:
             with _acting_for(q):
-                self._write_card_journal(q)
+                self._write_card_journal(q, self.cards[q])
         # After this flush every journal batch below ``seq`` is in the changelog too (and every
         # sale it made on the card topic): a rebuild re-sends only from the marker on.
         await self.app.producer.flush()
         for p, seq in upto.items():
-            if p in self.pipelines:
+            if p in self.inputs:
                 with _acting_for(p):
                     self.journals.mark_published(p, seq)
         for q, seq in stage_upto.items():
-            if q in self.stages:
+            if q in self.cards:
                 with _acting_for(q):
                     self.card_journals.mark_published(q, seq)
 
@@ -686,9 +660,7 @@ class StreamWorker:
         m.alerts_open.clear()
         for (kind, severity), n in self.store.open_by_type().items():
             m.alerts_open.labels(kind, severity).set(n)
-        summaries = merchant_summaries(
-            (pipe.engine for pipe in self.pipelines.values()), self.store.open_alerts()
-        )
+        summaries = merchant_summaries(self._engines(), self.store.open_alerts())
         m.unsettled_minor.clear()
         m.at_risk_minor.clear()
         for s in summaries:
@@ -698,8 +670,8 @@ class StreamWorker:
                 m.at_risk_minor.labels(currency).inc(amount)
         gap = False
         lag = 0.0
-        for pipe in self.pipelines.values():
-            feed = pipe.engine.feed
+        for engine in self._engines():
+            feed = engine.feed
             gap |= feed.gap is not None
             tw, sw = feed.transaction_wm, feed.settlement_wm
             if tw is not None:
@@ -712,15 +684,16 @@ class StreamWorker:
         m.settlement_lag.set(lag)
         self.lag_series.append((int(time.time()), lag))
         for side, name in enumerate(self.names):
-            m.buffered.labels(name).set(sum(p.buffered(side) for p in self.pipelines.values()))
+            pipes = [(p, part.pipeline) for p, part in self.inputs.items()]
+            m.buffered.labels(name).set(sum(pipe.buffered(side) for _, pipe in pipes))
             behind = 0
-            for p, pipe in self.pipelines.items():
+            for p, pipe in pipes:
                 hw = self.app.consumer.highwater(TP(name, p))
                 if hw is not None:
                     behind += max(0, hw - pipe.next_offset(side))
             m.consumer_lag.labels(name).set(behind)
         m.buffered.labels(self.settings.cards_topic).set(
-            sum(stage.buffered() for stage in self.stages.values())
+            sum(card.stage.buffered() for card in self.cards.values())
         )
 
     # -- API --------------------------------------------------------------------------------------
@@ -752,9 +725,7 @@ class StreamWorker:
         }
 
     def merchants_page(self) -> dict[str, Any]:
-        summaries = merchant_summaries(
-            (pipe.engine for pipe in self.pipelines.values()), self.store.open_alerts()
-        )
+        summaries = merchant_summaries(self._engines(), self.store.open_alerts())
         return {
             "merchants": [s.to_json() for s in summaries],
             "at_risk": fleet_totals(s.at_risk_minor for s in summaries),
@@ -965,7 +936,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
                 "status": "ok",
                 # Input partitions this worker owns (assigned), and those it has seen input on.
                 "partitions": worker.assigned_partitions(),
-                "active_partitions": sorted(worker.pipelines),
+                "active_partitions": sorted(worker.inputs),
                 # Progress at a glance (and cheaper to poll than /metrics).
                 "events_in": worker.events_in_total(),
                 "model": worker.model.scorer.version if worker.model.scorer else None,

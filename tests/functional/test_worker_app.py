@@ -120,7 +120,8 @@ class Harness:
             await asyncio.sleep(0.2)
             self.worker.tick()
             self.worker._last_input -= 60
-            self.worker._input_at = {p: t - 60 for p, t in self.worker._input_at.items()}
+            for part in self.worker.inputs.values():
+                part.input_at -= 60
             await self.worker.flush_when_idle()
             await self.worker.mark_published()
         pending, self.card_batches = self.card_batches, []

@@ -54,6 +54,7 @@ _PROTECTED = [
     "/api/stats",
     "/api/merchants",
     "/api/model",
+    "/api/types",
 ]
 _WRONG = {
     "missing": {},
