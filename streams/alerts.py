@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeAlias
 
 import msgspec
@@ -52,6 +53,11 @@ def encode_acknowledged(alert: Alert, detected_at: str, acknowledgement: dict[st
     doc = msgspec.to_builtins(msgspec.structs.replace(alert, detected_at=detected_at))
     doc["acknowledgement"] = acknowledgement
     return _encoder.encode(doc)
+
+
+def now_rfc3339() -> str:
+    """The wall clock, for ``detected_at`` stamps only: detection never reads it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def encode_alert(alert: Alert, detected_at: str) -> bytes:

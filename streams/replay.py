@@ -16,14 +16,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 import msgspec
 
 from models.scorer import Scorer
-from streams.alerts import Alert, encode_alert
+from streams.alerts import Alert, encode_alert, now_rfc3339
 from streams.cardmask import IdCheck
 from streams.config import Config
 from streams.deadletter import DeadLetter, make_dead_letter
@@ -361,10 +360,6 @@ def _rejected(rejection: Rejection) -> DeadLetter:
 
 def _encode_event(event: Transaction | Settlement) -> bytes:
     return msgspec.json.encode(msgspec.structs.replace(event, origin=None))
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class JsonLinesWriter:
