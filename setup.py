@@ -17,6 +17,7 @@ COMPILED = [
     "streams/cardmask.py",
     "streams/config.py",
     "streams/decode.py",
+    "streams/filereader.py",
     "streams/money.py",
     "streams/replay.py",
     "streams/replay_sidecar.py",

@@ -45,6 +45,7 @@ from streams.engine.state import MerchantState, TxnState
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
 from streams.events import Transaction
+from streams.filereader import FileReader, ReplayReport
 
 _PIPE_BYTES = 1 << 20
 """The hand-over pipe's size: 16 messages (by default a pipe holds one)."""
@@ -302,8 +303,6 @@ def _transactions_by_line(path: Path, config: Config) -> Iterator[tuple[int, Tra
     """The file's valid transactions with their line numbers, read by the file driver's own
     reader, so that the numbering is the driver's (invalid lines are the driver's to
     dead-letter)."""
-    from streams.replay import FileReader, ReplayReport  # noqa: PLC0415 (replay imports this)
-
     reader = FileReader(
         path,
         "transaction",

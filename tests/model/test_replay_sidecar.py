@@ -15,7 +15,8 @@ from streams.config import Config
 from streams.configfile import load_config
 from streams.deadletter import DeadLetter
 from streams.engine.outbox import Outbox
-from streams.replay import ReplayReport, replay
+from streams.filereader import ReplayReport
+from streams.replay import replay
 from streams.replay_sidecar import Sidecar, SidecarError
 from tests.builders import txn
 from tests.model.conftest import Trained

@@ -17,7 +17,8 @@ from streams.alerts import Alert, encode_alert
 from streams.cardmask import luhn_valid
 from streams.config import Config
 from streams.deadletter import DeadLetter
-from streams.replay import ReplayReport, replay
+from streams.filereader import ReplayReport
+from streams.replay import replay
 from tests.builders import line_doc, txn_doc
 
 PAN = "4111111111111111"

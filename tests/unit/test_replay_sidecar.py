@@ -13,7 +13,8 @@ from streams.alerts import Alert
 from streams.config import Config
 from streams.configfile import load_config
 from streams.deadletter import DeadLetter
-from streams.replay import ReplayReport, replay
+from streams.filereader import ReplayReport
+from streams.replay import replay
 from streams.replay_sidecar import merge_alerts
 from streams.simulate import SimulationSettings, write_simulation
 from tests.builders import txn_doc
