@@ -34,6 +34,7 @@ COMPILED = [
     "streams/engine/refunds.py",
     "streams/engine/state.py",
     "streams/engine/terminals.py",
+    "streams/engine/txn_rules.py",
     "streams/engine/velocity.py",
     "models/features.py",
     "models/walk.py",

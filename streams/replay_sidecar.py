@@ -37,13 +37,10 @@ from models.forest import ForestModel, model_bytes, model_from_bytes
 from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.config import Config
-from streams.engine.duplicates import DuplicateCharges
 from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox
 from streams.engine.patterns import SuspiciousPatterns
-from streams.engine.state import MerchantState, TxnState
-from streams.engine.terminals import TerminalHealth
-from streams.engine.velocity import Velocity
+from streams.engine.txn_rules import TransactionRules
 from streams.events import Transaction
 from streams.filereader import FileReader, ReplayReport
 
@@ -169,6 +166,8 @@ class Sidecar(Offload):
         self._positions: list[int] = []
         self._emitted: list[Alert] = []
         self._out = Outbox()
+        self._config = config
+        self._local = TransactionRules(config, self._out, terminals=False, duplicates=True)
         # The split that keeps both processes about equally busy: with a model the sidecar has
         # the model, so duplicate charges stay in the engine.
         self.terminals = True
@@ -187,6 +186,8 @@ class Sidecar(Offload):
         engine's outbox (not yet drained). Their lengths place each rule call in the sequence."""
         self._emitted = emitted
         self._out = out
+        # What stays in the engine's process (duplicate charges, with a model), into its outbox.
+        self._local = TransactionRules(self._config, out, terminals=False, duplicates=True)
 
     def _place(self) -> None:
         self._positions.append(len(self._emitted) + len(self._out.alerts))
@@ -211,16 +212,26 @@ class Sidecar(Offload):
         self._pending.extend((_RETIME, t.origin[1], t.ts))
 
     def sale(self, t: Transaction) -> None:
-        self._call(_SALE)  # the calls after ``attempt`` are about the transaction it handed over
+        if self.duplicates:
+            self._call(
+                _SALE
+            )  # the calls after ``attempt`` are about the transaction it handed over
+        else:
+            self._local.sale(t)
 
     def card_sale(self, t: Transaction) -> None:
         self._call(_CARD_SALE)
 
     def cancel(self, by: Transaction) -> None:
-        self._call(_CANCEL)
+        if self.duplicates:
+            self._call(_CANCEL)
+        else:
+            self._local.cancel(by)
 
     def sweep(self, tw: int) -> None:
         self._pending.extend((_SWEEP, tw))
+        if not self.duplicates:
+            self._local.sweep(tw)
 
     # -- the patterns' calls with a model ---------------------------------------------------------
 
@@ -317,23 +328,18 @@ def _transactions_by_line(path: Path, config: Config) -> Iterator[tuple[int, Tra
 
 
 class _Rules:
-    """The sidecar's rules, called as the engine would have called them."""
+    """The sidecar's rules, called as the engine would have called them: the engine's own
+    transaction-only rules, and with a model the patterns; each alert noted with the call that
+    raised it."""
 
     def __init__(
         self, config: Config, model: ForestModel | None, terminals: bool, duplicates: bool
     ) -> None:
-        self.config = config
         self.out = Outbox()
         self.found: _Found = []
         self.calls = 0
         self.run_terminals = terminals
-        self.run_duplicates = duplicates
-        self.terminals = TerminalHealth(config, self.out)
-        self.velocity = Velocity(config, self.out)
-        self.duplicates = DuplicateCharges(config, self.out)
-        # Per merchant: terminal windows, and for duplicate charges the sale index, the clusters
-        # and, in ``txns``, the sales they name (the engine's side keeps every transaction).
-        self.merchants: dict[str, MerchantState] = {}
+        self.rules = TransactionRules(config, self.out, terminals, duplicates)
         self.patterns: SuspiciousPatterns | None = None
         if model is not None:
             self.patterns = SuspiciousPatterns(config.suspicious_pattern, self.out, track=True)
@@ -346,22 +352,14 @@ class _Rules:
             out.alerts.clear()
         self.calls += 1
 
-    def _merchant(self, t: Transaction) -> MerchantState:
-        ms = self.merchants.get(t.merchant_id)
-        if ms is None:
-            ms = self.merchants[t.merchant_id] = MerchantState()
-        return ms
-
     def call(self, entry: int, t: Transaction) -> None:
         """One of the engine's calls (a marker) about transaction ``t``."""
         if entry == _SALE:
-            ms = self._merchant(t)
-            st = ms.txns[t.txn_id] = TxnState(t)
-            self.duplicates.on_sale(ms, st)
+            self.rules.sale(t)
         elif entry == _CARD_SALE:
-            self.velocity.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)
+            self.rules.card_sale(t)
         elif entry == _CANCEL:
-            self._cancel(t)
+            self.rules.cancel(t)
         elif entry == _PATTERNS:
             assert self.patterns is not None
             self.patterns.on_transaction(t)
@@ -371,49 +369,11 @@ class _Rules:
 
     def attempt(self, t: Transaction) -> None:
         if self.run_terminals:
-            self.terminals.on_attempt(self._merchant(t), t)
+            self.rules.attempt(t)
             self._called()
 
-    def _cancel(self, by: Transaction) -> None:
-        """What the engine's ``_cancel`` does for duplicate charges (it checked that the original
-        was an approved sale or refund not cancelled yet; only sales are kept here)."""
-        assert by.original_txn_id is not None
-        ms = self._merchant(by)
-        st = ms.txns.get(by.original_txn_id)
-        if st is None:  # not a sale duplicate charges saw: in no cluster
-            return
-        st.cancelled_by = by.txn_id
-        self.duplicates.on_cancel(ms, st, max(by.ts, st.txn.ts))
-
     def sweep(self, tw: int) -> None:
-        """The engine's hourly sweep, for the rules that run here; and the sales duplicate
-        charges can no longer read: out of the sale index and of every cluster that is not past
-        retention (the engine's side drops a cluster's sales at retention)."""
-        cfg = self.config
-        self.velocity.expire(tw - cfg.velocity.window_us)
-        term_before = tw - cfg.terminal_fault.window_us
-        dup_before = tw - cfg.duplicate_charge.window_us
-        horizon = tw - cfg.retention_us
-        for ms in self.merchants.values():
-            if self.run_terminals:
-                TerminalHealth.expire(ms, term_before)
-            if not self.run_duplicates:
-                continue
-            DuplicateCharges.expire(ms, dup_before)
-            txns = ms.txns
-            if not txns:
-                continue
-            clusters = ms.clusters
-            if clusters:
-                for txn_id in [k for k in clusters if txns[k].txn.ts < horizon]:
-                    del clusters[txn_id]
-            # Built from what is still named (a few minutes of sales), not filtered from the
-            # hour of sales since the last sweep.
-            kept = {k: txns[k] for k in clusters}
-            for recent in ms.sale_index.values():
-                for _, txn_id in recent:
-                    kept[txn_id] = txns[txn_id]
-            ms.txns = kept
+        self.rules.sweep(tw)
 
     def feature_sweep(self, now: int) -> None:
         assert self.patterns is not None

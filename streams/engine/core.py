@@ -27,7 +27,6 @@ from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.clock import PartitionClock
-from streams.engine.duplicates import DuplicateCharges
 from streams.engine.feed import FeedMonitor
 from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox, Rejection
@@ -35,8 +34,7 @@ from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.reconcile import Reconciliation
 from streams.engine.refunds import Refunds
 from streams.engine.state import SWEEP_EVERY_US, MerchantState, TxnState, awaits_settlement
-from streams.engine.terminals import TerminalHealth
-from streams.engine.velocity import Velocity
+from streams.engine.txn_rules import LocalRules
 from streams.events import CANCELLING_TYPES, SETTLING_TYPES, Event, Settlement, Transaction
 from streams.rules.registry import RULES
 from streams.rules.spec import Rule
@@ -92,17 +90,19 @@ class Engine:
         offload: Offload | None = None,
         unsettled_totals: bool = True,
     ) -> None:
-        """With ``route_sales``, approved sales are handed over in ``out.sales`` instead of
-        going to the card velocity rule here: the stream worker runs that rule behind a
-        repartition by card, over every partition's sales. With ``offload``, card velocity and
-        (as it says) terminal health and duplicate charges run there instead of here. Without
+        """The transaction-only rules (terminal health, duplicate charges, card velocity) get the
+        ledger's derived stream through ``offload`` (replay's second process); without one they
+        run here (``LocalRules``), and with ``route_sales`` approved sales are handed over in
+        ``out.sales`` instead of going to card velocity here: the stream worker runs that rule
+        behind a repartition by card, over every partition's sales. Without
         ``unsettled_totals``, merchants' totals of transactions awaiting settlement (the stream
         worker's fleet view and gauges) are not kept: replay reports none, and skips two
         dictionary updates per sale."""
         self.config = config or Config()
-        self.route_sales = route_sales
-        self.offload = offload
         self.out = Outbox()
+        self.offload: Offload = (
+            offload if offload is not None else LocalRules(self.config, self.out, route_sales)
+        )
         self.stats = EngineStats()
         self.merchants: dict[str, MerchantState] = {}
         self.feed = FeedMonitor(self.config, self.out)
@@ -112,10 +112,7 @@ class Engine:
         is submitted, so they take the same place in every driver's output."""
         self.unsettled_totals = unsettled_totals
         self.reconcile = Reconciliation(self.config, self.out, self.merchants, unsettled_totals)
-        self.duplicates = DuplicateCharges(self.config, self.out)
         self.refunds = Refunds(self.config, self.out)
-        self.terminals = TerminalHealth(self.config, self.out)
-        self.velocity = Velocity(self.config, self.out)
         self.patterns = SuspiciousPatterns(
             self.config.suspicious_pattern, self.out, track_features or scorer is not None
         )
@@ -143,7 +140,7 @@ class Engine:
             times.reported = False
             self._reports[id(t)] = times.out.alerts
             times.out.alerts = []
-        if self.offload is not None and t.ts != raw:
+        if t.ts != raw:
             self.offload.retime(t)
 
     def submit(self, event: Event, admitted: bool = False) -> None:
@@ -261,10 +258,7 @@ class Engine:
             ms.count_unsettled(t, 1)
         self._expiry.entries.append((t.at, merchant_id, True, txn_id))
         offload = self.offload
-        if offload is None or not offload.terminals:
-            self.terminals.on_attempt(ms, t)
-        if offload is not None:
-            offload.attempt(t)
+        offload.attempt(t)
         uncancelled = True
         waiting = ms.pending_cancels.pop(txn_id, None)
         if waiting is not None:
@@ -272,16 +266,9 @@ class Engine:
             uncancelled = st.cancelled_by is None
         if approved:
             if kind == "SALE":
-                if uncancelled and offload is not None and offload.duplicates:
+                if uncancelled:
                     offload.sale(t)
-                elif uncancelled:
-                    self.duplicates.on_sale(ms, st)
-                if self.route_sales:
-                    self.out.sales.append(t)
-                elif offload is None:
-                    self.velocity.on_card_sale(t.ts, t.card_token, merchant_id, txn_id)
-                else:
-                    offload.card_sale(t)
+                offload.card_sale(t)
             elif kind == "REFUND":
                 if uncancelled:
                     self.refunds.on_refund(ms, st)
@@ -316,11 +303,8 @@ class Engine:
             ms.count_unsettled(target, -1)
         st.cancelled_by = by.txn_id
         ts = max(by.ts, target.ts)
-        offload = self.offload
-        if offload is None or not offload.duplicates:
-            self.duplicates.on_cancel(ms, st, ts)
-        elif not arriving:  # a transaction being accepted is in no duplicate cluster yet
-            offload.cancel(by)
+        if not arriving:  # a transaction being accepted is in no duplicate cluster yet
+            self.offload.cancel(by)
         self.refunds.on_cancel(ms, st, ts)
         self.reconcile.on_cancel(ms, st, ts)
         if not arriving:  # one being accepted reaches the rules cancelled already
@@ -373,7 +357,6 @@ class Engine:
                 st = ms.txns.pop(key, None)
                 if st is not None and self.unsettled_totals and awaits_settlement(st):
                     ms.count_unsettled(st.txn, -1)
-                ms.clusters.pop(key, None)
                 ms.refund_excess.pop(key, None)
                 ms.pending_cancels.pop(key, None)
                 if st is not None and st.txn.original_txn_id is not None:
@@ -390,28 +373,12 @@ class Engine:
                             ms.duplicate_settlements.pop(line.txn_id, None)
 
     def _sweep_short_lived(self, tw: int) -> None:
-        cfg = self.config
         for rule in self.rules:
             rule.expire(tw)
-        offload = self.offload
-        if offload is None:
-            self.velocity.expire(tw - cfg.velocity.window_us)
-        else:
-            offload.sweep(tw)
+        self.offload.sweep(tw)
         if self._next_feature_sweep is None or tw >= self._next_feature_sweep:
             self._next_feature_sweep = tw + _FEATURE_SWEEP_EVERY_US
             self.patterns.expire(tw)
-        duplicates_here = offload is None or not offload.duplicates
-        terminals_here = offload is None or not offload.terminals
-        if not (duplicates_here or terminals_here):
-            return
-        dup_before = tw - cfg.duplicate_charge.window_us
-        term_before = tw - cfg.terminal_fault.window_us
-        for ms in self.merchants.values():
-            if duplicates_here:
-                DuplicateCharges.expire(ms, dup_before)
-            if terminals_here:
-                TerminalHealth.expire(ms, term_before)
 
 
 def _rules_outside_the_ledger(config: Config, out: Outbox) -> list[Rule]:

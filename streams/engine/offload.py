@@ -1,10 +1,12 @@
-"""Rules a driver may run elsewhere: the engine calls these where it would have run them.
+"""The ledger's derived stream, as calls: where the engine hands what it decided about each
+transaction to the rules that read nothing else.
 
 Terminal health, card velocity and duplicate charges read nothing but the transactions themselves
 (and which sales were cancelled), and the model's features and scores read nothing else either;
-nothing they decide feeds back into the other rules.
-Replay hands them to a second process (``streams.replay_sidecar``). A base class rather than a
-``Protocol``: compiled, its methods are called through a vtable, not looked up by name per event.
+nothing they decide feeds back into the other rules. ``streams/engine/txn_rules.py`` runs them in
+the engine (``LocalRules``); replay hands them to a second process (``streams.replay_sidecar``).
+A base class rather than a ``Protocol``: compiled, its methods are called through a vtable, not
+looked up by name per event.
 """
 
 from __future__ import annotations
@@ -13,12 +15,8 @@ from streams.events import Transaction
 
 
 class Offload:
-    """Every method stands for one call the engine would have made itself. Card velocity and the
-    model (when the engine tracks features) always run here; terminal health and duplicate
-    charges when these say so, and in the engine otherwise."""
-
-    terminals: bool = False
-    duplicates: bool = False
+    """Every method is one element of the derived stream, in the ledger's order. The model's
+    calls (``on_transaction``, ``expire``) come only to an offload the patterns defer to."""
 
     def retime(self, t: Transaction) -> None:
         """The partition's clock gave ``t`` another time than its own (``t.ts``, already set)."""
