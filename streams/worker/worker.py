@@ -32,11 +32,10 @@ from streams.config import Config
 from streams.engine.core import Engine
 from streams.worker.acting import acting_for
 from streams.worker.alertstore import AlertStore, to_json
+from streams.worker.card_work import CardStages
 from streams.worker.cards import (
-    CardStage,
     Sale,
     card_partition,
-    decode_batch,
     encode_batch,
     sale_batches,
 )
@@ -49,23 +48,15 @@ from streams.worker.journal_table import JournalTable
 from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
 from streams.worker.modelwatch import ModelWatcher
-from streams.worker.partition import CardPartition, InputPartition
+from streams.worker.partition import InputPartition
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
-from streams.worker.transport import committed_offset, rewind
+from streams.worker.transport import rewind
 
 log = logging.getLogger("posguard.worker")
 
 # Handled inputs acknowledged (and their journal entries written) at the latest every this many.
 _BATCH = 500
-# How long a sale waits in a card stage for a source partition that is idle (or never sent
-# anything) before it goes ahead; a partition that is behind is waited for however long.
-_CARD_GRACE_S = 0.25
-# The offset guard's key for a card partition: (partition, _CARDS); inputs use (partition, side).
-# A rebuilt card stage expects the committed offset (its journal keeps sales, not offsets).
-_CARDS = 2
-# More input partitions than any deployment has: a larger source number is no worker's batch.
-_MAX_PARTITIONS = 100_000
 
 
 class StreamWorker:
@@ -82,7 +73,6 @@ class StreamWorker:
         self.model.poll()  # before any partition is built: every event is judged by the model
         self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
         self.inputs: dict[int, InputPartition] = {}
-        self.cards: dict[int, CardPartition] = {}
         t = settings.topics
         self.names = (t.transactions, t.settlements)
         self._side = {t.transactions: TRANSACTIONS, t.settlements: SETTLEMENTS}
@@ -119,7 +109,15 @@ class StreamWorker:
         self.card_journal = self._bytes_table(
             "cards", "Per card partition, the sales the velocity rule ran, in order (cards.py)"
         )
-        self.card_journals = JournalTable(self.card_journal, "card partition", self._value_budget)
+        self.cards = CardStages(
+            app,
+            settings.partitions,
+            config,
+            self.cards_topic,
+            JournalTable(self.card_journal, "card partition", self._value_budget),
+            self.guard,
+            _BATCH,
+        )
 
     def _raw_topic(self, *names: str) -> Any:
         """Topics whose keys and values are bytes as they are (decoded by posguard itself)."""
@@ -397,87 +395,9 @@ class StreamWorker:
             if stored is not None and stored.partition == p:
                 self.store.acknowledge(stored.alert.alert_id, msgspec.json.decode(value))
 
-    # -- card stages ------------------------------------------------------------------------------
-
     def on_card_batch(self, event: EventT[bytes]) -> None:
-        """A batch of sales (and a clock) from one input partition, for card partition q."""
-        message = event.message
-        q = message.partition
-        card = self.cards.get(q) or self._rebuild_stage(q)
-        stage = card.stage
-        if not self._admit(message.topic, q, (q, _CARDS), message.offset):
-            return
-        now = time.monotonic()
-        try:
-            batch = decode_batch(message.value or b"")
-            if not 0 <= batch.source < _MAX_PARTITIONS:
-                raise ValueError(f"source partition {batch.source}")
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-            # Only workers write this topic; something else did. Not input to dead-letter.
-            log.warning(
-                "card partition %d offset %d: not a sale batch (%s)", q, message.offset, exc
-            )
-            event.ack()
-            return
-        new = stage.offer(batch, message.offset, now)
-        if new:
-            card.waiting[message.offset] = [event, new]
-        else:  # only a clock, or sales the stage already holds
-            event.ack()
-        stage.release(now, _CARD_GRACE_S)
-        self._carry_out_stage(q, card)
-
-    def _carry_out_stage(self, q: int, card: CardPartition) -> None:
-        out = card.stage.take()
-        if out.journal:
-            card.unwritten.extend(out.journal)
-        if out.trim_below is not None:
-            self.card_journals.trim(q, out.trim_below)
-        self._publish(q, out.alerts, out.restored)
-        if out.released:
-            waiting, unacked = card.waiting, card.unacked
-            for token in out.released:
-                item = waiting.get(token)
-                if item is not None:
-                    item[1] -= 1
-                    if not item[1]:  # every sale of the message ran
-                        del waiting[token]
-                        unacked.append(item[0])
-            if len(unacked) >= _BATCH:
-                self._write_card_journal(q, card)
-
-    def _write_card_journal(self, q: int, card: CardPartition) -> None:
-        """Append the stage's unwritten entries, then acknowledge the messages whose sales
-        they all hold."""
-        if card.unwritten:
-            entries, card.unwritten = card.unwritten, []
-            self.card_journals.append(q, entries)
-        if card.unacked:
-            done, card.unacked = card.unacked, []
-            for event in done:
-                event.ack()
-
-    def _rebuild_stage(self, q: int) -> CardPartition:
-        stage = CardStage(q, self.settings.partitions, self.config)
-        entries = self.card_journals.load(q)
-        if entries:
-            started = time.perf_counter()
-            stage.restore(entries, self.card_journals.published[q])
-            log.warning(
-                "card partition %d: velocity rebuilt from %d journal entries in %.1f s",
-                q,
-                len(entries),
-                time.perf_counter() - started,
-            )
-        card = self.cards[q] = CardPartition(stage)
-        # Its journal keeps sales, not offsets; but everything below the committed offset is in
-        # it, so a first message past that offset is one past a hole (contiguity.py).
-        committed = committed_offset(self.app, TP(self.cards_topic.get_topic_name(), q))
-        if committed:
-            self.guard.expect((q, _CARDS), committed)
-        self._carry_out_stage(q, card)
-        self._restore_acks(q)
-        return card
+        """A batch of sales for one of the card partitions (``card_work.py``)."""
+        self.cards.on_batch(event, self._admit, self._publish, self._restore_acks)
 
     def acknowledge(self, alert_id: str, by: str, note: str) -> dict[str, Any] | None:
         """Keep an operator's acknowledgement in the partition's changelog-backed table and
@@ -525,9 +445,7 @@ class StreamWorker:
             for side in (TRANSACTIONS, SETTLEMENTS):
                 self.guard.forget((p, side))
         for q in {tp.partition for tp in revoked if tp.topic == self.cards_topic.get_topic_name()}:
-            self.cards.pop(q, None)
-            self.card_journals.forget(q)
-            self.guard.forget((q, _CARDS))
+            self.cards.forget(q)
 
     # -- timers -----------------------------------------------------------------------------------
 
@@ -543,11 +461,7 @@ class StreamWorker:
                 self._ask_if_held(p, part, now)
                 self._write_journal(p, part)
         self.flow.drained(self._buffered_of)
-        for q, card in list(self.cards.items()):
-            with acting_for(q):
-                card.stage.release(now, _CARD_GRACE_S)
-                self._carry_out_stage(q, card)
-                self._write_card_journal(q, card)
+        self.cards.tick(now, self._publish)
 
     async def flush_when_idle(self) -> None:
         """Per partition, close the engine's open step once both its inputs are idle and the
@@ -591,11 +505,7 @@ class StreamWorker:
             for p, part in self.inputs.items()
             if part.pipeline.seq > self.journals.published.get(p, 0)
         }
-        stage_upto = {
-            q: card.stage.cursor.seq
-            for q, card in self.cards.items()
-            if card.stage.cursor.seq > self.card_journals.published.get(q, 0)
-        }
+        stage_upto = self.cards.unpublished()
         if not (upto or stage_upto):
             return
         for p in upto:
@@ -603,7 +513,7 @@ class StreamWorker:
                 self._write_journal(p, self.inputs[p])
         for q in stage_upto:
             with acting_for(q):
-                self._write_card_journal(q, self.cards[q])
+                self.cards.write(q, self.cards.owned[q])
         # After this flush every journal batch below ``seq`` is in the changelog too (and every
         # sale it made on the card topic): a rebuild re-sends only from the marker on.
         await self.app.producer.flush()
@@ -611,10 +521,7 @@ class StreamWorker:
             if p in self.inputs:
                 with acting_for(p):
                     self.journals.mark_published(p, seq)
-        for q, seq in stage_upto.items():
-            if q in self.cards:
-                with acting_for(q):
-                    self.card_journals.mark_published(q, seq)
+        self.cards.mark_published(stage_upto)
 
     def refresh_gauges(self) -> None:
         m = self.metrics
@@ -654,6 +561,4 @@ class StreamWorker:
                 if hw is not None:
                     behind += max(0, hw - pipe.next_offset(side))
             m.consumer_lag.labels(name).set(behind)
-        m.buffered.labels(self.settings.cards_topic).set(
-            sum(card.stage.buffered() for card in self.cards.values())
-        )
+        m.buffered.labels(self.settings.cards_topic).set(self.cards.buffered())
