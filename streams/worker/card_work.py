@@ -52,7 +52,13 @@ class CardStages:
         journals: JournalTable,
         guard: OffsetGuard,
         batch: int,
+        admit: Admit,
+        publish: Publish,
+        restored: Callable[[int], None],
     ) -> None:
+        """``admit`` says whether to handle a message (the worker's offset guard), ``publish``
+        sends a partition's alerts, ``restored`` reapplies operators' acknowledgements of a
+        rebuilt partition's alerts."""
         self.app = app
         self.partitions = partitions
         self.config = config
@@ -60,16 +66,17 @@ class CardStages:
         self.journals = journals
         self.guard = guard
         self.batch = batch
+        self._admit = admit
+        self._publish = publish
+        self._restored = restored
         self.owned: dict[int, CardPartition] = {}
 
-    def on_batch(
-        self, event: EventT[bytes], admit: Admit, publish: Publish, restored: Callable[[int], None]
-    ) -> None:
+    def on_batch(self, event: EventT[bytes]) -> None:
         """A batch of sales (and a clock) from one input partition, for card partition q."""
         message = event.message
         q = message.partition
-        card = self.owned.get(q) or self._rebuild(q, publish, restored)
-        if not admit(message.topic, q, (q, CARDS), message.offset):
+        card = self.owned.get(q) or self._rebuild(q)
+        if not self._admit(message.topic, q, (q, CARDS), message.offset):
             return
         now = time.monotonic()
         try:
@@ -89,14 +96,14 @@ class CardStages:
         else:  # only a clock, or sales the stage already holds
             event.ack()
         card.stage.release(now, CARD_GRACE_S)
-        self._carry_out(q, card, publish)
+        self._carry_out(q, card)
 
-    def tick(self, now: float, publish: Publish) -> None:
+    def tick(self, now: float) -> None:
         """Release what became certain without new input; write pending journal batches."""
         for q, card in list(self.owned.items()):
             with acting_for(q):
                 card.stage.release(now, CARD_GRACE_S)
-                self._carry_out(q, card, publish)
+                self._carry_out(q, card)
                 self.write(q, card)
 
     def unpublished(self) -> dict[int, int]:
@@ -132,13 +139,13 @@ class CardStages:
             for event in done:
                 event.ack()
 
-    def _carry_out(self, q: int, card: CardPartition, publish: Publish) -> None:
+    def _carry_out(self, q: int, card: CardPartition) -> None:
         out = card.stage.take()
         if out.journal:
             card.unwritten.extend(out.journal)
         if out.trim_below is not None:
             self.journals.trim(q, out.trim_below)
-        publish(q, out.alerts, out.restored)
+        self._publish(q, out.alerts, out.restored)
         if out.released:
             waiting, unacked = card.waiting, card.unacked
             for token in out.released:
@@ -151,7 +158,7 @@ class CardStages:
             if len(unacked) >= self.batch:
                 self.write(q, card)
 
-    def _rebuild(self, q: int, publish: Publish, restored: Callable[[int], None]) -> CardPartition:
+    def _rebuild(self, q: int) -> CardPartition:
         stage = CardStage(q, self.partitions, self.config)
         entries = self.journals.load(q)
         if entries:
@@ -169,6 +176,6 @@ class CardStages:
         committed = committed_offset(self.app, TP(self.topic.get_topic_name(), q))
         if committed:
             self.guard.expect((q, CARDS), committed)
-        self._carry_out(q, card, publish)
-        restored(q)
+        self._carry_out(q, card)
+        self._restored(q)
         return card

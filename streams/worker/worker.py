@@ -117,6 +117,9 @@ class StreamWorker:
             JournalTable(self.card_journal, "card partition", self._value_budget),
             self.guard,
             _BATCH,
+            self._admit,
+            self._publish,
+            self._restore_acks,
         )
 
     def _raw_topic(self, *names: str) -> Any:
@@ -397,7 +400,7 @@ class StreamWorker:
 
     def on_card_batch(self, event: EventT[bytes]) -> None:
         """A batch of sales for one of the card partitions (``card_work.py``)."""
-        self.cards.on_batch(event, self._admit, self._publish, self._restore_acks)
+        self.cards.on_batch(event)
 
     def acknowledge(self, alert_id: str, by: str, note: str) -> dict[str, Any] | None:
         """Keep an operator's acknowledgement in the partition's changelog-backed table and
@@ -461,7 +464,7 @@ class StreamWorker:
                 self._ask_if_held(p, part, now)
                 self._write_journal(p, part)
         self.flow.drained(self._buffered_of)
-        self.cards.tick(now, self._publish)
+        self.cards.tick(now)
 
     async def flush_when_idle(self) -> None:
         """Per partition, close the engine's open step once both its inputs are idle and the
