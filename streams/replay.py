@@ -139,14 +139,9 @@ def _replay_once(
     if parallel and on_scored is None:
         model = scorer.model if scorer is not None and config.suspicious_pattern.enabled else None
         sidecar = Sidecar(transactions, config, model)
-        engine = Engine(config, offload=sidecar, unsettled_totals=False)
-        if model is not None:
-            engine.patterns.defer_to(sidecar)
-        sidecar.attach(alerts, engine.out)
+        engine = Engine(config, rules=lambda _config, out: sidecar.attach(alerts, out))
     else:
-        engine = Engine(
-            config, scorer, track_features=on_scored is not None, unsettled_totals=False
-        )
+        engine = Engine(config, scorer)
     try:
         return _run(
             engine,
@@ -177,7 +172,7 @@ def _run(
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     scored: list[tuple[Transaction, list[float], float | None]] = []
     if on_scored is not None:
-        engine.patterns.on_scored = lambda t, row, score: scored.append((t, row, score))
+        engine.patterns.observe(lambda t, row, score: scored.append((t, row, score)))
     dead: list[DeadLetter] = []
     id_check = engine.config.card_numbers_in_ids
     # Each transaction gets its time from the engine's clock as it is read, in file order and

@@ -23,87 +23,43 @@ import io
 import pickle
 import subprocess
 import sys
-import threading
-import traceback
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from queue import SimpleQueue
 from typing import IO, Any
 
 import msgspec
 
-from models.forest import ForestModel, model_bytes, model_from_bytes
-from models.scorer import Scorer
+from models.forest import ForestModel, model_bytes
 from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox
-from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.txn_rules import TransactionRules
 from streams.events import Transaction
-from streams.filereader import FileReader, ReplayReport
+from streams.sidecar_wire import (
+    CANCEL,
+    CARD_SALE,
+    FEATURE_SWEEP,
+    PATTERNS,
+    RETIME,
+    SALE,
+    SWEEP,
+    Found,
+    Setup,
+    receive,
+    send,
+)
 
 _PIPE_BYTES = 1 << 20
 """The hand-over pipe's size: 16 messages (by default a pipe holds one)."""
 _CHUNK = 1 << 13
 """Hand-over entries per message: large enough that messages cost nothing per transaction,
 small enough that the sidecar starts long before the engine finishes."""
-# The hand-over is a sequence of 64-bit entries, one per rule call of the engine's, in its order:
-# a positive entry is the line number of a transaction the engine accepted (terminal health for
-# it, and it becomes the transaction the next calls are about); the markers below are the other
-# calls (line numbers start at 1).
-_SWEEP = 0
-"""A sweep of short-lived state; its time follows."""
-_FEATURE_SWEEP = -1
-"""A sweep of the model's feature state; its time follows."""
-_SALE = -2
-"""Duplicate charges for the transaction (an approved sale nothing has cancelled)."""
-_CARD_SALE = -3
-"""Card velocity for the transaction (an approved sale)."""
-_CANCEL = -4
-"""Duplicate charges for the transaction's cancellation of its original."""
-_PATTERNS = -5
-"""The model for the transaction."""
-_RETIME = -6
-"""The partition's clock gave a transaction another time than its own; its line number and
-that time follow (before the transaction is handed over)."""
-
-_Found = list[tuple[int, Alert]]
-"""(index of the rule call in the hand-over sequence, the alert it raised)."""
-
-
-class _Setup(msgspec.Struct, frozen=True):
-    """What the sidecar is told first. The configuration is pickled (it is this process's own
-    object, sent down a pipe to a child); the model goes as its verified file content, empty for
-    none. Plain field types only: this module is compiled, and mypyc keeps no unions or
-    ``Literal`` in annotations for msgspec to read."""
-
-    transactions: str
-    config: bytes
-    model: bytes
-    terminals: bool
-    duplicates: bool
 
 
 class SidecarError(Exception):
     """The sidecar process failed; the message says how."""
-
-
-def _send(fh: IO[bytes], payload: bytes) -> None:
-    fh.write(len(payload).to_bytes(8, "little"))
-    fh.write(payload)
-
-
-def _receive(fh: IO[bytes]) -> bytes:
-    header = fh.read(8)
-    if len(header) < 8:
-        raise EOFError
-    size = int.from_bytes(header, "little")
-    payload = fh.read(size)
-    if len(payload) < size:
-        raise EOFError
-    return payload
 
 
 def _rebuild(cls: Callable[..., Any], values: dict[str, Any]) -> Any:
@@ -152,7 +108,7 @@ class Sidecar(Offload):
 
     def __init__(self, transactions: Path, config: Config, model: ForestModel | None) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-c", "from streams.replay_sidecar import main; main()"],
+            [sys.executable, "-c", "from streams.sidecar_serve import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -168,11 +124,13 @@ class Sidecar(Offload):
         self._out = Outbox()
         self._config = config
         self._local = TransactionRules(config, self._out, terminals=False, duplicates=True)
+        self.patterns = None  # the model, if any, runs in the sidecar
+        self._model = model is not None
         # The split that keeps both processes about equally busy: with a model the sidecar has
         # the model, so duplicate charges stay in the engine.
         self.terminals = True
         self.duplicates = model is None
-        setup = _Setup(
+        setup = Setup(
             str(transactions),
             config_bytes(config),
             b"" if model is None else model_bytes(model),
@@ -181,13 +139,15 @@ class Sidecar(Offload):
         )
         self._write(msgspec.msgpack.encode(setup))
 
-    def attach(self, emitted: list[Alert], out: Outbox) -> None:
+    def attach(self, emitted: list[Alert], out: Outbox) -> Sidecar:
         """Where the engine's alerts accumulate: the alerts handed to the driver so far, and the
-        engine's outbox (not yet drained). Their lengths place each rule call in the sequence."""
+        engine's outbox (not yet drained). Their lengths place each rule call in the sequence.
+        Returns itself: the engine's ``rules``."""
         self._emitted = emitted
         self._out = out
         # What stays in the engine's process (duplicate charges, with a model), into its outbox.
         self._local = TransactionRules(self._config, out, terminals=False, duplicates=True)
+        return self
 
     def _place(self) -> None:
         self._positions.append(len(self._emitted) + len(self._out.alerts))
@@ -209,37 +169,37 @@ class Sidecar(Offload):
 
     def retime(self, t: Transaction) -> None:
         assert t.origin is not None, "replay's events come from a file"
-        self._pending.extend((_RETIME, t.origin[1], t.ts))
+        self._pending.extend((RETIME, t.origin[1], t.ts))
 
     def sale(self, t: Transaction) -> None:
         if self.duplicates:
-            self._call(
-                _SALE
-            )  # the calls after ``attempt`` are about the transaction it handed over
+            self._call(SALE)  # the calls after ``attempt`` are about the transaction it handed over
         else:
             self._local.sale(t)
 
     def card_sale(self, t: Transaction) -> None:
-        self._call(_CARD_SALE)
+        self._call(CARD_SALE)
 
     def cancel(self, by: Transaction) -> None:
         if self.duplicates:
-            self._call(_CANCEL)
+            self._call(CANCEL)
         else:
             self._local.cancel(by)
 
     def sweep(self, tw: int) -> None:
-        self._pending.extend((_SWEEP, tw))
+        self._pending.extend((SWEEP, tw))
         if not self.duplicates:
             self._local.sweep(tw)
 
-    # -- the patterns' calls with a model ---------------------------------------------------------
+    # -- the model's calls -------------------------------------------------------------------------
 
     def on_transaction(self, t: Transaction) -> None:
-        self._call(_PATTERNS)
+        if self._model:
+            self._call(PATTERNS)
 
     def expire(self, now: int) -> None:
-        self._pending.extend((_FEATURE_SWEEP, now))
+        if self._model:
+            self._pending.extend((FEATURE_SWEEP, now))
 
     # -- the end ---------------------------------------------------------------------------------
 
@@ -249,15 +209,15 @@ class Sidecar(Offload):
 
     def _write(self, payload: bytes) -> None:
         try:
-            _send(self._to, payload)
+            send(self._to, payload)
         except BrokenPipeError:
             raise self._failed() from None
 
     def _failed(self) -> SidecarError:
         """The error of a sidecar that stopped listening: its own report if it sent one."""
         with contextlib.suppress(EOFError, OSError):
-            if _receive(self._from) == b"error":
-                return SidecarError(_receive(self._from).decode("utf-8", "replace"))
+            if receive(self._from) == b"error":
+                return SidecarError(receive(self._from).decode("utf-8", "replace"))
         code = self._process.wait()
         return SidecarError(f"replay's sidecar process stopped (exit code {code})")
 
@@ -269,8 +229,8 @@ class Sidecar(Offload):
         self._write(b"")
         self._to.flush()
         try:
-            status = _receive(self._from)
-            payload = _receive(self._from)
+            status = receive(self._from)
+            payload = receive(self._from)
         except EOFError:
             code = self._process.wait()
             raise SidecarError(
@@ -280,7 +240,7 @@ class Sidecar(Offload):
             self.close()
         if status != b"ok":
             raise SidecarError(payload.decode("utf-8", "replace"))
-        found = msgspec.msgpack.decode(payload, type=_Found)
+        found = msgspec.msgpack.decode(payload, type=Found)
         positions = self._positions
         return [(positions[call], alert) for call, alert in found]
 
@@ -308,168 +268,3 @@ def merge_alerts(engine_alerts: list[Alert], placed: list[tuple[int, Alert]]) ->
         merged.append(alert)
     merged.extend(engine_alerts[taken:])
     return merged
-
-
-def _transactions_by_line(path: Path, config: Config) -> Iterator[tuple[int, Transaction]]:
-    """The file's valid transactions with their line numbers, read by the file driver's own
-    reader, so that the numbering is the driver's (invalid lines are the driver's to
-    dead-letter)."""
-    reader = FileReader(
-        path,
-        "transaction",
-        lambda _letter: None,
-        ReplayReport(),
-        None,
-        config.card_numbers_in_ids,
-    )
-    for event in reader.events():
-        assert isinstance(event, Transaction) and event.origin is not None
-        yield event.origin[1], event
-
-
-class _Rules:
-    """The sidecar's rules, called as the engine would have called them: the engine's own
-    transaction-only rules, and with a model the patterns; each alert noted with the call that
-    raised it."""
-
-    def __init__(
-        self, config: Config, model: ForestModel | None, terminals: bool, duplicates: bool
-    ) -> None:
-        self.out = Outbox()
-        self.found: _Found = []
-        self.calls = 0
-        self.run_terminals = terminals
-        self.rules = TransactionRules(config, self.out, terminals, duplicates)
-        self.patterns: SuspiciousPatterns | None = None
-        if model is not None:
-            self.patterns = SuspiciousPatterns(config.suspicious_pattern, self.out, track=True)
-            self.patterns.set_scorer(Scorer(model))
-
-    def _called(self) -> None:
-        out = self.out
-        if out.alerts:
-            self.found.extend((self.calls, alert) for alert in out.alerts)
-            out.alerts.clear()
-        self.calls += 1
-
-    def call(self, entry: int, t: Transaction) -> None:
-        """One of the engine's calls (a marker) about transaction ``t``."""
-        if entry == _SALE:
-            self.rules.sale(t)
-        elif entry == _CARD_SALE:
-            self.rules.card_sale(t)
-        elif entry == _CANCEL:
-            self.rules.cancel(t)
-        elif entry == _PATTERNS:
-            assert self.patterns is not None
-            self.patterns.on_transaction(t)
-        else:
-            raise ValueError(f"unknown hand-over entry {entry}")
-        self._called()
-
-    def attempt(self, t: Transaction) -> None:
-        if self.run_terminals:
-            self.rules.attempt(t)
-            self._called()
-
-    def sweep(self, tw: int) -> None:
-        self.rules.sweep(tw)
-
-    def feature_sweep(self, now: int) -> None:
-        assert self.patterns is not None
-        self.patterns.expire(now)
-
-
-def _read_ahead(source: IO[bytes]) -> Iterator[bytes]:
-    """The hand-over's messages up to the empty one that ends it, read by a thread as they come.
-
-    The engine's side must never wait for the sidecar: a pipe holds 64 KiB (8 messages' worth of
-    transactions), while the sidecar falls behind by far more during a stretch of transactions
-    and catches up during the settlement batches in between. Unread messages wait here instead
-    (8 bytes per transaction). A failed read is raised in the sidecar's own thread.
-    """
-    arrived: SimpleQueue[bytes | BaseException] = SimpleQueue()
-
-    def read() -> None:
-        try:
-            while message := _receive(source):
-                arrived.put(message)
-            arrived.put(b"")
-        except BaseException as exc:  # handed to the reading thread
-            arrived.put(exc)
-
-    threading.Thread(target=read, name="hand-over reader", daemon=True).start()
-    while True:
-        item = arrived.get()
-        if isinstance(item, BaseException):
-            raise item
-        if not item:
-            return
-        yield item
-
-
-def _serve(source: IO[bytes]) -> _Found:
-    """The transactions named by the hand-over, through the sidecar's rules."""
-    setup = msgspec.msgpack.decode(_receive(source), type=_Setup)
-    config = pickle.loads(setup.config)  # the parent process's own object, over a pipe
-    assert isinstance(config, Config)
-    model = model_from_bytes(setup.model, "replay's model") if setup.model else None
-    rules = _Rules(config, model, setup.terminals, setup.duplicates)
-    events = _transactions_by_line(Path(setup.transactions), config)
-    waiting: dict[int, Transaction] = {}  # decoded ahead of their turn (or never named)
-    retimed: dict[int, int] = {}  # line number -> the time the engine's clock gave it
-    current: Transaction | None = None  # the transaction the engine's calls are about
-    for chunk in _read_ahead(source):
-        entries = array("q")
-        entries.frombytes(chunk)
-        i, n = 0, len(entries)
-        while i < n:
-            line = entries[i]
-            if line == _SWEEP:
-                rules.sweep(entries[i + 1])
-                i += 2
-                continue
-            if line == _FEATURE_SWEEP:
-                rules.feature_sweep(entries[i + 1])
-                i += 2
-                continue
-            if line == _RETIME:
-                retimed[entries[i + 1]] = entries[i + 2]
-                i += 3
-                continue
-            i += 1
-            if line < 0:
-                assert current is not None, "a rule call before any transaction"
-                rules.call(line, current)
-                continue
-            t = waiting.pop(line, None)
-            while t is None:
-                number, event = next(events)
-                if number == line:
-                    t = event
-                else:
-                    waiting[number] = event
-            if retimed:
-                t.ts = retimed.pop(line, t.ts)
-            current = t
-            rules.attempt(t)
-    return rules.found
-
-
-def main() -> None:
-    """The sidecar's entry point: the hand-over on stdin, the alerts on stdout."""
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
-    try:
-        payload = msgspec.msgpack.encode(_serve(source))
-    except EOFError:
-        return  # the engine's side abandoned the run (a file to sort first) or stopped
-    except BaseException:  # any failure goes back to the engine's side
-        status, payload = b"error", traceback.format_exc().encode()
-    else:
-        status = b"ok"
-    try:
-        _send(sink, status)
-        _send(sink, payload)
-        sink.flush()
-    except BrokenPipeError:
-        return

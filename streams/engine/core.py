@@ -18,10 +18,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
-from operator import attrgetter
-
-import msgspec
 
 from models.scorer import Scorer
 from streams.alerts import Alert
@@ -29,6 +25,7 @@ from streams.config import Config
 from streams.engine.clock import PartitionClock
 from streams.engine.feed import FeedMonitor
 from streams.engine.offload import Offload
+from streams.engine.order import canonical_order, same_content
 from streams.engine.outbox import Outbox, Rejection
 from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.reconcile import Reconciliation
@@ -60,24 +57,6 @@ class _Expiry:
     entries: deque[tuple[int, str, bool, str]] = field(default_factory=deque)
 
 
-def _content(event: Event) -> bytes:
-    """The event's contract content; one instant written in two offsets is the same content,
-    whatever time the partition's clock gave it."""
-    if isinstance(event, Transaction):
-        plain: Event = msgspec.structs.replace(
-            event, origin=None, ts=0, at=0, event_time=event.event_time.astimezone(UTC)
-        )
-    else:
-        plain = msgspec.structs.replace(
-            event, origin=None, ts=0, at=0, settled_at=event.settled_at.astimezone(UTC)
-        )
-    return msgspec.json.encode(plain)
-
-
-def _same_content(a: Event, b: Event) -> bool:
-    return type(a) is type(b) and _content(a) == _content(b)
-
-
 class Engine:
     """Detection over one ordered stream of transactions and settlement lines."""
 
@@ -85,24 +64,19 @@ class Engine:
         self,
         config: Config | None = None,
         scorer: Scorer | None = None,
-        track_features: bool = False,
-        route_sales: bool = False,
-        offload: Offload | None = None,
-        unsettled_totals: bool = True,
+        rules: Callable[[Config, Outbox], Offload] | None = None,
     ) -> None:
-        """The transaction-only rules (terminal health, duplicate charges, card velocity) get the
-        ledger's derived stream through ``offload`` (replay's second process); without one they
-        run here (``LocalRules``), and with ``route_sales`` approved sales are handed over in
-        ``out.sales`` instead of going to card velocity here: the stream worker runs that rule
-        behind a repartition by card, over every partition's sales. Without
-        ``unsettled_totals``, merchants' totals of transactions awaiting settlement (the stream
-        worker's fleet view and gauges) are not kept: replay reports none, and skips two
-        dictionary updates per sale."""
+        """``rules`` builds what consumes the ledger's derived stream (``offload.py``): the
+        transaction-only rules and the model. By default they run here (``LocalRules``, with
+        ``scorer``); a driver that runs them elsewhere says so by giving its own."""
         self.config = config or Config()
         self.out = Outbox()
-        self.offload: Offload = (
-            offload if offload is not None else LocalRules(self.config, self.out, route_sales)
-        )
+        if rules is None:
+            self.offload: Offload = LocalRules(self.config, self.out, scorer)
+        else:
+            if scorer is not None:
+                raise ValueError("give the scorer to the rules that run the model")
+            self.offload = rules(self.config, self.out)
         self.stats = EngineStats()
         self.merchants: dict[str, MerchantState] = {}
         self.feed = FeedMonitor(self.config, self.out)
@@ -110,13 +84,8 @@ class Engine:
         self._reports: dict[int, list[Alert]] = {}
         """The clock's alerts, by the transaction whose admission raised them: emitted when it
         is submitted, so they take the same place in every driver's output."""
-        self.unsettled_totals = unsettled_totals
-        self.reconcile = Reconciliation(self.config, self.out, self.merchants, unsettled_totals)
+        self.reconcile = Reconciliation(self.config, self.out, self.merchants)
         self.refunds = Refunds(self.config, self.out)
-        self.patterns = SuspiciousPatterns(
-            self.config.suspicious_pattern, self.out, track_features or scorer is not None
-        )
-        self.patterns.set_scorer(scorer)
         self.rules: list[Rule] = _rules_outside_the_ledger(self.config, self.out)
         self._step: list[Event] = []
         self._step_ts: int | None = None
@@ -124,6 +93,14 @@ class Engine:
         self._expiry = _Expiry()
         self._next_sweep: int | None = None
         self._next_feature_sweep: int | None = None
+
+    @property
+    def patterns(self) -> SuspiciousPatterns:
+        """The model, when it runs in this process."""
+        patterns = self.offload.patterns
+        if patterns is None:
+            raise RuntimeError("this engine's model runs in another process")
+        return patterns
 
     # -- driver interface -----------------------------------------------------------------------
 
@@ -201,7 +178,7 @@ class Engine:
         if self._last_run is None or ts > self._last_run:
             self._last_run = ts
         if len(events) > 1:
-            events = _canonical_order(events)
+            events = canonical_order(events)
         saw_txn = saw_line = False
         last_line = ""
         for event in events:
@@ -254,7 +231,7 @@ class Engine:
         st = ms.txns[txn_id] = TxnState(t)
         approved = t.status == "APPROVED"
         kind = t.type
-        if approved and kind in SETTLING_TYPES and self.unsettled_totals:  # awaits, new
+        if approved and kind in SETTLING_TYPES:  # awaits settlement, new
             ms.count_unsettled(t, 1)
         self._expiry.entries.append((t.at, merchant_id, True, txn_id))
         offload = self.offload
@@ -281,8 +258,7 @@ class Engine:
         # expects_settlement(st), known here without reading st again
         expects = approved and uncancelled and kind in SETTLING_TYPES
         self.reconcile.on_transaction(ms, st, t, expects)
-        if self.patterns.track:
-            self.patterns.on_transaction(t)
+        offload.on_transaction(t)
         for rule in self.rules:
             rule.on_transaction(ms, st)
         return True
@@ -299,7 +275,7 @@ class Engine:
             or target.type in CANCELLING_TYPES
         ):
             return
-        if self.unsettled_totals and awaits_settlement(st):
+        if awaits_settlement(st):
             ms.count_unsettled(target, -1)
         st.cancelled_by = by.txn_id
         ts = max(by.ts, target.ts)
@@ -332,7 +308,7 @@ class Engine:
         return True
 
     def _redelivered(self, known: Event, again: Event) -> None:
-        if _same_content(known, again):
+        if same_content(known, again):
             self.stats.redeliveries += 1
             return
         what = "txn_id" if isinstance(again, Transaction) else "settlement_id"
@@ -355,7 +331,7 @@ class Engine:
             ms = merchants[merchant_id]
             if is_txn:
                 st = ms.txns.pop(key, None)
-                if st is not None and self.unsettled_totals and awaits_settlement(st):
+                if st is not None and awaits_settlement(st):
                     ms.count_unsettled(st.txn, -1)
                 ms.refund_excess.pop(key, None)
                 ms.pending_cancels.pop(key, None)
@@ -378,7 +354,7 @@ class Engine:
         self.offload.sweep(tw)
         if self._next_feature_sweep is None or tw >= self._next_feature_sweep:
             self._next_feature_sweep = tw + _FEATURE_SWEEP_EVERY_US
-            self.patterns.expire(tw)
+            self.offload.expire(tw)
 
 
 def _rules_outside_the_ledger(config: Config, out: Outbox) -> list[Rule]:
@@ -390,52 +366,3 @@ def _rules_outside_the_ledger(config: Config, out: Outbox) -> list[Rule]:
             if settings.enabled:
                 rules.append(spec.make(settings, out))
     return rules
-
-
-def _canonical_order(events: list[Event]) -> list[Event]:
-    """Sales, then other transactions, then settlement lines, each by id. Where two events share
-    an id (a redelivery or a conflict in one step) they are ordered by content, so which one counts
-    as first never depends on arrival order."""
-    if len(events) == 2:  # the usual step of several events: two sales in the same second
-        a, b = events[0], events[1]
-        if type(a) is Transaction and type(b) is Transaction:
-            a_later = a.type != "SALE"
-            if a_later != (b.type != "SALE"):
-                return [b, a] if a_later else events
-            if a.txn_id != b.txn_id:
-                return events if a.txn_id < b.txn_id else [b, a]
-    if all(type(e) is Settlement for e in events):  # a settlement batch: often tens of thousands
-        return _by_id_then_content(events, _by_settlement_id)
-    sales: list[Event] = []
-    others: list[Event] = []
-    lines: list[Event] = []
-    for e in events:
-        if type(e) is Transaction:
-            (sales if e.type == "SALE" else others).append(e)
-        else:
-            lines.append(e)
-    return [
-        *_by_id_then_content(sales, _by_txn_id),
-        *_by_id_then_content(others, _by_txn_id),
-        *_by_id_then_content(lines, _by_settlement_id),
-    ]
-
-
-def _by_id_then_content(events: list[Event], key: Callable[[Event], str]) -> list[Event]:
-    """``events`` by id (``key``, a C-level getter), those sharing an id by content. The sort is
-    stable and equal ids end up adjacent, so one pass over neighbours finds them."""
-    if len(events) < 2:
-        return events
-    ordered = sorted(events, key=key)
-    ids = list(map(key, ordered))
-    start = 0
-    for k in range(1, len(ordered) + 1):
-        if k == len(ordered) or ids[k] != ids[start]:
-            if k - start > 1:
-                ordered[start:k] = sorted(ordered[start:k], key=_content)
-            start = k
-    return ordered
-
-
-_by_settlement_id: Callable[[Event], str] = attrgetter("settlement_id")
-_by_txn_id: Callable[[Event], str] = attrgetter("txn_id")

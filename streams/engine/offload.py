@@ -4,19 +4,24 @@ transaction to the rules that read nothing else.
 Terminal health, card velocity and duplicate charges read nothing but the transactions themselves
 (and which sales were cancelled), and the model's features and scores read nothing else either;
 nothing they decide feeds back into the other rules. ``streams/engine/txn_rules.py`` runs them in
-the engine (``LocalRules``); replay hands them to a second process (``streams.replay_sidecar``).
+the engine (``LocalRules``, or ``RoutedRules`` with card velocity behind the worker's repartition
+by card); replay hands them to a second process (``streams.replay_sidecar``). The engine is given
+the one its driver wants and knows nothing else about where they run.
 A base class rather than a ``Protocol``: compiled, its methods are called through a vtable, not
 looked up by name per event.
 """
 
 from __future__ import annotations
 
+from streams.engine.patterns import SuspiciousPatterns
 from streams.events import Transaction
 
 
 class Offload:
-    """Every method is one element of the derived stream, in the ledger's order. The model's
-    calls (``on_transaction``, ``expire``) come only to an offload the patterns defer to."""
+    """Every method is one element of the derived stream, in the ledger's order."""
+
+    patterns: SuspiciousPatterns | None
+    """The model, when it runs in this process (``Engine.patterns``)."""
 
     def retime(self, t: Transaction) -> None:
         """The partition's clock gave ``t`` another time than its own (``t.ts``, already set)."""

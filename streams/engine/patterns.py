@@ -17,7 +17,6 @@ from typing import Any, Final
 from models.features import FEATURE_NAMES, FeatureTracker, SaleContext
 from models.scorer import Scorer
 from streams.config import RuleConfig
-from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox
 from streams.events import Transaction
 from streams.money import exponent, format_amount
@@ -45,7 +44,6 @@ class SuspiciousPatterns:
         self.scored = 0
         # Called with every scored row (replay's evaluation and training read them).
         self.on_scored: Callable[[Transaction, list[float], float | None], None] | None = None
-        self.deferred: Offload | None = None
 
     def set_scorer(self, scorer: Scorer | None) -> None:
         if scorer is not None:
@@ -59,17 +57,14 @@ class SuspiciousPatterns:
             self._reorder = scorer.feature_names != list(FEATURE_NAMES)
         self.scorer = scorer
 
-    def defer_to(self, deferred: Offload) -> None:
-        """Hand every transaction and sweep to ``deferred`` instead of tracking and scoring here."""
-        self.deferred = deferred
+    def observe(self, on_scored: Callable[[Transaction, list[float], float | None], None]) -> None:
+        """Track features from now on and call ``on_scored`` with every row (and its score, with
+        a model loaded)."""
+        self.on_scored = on_scored
         self.track = True
 
     def on_transaction(self, t: Transaction) -> None:
         if not self.track:
-            return
-        deferred = self.deferred
-        if deferred is not None:
-            deferred.on_transaction(t)
             return
         moment = t.event_time
         result = self.tracker.on_transaction(
@@ -154,10 +149,7 @@ class SuspiciousPatterns:
         )
 
     def expire(self, now: int) -> None:
-        if self.deferred is not None:
-            self.deferred.expire(now)
-        else:
-            self.tracker.expire(now)
+        self.tracker.expire(now)
 
 
 def _times(ratio: float) -> str:

@@ -27,12 +27,10 @@ class Reconciliation:
         config: Config,
         out: Outbox,
         merchants: dict[str, MerchantState],
-        unsettled_totals: bool = True,
     ) -> None:
         self.config = config
         self.out = out
         self.merchants = merchants
-        self.unsettled_totals = unsettled_totals
         # (merchant_id, channel) -> fee rate, resolved once from the configuration, and as the
         # rate's (numerator, denominator) for the arithmetic.
         self._rates: dict[tuple[str, str], Fraction] = {}
@@ -166,7 +164,7 @@ class Reconciliation:
         elif st.cancelled_by is not None:
             self._settled_without_approval(ms, st, line, ts, "CANCELLED")
         else:
-            if self.unsettled_totals and not st.settled_ids:  # it awaited settlement until now
+            if not st.settled_ids:  # it awaited settlement until now
                 ms.count_unsettled(t, -1)
             st.settled_ids += (line.settlement_id,)
             self._check_amounts(t, line, ts)

@@ -6,15 +6,18 @@ REVERSAL cancelled; these rules consume what it decided, in its order, through `
 (accepted transaction, standing sale, approved sale, cancellation, sweep) and keep state of their
 own. One class, wherever they run: inline in the engine (``LocalRules``), in replay's second
 process (``streams/replay_sidecar.py``), or split, with card velocity behind the worker's
-repartition by card (``streams/worker/cards.py``).
+repartition by card (``RoutedRules``, ``streams/worker/cards.py``). The model (features and
+score, ``patterns.py``) reads the same stream and runs beside them.
 """
 
 from __future__ import annotations
 
+from models.scorer import Scorer
 from streams.config import Config
 from streams.engine.duplicates import DuplicateCharges
 from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox
+from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.state import MerchantState, TxnState
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
@@ -99,14 +102,14 @@ class TransactionRules:
 
 
 class LocalRules(Offload):
-    """The transaction-only rules run in the engine itself, alerts in the engine's outbox; with
-    ``route_sales`` card velocity runs elsewhere and approved sales are handed over in
-    ``out.sales`` (the worker's repartition by card)."""
+    """The transaction-only rules and the model run in the engine itself, alerts in the engine's
+    outbox."""
 
-    def __init__(self, config: Config, out: Outbox, route_sales: bool) -> None:
+    def __init__(self, config: Config, out: Outbox, scorer: Scorer | None = None) -> None:
         self.rules = TransactionRules(config, out, terminals=True, duplicates=True)
         self.out = out
-        self.route_sales = route_sales
+        self.patterns = SuspiciousPatterns(config.suspicious_pattern, out, scorer is not None)
+        self.patterns.set_scorer(scorer)
 
     def retime(self, t: Transaction) -> None:
         pass  # the rules read ``t.ts`` as they get it
@@ -118,13 +121,29 @@ class LocalRules(Offload):
         self.rules.sale(t)
 
     def card_sale(self, t: Transaction) -> None:
-        if self.route_sales:
-            self.out.sales.append(t)
-        else:
-            self.rules.card_sale(t)
+        self.rules.card_sale(t)
 
     def cancel(self, by: Transaction) -> None:
         self.rules.cancel(by)
 
     def sweep(self, tw: int) -> None:
         self.rules.sweep(tw)
+
+    def on_transaction(self, t: Transaction) -> None:
+        patterns = self.patterns
+        assert patterns is not None
+        if patterns.track:
+            patterns.on_transaction(t)
+
+    def expire(self, now: int) -> None:
+        assert self.patterns is not None
+        self.patterns.expire(now)
+
+
+class RoutedRules(LocalRules):
+    """``LocalRules`` with card velocity elsewhere: approved sales are handed over in
+    ``out.sales`` for the stream worker's repartition by card, where that rule reads every
+    partition's sales of a card."""
+
+    def card_sale(self, t: Transaction) -> None:
+        self.out.sales.append(t)

@@ -2,9 +2,10 @@
 
 Input is keyed by merchant, so every rule but one is local to a partition. Card velocity is not: a
 card used at five merchants may touch five partitions. Each partition's engine therefore hands
-its approved sales over (``Engine(route_sales=True)``); the worker sends them, once journaled, to
-the card topic, in one ``SaleBatch`` per card partition and tick (one message per sale would
-double Faust's cost per event). A ``CardStage`` per card partition runs the velocity rule.
+its approved sales over (``streams.engine.txn_rules.RoutedRules``); the worker sends them, once
+journaled, to the card topic, in one ``SaleBatch`` per card partition and tick (one message per
+sale would double Faust's cost per event). A ``CardStage`` per card partition runs the velocity
+rule.
 
 Like an engine merging its two topics, a stage merges its sources (the input partitions) on
 event time. Every batch carries its source's clock (``Engine.clock``): nothing that source sends

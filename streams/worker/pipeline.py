@@ -18,6 +18,7 @@ from streams.deadletter import MAX_RAW_BYTES, DeadLetter, make_dead_letter
 from streams.decode import BadInputError, EventDecoder, contract_bytes
 from streams.engine.core import Engine
 from streams.engine.outbox import Rejection
+from streams.engine.txn_rules import RoutedRules
 from streams.events import Event, EventKind
 from streams.worker.cards import Sale
 from streams.worker.journal import (
@@ -60,8 +61,9 @@ class PartitionPipeline:
     ) -> None:
         self.partition = partition
         self.topics = topics
+        self.engine = Engine(config, rules=lambda c, out: RoutedRules(c, out, scorer))
         # Features are always tracked, so a model loaded later judges with warm state.
-        self.engine = Engine(config, scorer, track_features=True, route_sales=True)
+        self.engine.patterns.track = True
         check = config.card_numbers_in_ids
         self._decoders = (EventDecoder("transaction", check), EventDecoder("settlement", check))
         self._merger: TimeMerger[_Pending] = TimeMerger()

@@ -383,7 +383,7 @@ class StreamWorker:
                 len(entries),
                 time.perf_counter() - started,
             )
-        pipe.engine.patterns.on_scored = self._on_scored
+        pipe.engine.patterns.on_scored = self._on_scored  # the rebuild above is not observed
         for side in (TRANSACTIONS, SETTLEMENTS):
             if pipe.next_offset(side):  # the journal holds input of this side up to there
                 self.guard.expect((p, side), pipe.next_offset(side))

@@ -17,6 +17,7 @@ from streams.config import Config
 from streams.configfile import load_config
 from streams.decode import BadInputError, EventDecoder
 from streams.engine import Engine
+from streams.engine.txn_rules import RoutedRules
 from streams.events import Event, Transaction
 from streams.simulate import SimulationSettings, write_simulation
 from streams.worker.cards import (
@@ -74,7 +75,7 @@ def _source_batches(
     """Per source partition (by merchant), the ``(stage, batch)`` messages its worker sends:
     every ``tick`` journal entries (a backlog makes many per tick), the sales they made and the
     clock, split into messages of at most ``max_bytes`` as the worker splits them."""
-    engines = [Engine(config, route_sales=True) for _ in range(sources)]
+    engines = [Engine(config, rules=RoutedRules) for _ in range(sources)]
     out: list[list[tuple[int, SaleBatch]]] = [[] for _ in range(sources)]
     seqs = [0] * sources
     pending: list[list[Sale]] = [[] for _ in range(sources)]
