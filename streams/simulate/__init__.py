@@ -19,8 +19,9 @@ from typing import Any
 import msgspec
 
 from streams.money import format_rate
+from streams.simulate.input_faults import bad_input
 from streams.simulate.patterns import suspicious_patterns
-from streams.simulate.scenarios import ALL_SCENARIOS, bad_input
+from streams.simulate.scenarios import ALL_SCENARIOS
 from streams.simulate.world import SimulationSettings, World
 
 __all__ = ["SimulationSettings", "World", "generate", "input_rows", "write_simulation"]

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import random
 from typing import Final
 
 import msgspec
 
-from streams.cardmask import luhn_valid
 from streams.simulate.fleet import Merchant
+from streams.simulate.input_faults import wrong_clocks
+from streams.simulate.picks import card_number, daytime, merchant_at
 from streams.simulate.records import SettleMode, SimLine, SimTxn
 from streams.simulate.world import DAY, HOUR, MINUTE, SECOND, World
-from streams.timefmt import format_us
 
 _encode: Final = msgspec.json.encode
-
-
-def _merchant(world: World, index: int) -> Merchant:
-    return world.fleet[index % len(world.fleet)]
-
-
-def _daytime(world: World, merchant: Merchant, day: int, lo: float = 10, hi: float = 16) -> int:
-    """A moment between ``lo`` and ``hi`` o'clock local time, kept inside UTC ``day``."""
-    local_midnight = world.start + day * DAY - merchant.region.offset_seconds * SECOND
-    ts = local_midnight + round(world.rng.uniform(lo, hi) * 3600) * SECOND
-    floor, ceiling = world.start + day * DAY + HOUR, world.start + (day + 1) * DAY - 2 * HOUR
-    return min(max(ts, floor), ceiling)
 
 
 def duplicate_charges(world: World) -> None:
     rng = world.rng
     for n in range(3):
-        m = _merchant(world, 3 + n * 7)
-        ts = _daytime(world, m, n % world.days)
+        m = merchant_at(world, 3 + n * 7)
+        ts = daytime(world, m, n % world.days)
         card, amount = world.fresh_card(), world.amount(m)
         first = world.sale(m, m.terminals[0], ts, card, amount)
         second = world.sale(m, m.terminals[0], ts + rng.randrange(15, 100) * SECOND, card, amount)
@@ -70,10 +57,10 @@ def settlement_problems(world: World) -> None:
         ("net_off", "AMOUNT_MISMATCH", "OPEN", "net is not gross minus fee"),
     ]
     for n, (mode, kind, final, scenario) in enumerate(cases):
-        m = _merchant(world, 5 + n * 3)
+        m = merchant_at(world, 5 + n * 3)
         day = 0 if mode == "late" else n % (world.days - 1)
         hi = 16 if mode != "late" else 14
-        ts = _daytime(world, m, day, 9, hi)
+        ts = daytime(world, m, day, 9, hi)
         if mode == "late":
             ts = min(ts, world.start + 18 * HOUR)
         sale = world.sale(m, m.terminals[-1], ts, world.fresh_card(), world.amount(m))
@@ -81,8 +68,8 @@ def settlement_problems(world: World) -> None:
         world.label(kind, final, scenario, merchant_id=m.merchant_id, txn_ids=[sale.txn_id])
     # Money settled for attempts that failed or were cancelled.
     for n, status in enumerate(["DECLINED", "TIMEOUT", "VOIDED"]):
-        m = _merchant(world, 11 + n * 5)
-        ts = _daytime(world, m, n % (world.days - 1))
+        m = merchant_at(world, 11 + n * 5)
+        ts = daytime(world, m, n % (world.days - 1))
         terminal = f"{m.merchant_id}-T8{n}"
         if status == "VOIDED":
             sale = world.sale(m, terminal, ts, world.fresh_card(), world.amount(m))
@@ -102,7 +89,7 @@ def settlement_problems(world: World) -> None:
 def unmatched_settlements(world: World) -> None:
     """Lines for transactions no terminal ever reported, in an ordinary batch."""
     for n in range(2):
-        m = _merchant(world, 2 + n * 9)
+        m = merchant_at(world, 2 + n * 9)
         when = world.start + DAY + round(1.5 * HOUR)  # the batch for day 0
         amount = world.amount(m)
         line = SimLine(
@@ -131,8 +118,8 @@ def unmatched_settlements(world: World) -> None:
 
 def refund_anomalies(world: World) -> None:
     rng = world.rng
-    m = _merchant(world, 4)
-    ts = _daytime(world, m, 1)
+    m = merchant_at(world, 4)
+    ts = daytime(world, m, 1)
     card = world.fresh_card()
     ghost = world.add(
         SimTxn(
@@ -158,15 +145,15 @@ def refund_anomalies(world: World) -> None:
         txn_ids=[ghost.txn_id],
     )
     # A refund against another merchant's sale.
-    other = _merchant(world, 9)
+    other = merchant_at(world, 9)
     sale = world.sale(
         other,
         other.terminals[0],
-        _daytime(world, other, 0),
+        daytime(world, other, 0),
         world.fresh_card(),
         world.amount(other),
     )
-    m2 = _merchant(world, 14)
+    m2 = merchant_at(world, 14)
     stray = world.add(
         SimTxn(
             world.txn_id(),
@@ -191,9 +178,9 @@ def refund_anomalies(world: World) -> None:
         txn_ids=[stray.txn_id],
     )
     # Two refunds adding up to more than the sale.
-    m3 = _merchant(world, 6)
+    m3 = merchant_at(world, 6)
     sale = world.sale(
-        m3, m3.terminals[0], _daytime(world, m3, 0), world.fresh_card(), max(1000, world.amount(m3))
+        m3, m3.terminals[0], daytime(world, m3, 0), world.fresh_card(), max(1000, world.amount(m3))
     )
     r1 = world.follow_up(sale, "REFUND", sale.ts + 20 * HOUR, sale.amount_minor * 6 // 10)
     r2 = world.follow_up(sale, "REFUND", sale.ts + 26 * HOUR, sale.amount_minor * 6 // 10)
@@ -209,10 +196,10 @@ def refund_anomalies(world: World) -> None:
 def terminal_faults(world: World) -> None:
     rng = world.rng
     for n, recovers in enumerate([True, False]):
-        m = _merchant(world, 8 + n * 11)
+        m = merchant_at(world, 8 + n * 11)
         terminal = f"{m.merchant_id}-T9{n}"
         day = 1 if recovers else world.days - 1
-        ts = _daytime(world, m, day, 10, 13)
+        ts = daytime(world, m, day, 10, 13)
         ids = []
         for k in range(8):
             status = "TIMEOUT" if k % 4 != 3 else "APPROVED"
@@ -242,9 +229,9 @@ def terminal_faults(world: World) -> None:
 def velocity(world: World) -> None:
     rng = world.rng
     # Card testing: six approved sales at one merchant within eight minutes.
-    m = _merchant(world, 12)
+    m = merchant_at(world, 12)
     card = world.fresh_card()
-    ts = _daytime(world, m, 2)
+    ts = daytime(world, m, 2)
     ids = [
         world.sale(m, m.terminals[0], ts + k * 80 * SECOND, card, world.amount(m) + k).txn_id
         for k in range(6)
@@ -257,11 +244,11 @@ def velocity(world: World) -> None:
     merchants: list[Merchant] = []
     for k in range(3):
         index = 15 + 5 * k
-        while _merchant(world, index) in merchants:
+        while merchant_at(world, index) in merchants:
             index += 1
-        merchants.append(_merchant(world, index))
+        merchants.append(merchant_at(world, index))
     card = world.fresh_card()
-    ts = _daytime(world, merchants[0], 1)
+    ts = daytime(world, merchants[0], 1)
     ids = []
     for k, mk in enumerate(merchants):
         ids.append(
@@ -293,9 +280,9 @@ def look_alikes(world: World) -> None:
     """Traffic that resembles an anomaly and must raise nothing."""
     rng = world.rng
     for n in range(4):
-        m = _merchant(world, 1 + n * 4)
+        m = merchant_at(world, 1 + n * 4)
         day = n % world.days
-        ts = _daytime(world, m, day)
+        ts = daytime(world, m, day)
         card, amount = world.fresh_card(), world.amount(m)
         # Same card, same amount, six minutes apart: two coffees, not a duplicate.
         world.sale(m, m.terminals[0], ts, card, amount)
@@ -314,122 +301,7 @@ def look_alikes(world: World) -> None:
             )
         # A field outside the contract carrying a card number: ignored, never echoed.
         noted = world.sale(m, m.terminals[0], ts + 3 * HOUR, world.fresh_card(), world.amount(m))
-        noted.extra["note"] = f"customer card {_pan(rng)}"
-
-
-def bad_input(world: World) -> None:
-    """Lines that must go to the dead letters; each is labelled with its reason."""
-    rng = world.rng
-    m = _merchant(world, 0)
-    model = world.txns[len(world.txns) // 3]
-    good = model.to_json()
-    batch = world.start + DAY + round(1.5 * HOUR)
-    line_doc = {
-        "settlement_id": "S-BAD",
-        "txn_id": "T-BAD",
-        "merchant_id": m.merchant_id,
-        "gross_minor": 100,
-        "fee_minor": 1,
-        "net_minor": 99,
-        "currency": m.currency,
-        "status": "SETTLED",
-        "settled_at": format_us(batch),
-    }
-    cases: list[tuple[str, str, bytes]] = [
-        ("transaction", "INVALID_JSON", _encode(good)[:-9]),
-        ("transaction", "SCHEMA_VIOLATION", _encode({**good, "amount_minor": 12.5})),
-        ("transaction", "SCHEMA_VIOLATION", _encode({**good, "amount_minor": "1200"})),
-        (
-            "transaction",
-            "SCHEMA_VIOLATION",
-            _encode({k: v for k, v in good.items() if k != "terminal_id"}),
-        ),
-        ("transaction", "SCHEMA_VIOLATION", _encode({**good, "currency": "cny"})),
-        ("transaction", "SCHEMA_VIOLATION", _encode({**good, "event_time": "2026-03-03T10:00:00"})),
-        ("transaction", "SCHEMA_VIOLATION", _encode({**good, "type": "PURCHASE"})),
-        (
-            "transaction",
-            "CARD_NUMBER",
-            _encode({**good, "txn_id": "T-PAN-1", "card_token": _pan(rng)}),
-        ),
-        ("transaction", "NOT_UTF8", b'{"txn_id": "\xff\xfe"}'),
-        ("settlement", "SCHEMA_VIOLATION", _encode({**line_doc, "gross_minor": -5})),
-        ("settlement", "SCHEMA_VIOLATION", _encode({**line_doc, "status": "PAID"})),
-        ("settlement", "INVALID_JSON", b"settlement batch B20260303 follows"),
-    ]
-    for kind, reason, raw in cases:
-        # Each bad line sits where its (copied) time puts it, so the files stay in time order.
-        world.bad_lines.append((kind, model.ts if kind == "transaction" else batch, raw))
-        world.labels.append({"type": "DEAD_LETTER", "reason": reason, "file": kind})
-    # A resend of a known transaction with a changed amount: a conflict, dead-lettered.
-    victim = next(t for t in world.txns[len(world.txns) // 2 :] if t.type == "SALE")
-    world.conflict = SimTxn(
-        victim.txn_id,
-        victim.merchant,
-        victim.terminal_id,
-        victim.card_token,
-        victim.type,
-        victim.status,
-        victim.amount_minor + 100,
-        victim.channel,
-        victim.entry_mode,
-        victim.ts + 30 * SECOND,
-    )
-    world.labels.append({"type": "DEAD_LETTER", "reason": "CONFLICT", "file": "transaction"})
-
-
-def _pan(rng: random.Random) -> str:
-    """A random 16-digit number that passes Luhn (a card number for the tests of masking)."""
-    body = "4" + "".join(str(rng.randrange(10)) for _ in range(14))
-    return next(body + d for d in "0123456789" if luhn_valid(body + d))
-
-
-def wrong_clocks(world: World) -> None:
-    """Terminals whose clocks are off, with one sale each, settled as usual: a year ahead, three
-    days ahead, 400 days behind. And one that sends local time as UTC (8 h ahead) for an hour and
-    a half before it is fixed. Each is one TERMINAL_CLOCK alert and nothing else."""
-    for n, (offset, what) in enumerate(
-        [
-            (365 * DAY, "a year ahead"),
-            (3 * DAY, "three days ahead"),
-            (-400 * DAY, "400 days behind"),
-        ]
-    ):
-        m = _merchant(world, 5 + 9 * n)
-        terminal = f"{m.merchant_id}-T7{n}"
-        sale = world.sale(
-            m,
-            terminal,
-            _daytime(world, m, 1 + n % (world.days - 2)),
-            world.fresh_card(),
-            world.amount(m),
-        )
-        sale.clock_offset = offset
-        world.label(
-            "TERMINAL_CLOCK",
-            "OPEN",
-            f"terminal clock {what}",
-            merchant_id=m.merchant_id,
-            terminal_id=terminal,
-            txn_ids=[sale.txn_id],
-        )
-    m = _merchant(world, 31)
-    terminal = f"{m.merchant_id}-T79"
-    ts = _daytime(world, m, 2, 10, 12)
-    sales = [
-        world.sale(m, terminal, ts + k * 30 * MINUTE, world.fresh_card(), world.amount(m))
-        for k in range(5)
-    ]
-    for sale in sales[:4]:
-        sale.clock_offset = 8 * HOUR
-    world.label(
-        "TERMINAL_CLOCK",
-        "RESOLVED",
-        "local time sent as UTC, then fixed",
-        merchant_id=m.merchant_id,
-        terminal_id=terminal,
-        txn_ids=[sales[0].txn_id],
-    )
+        noted.extra["note"] = f"customer card {card_number(rng)}"
 
 
 ALL_SCENARIOS: Final = (

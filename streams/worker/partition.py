@@ -3,12 +3,13 @@ is building one and losing it is one removal (Kafka Streams' and quix-streams' p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from faust.types import EventT
 
-from streams.worker.cards import CardStage, Sale
+from streams.worker.cards import CardStage, Sale, card_partition, encode_batch, sale_batches
 from streams.worker.pipeline import PartitionPipeline
 
 NEVER = (float("-inf"), float("-inf"))
@@ -43,6 +44,32 @@ class InputPartition:
     """Sales journaled but not yet sent to the card stages."""
     clock_sent: dict[int, tuple[int, bool]] = field(default_factory=dict)
     """Per card partition, the clock and idle flag last sent to it."""
+
+    def card_batches(
+        self, p: int, partitions: int, value_budget: int, idle: bool, force: bool
+    ) -> Iterator[tuple[int, bytes]]:
+        """(card partition, encoded batch) taking this partition's (``p``) journaled sales to
+        their card partitions, with its clock; a card partition that gets no sale gets the
+        clock when it (or ``idle``) changed, every one of them with ``force``."""
+        clock = self.pipeline.engine.clock
+        sales, self.unsent = self.unsent, []
+        if clock is None and not sales and not force:
+            return
+        by_target: dict[int, list[Sale]] = {}
+        for sale in sales:
+            by_target.setdefault(card_partition(sale.card_token, partitions), []).append(sale)
+        state = (clock if clock is not None else -(2**63), idle)
+        for q in range(partitions):
+            mine = by_target.get(q)
+            if not (mine or force) and self.clock_sent.get(q) == state:
+                continue
+            self.clock_sent[q] = state
+            for batch in sale_batches(p, state[0], idle, mine or [], value_budget):
+                yield q, encode_batch(batch)
+
+    def said_idle(self, partitions: int) -> bool:
+        """Every card partition was last told this partition is idle."""
+        return all(self.clock_sent.get(q, (0, False))[1] for q in range(partitions))
 
 
 @dataclass(eq=False)

@@ -262,3 +262,20 @@ class LowLatencyApp(faust.App):
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+
+def raw_topic(app: faust.App, partitions: int, *names: str) -> Any:
+    """Topics whose keys and values are bytes as they are (decoded by posguard itself)."""
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+def bytes_table(app: faust.App, partitions: int, name: str, help: str) -> Any:
+    """A changelog-backed table of bytes, one partition per input partition."""
+    return app.Table(name, key_type=bytes, value_type=bytes, partitions=partitions, help=help)

@@ -26,23 +26,18 @@ import msgspec
 from faust.types import TP, EventT
 from prometheus_client import CollectorRegistry
 
-from streams.alerts import Alert, encode_acknowledged, encode_alert, now_rfc3339
-from streams.cardmask import mask_text
+from streams.alerts import Alert, encode_alert, now_rfc3339
 from streams.config import Config
 from streams.engine.core import Engine
+from streams.worker.acknowledgements import Acknowledgements
 from streams.worker.acting import acting_for
-from streams.worker.alertstore import AlertStore, to_json
+from streams.worker.alertstore import AlertStore
 from streams.worker.card_work import CardStages
-from streams.worker.cards import (
-    Sale,
-    card_partition,
-    encode_batch,
-    sale_batches,
-)
 from streams.worker.collector import CollectorPolicy
 from streams.worker.contiguity import Admit, OffsetGuard
-from streams.worker.fleet import merchant_summaries
+from streams.worker.end_offsets import ask_if_held, flush_when_idle, read_upto
 from streams.worker.flow import MergeFlow
+from streams.worker.gauges import refresh_gauges
 from streams.worker.journal import decode_entry
 from streams.worker.journal_table import JournalTable
 from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
@@ -51,7 +46,7 @@ from streams.worker.modelwatch import ModelWatcher
 from streams.worker.partition import InputPartition
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.settings import WorkerSettings
-from streams.worker.transport import rewind
+from streams.worker.transport import bytes_table, raw_topic, rewind
 
 log = logging.getLogger("posguard.worker")
 
@@ -83,31 +78,40 @@ class StreamWorker:
         self._consumed = 0
         self._last_input = time.monotonic()
         self.collector = CollectorPolicy()
-        self._grace_s = settings.merge_grace_ms / 1000
+        self.grace_s = settings.merge_grace_ms / 1000
         self._active_grace_s = settings.merge_active_grace_ms / 1000
         self._idle_s = settings.idle_flush_ms / 1000
         self.flow = MergeFlow(lambda: app.consumer)
         self.guard = OffsetGuard()
         self._tasks: set[asyncio.Future[None]] = set()
         """Seeks and end-offset questions in flight (kept referenced until done)."""
-        self.input_topic = self._raw_topic(*self.names)
-        self.alerts_topic = self._raw_topic(t.alerts)
-        self.dead_topic = self._raw_topic(t.deadletter)
+        self.input_topic = raw_topic(app, settings.partitions, *self.names)
+        self.alerts_topic = raw_topic(app, settings.partitions, t.alerts)
+        self.dead_topic = raw_topic(app, settings.partitions, t.deadletter)
         # Approved sales keyed by card, for card velocity across partitions (cards.py).
-        self.cards_topic = self._raw_topic(settings.cards_topic)
-        self.acks = self._bytes_table(
-            "acks", "Operators' acknowledgements by alert id, in the partition of the alert"
+        self.cards_topic = raw_topic(app, settings.partitions, settings.cards_topic)
+        self.acks = bytes_table(
+            app,
+            settings.partitions,
+            "acks",
+            "Operators' acknowledgements by alert id, in the partition of the alert",
         )
+        self.acknowledgements = Acknowledgements(self.acks, self.store, self.alerts_topic)
         self.lag_series: deque[tuple[int, float]] = deque(maxlen=1800)
         self.dead_series: deque[list[int]] = deque(maxlen=1440)
-        self.journal = self._bytes_table(
+        self.journal = bytes_table(
+            app,
+            settings.partitions,
             "journal",
             "Per partition, what the engine was fed, in order (see streams/worker/journal.py)",
         )
         self._value_budget = settings.value_budget
         self.journals = JournalTable(self.journal, "partition", self._value_budget)
-        self.card_journal = self._bytes_table(
-            "cards", "Per card partition, the sales the velocity rule ran, in order (cards.py)"
+        self.card_journal = bytes_table(
+            app,
+            settings.partitions,
+            "cards",
+            "Per card partition, the sales the velocity rule ran, in order (cards.py)",
         )
         self.cards = CardStages(
             app,
@@ -119,28 +123,7 @@ class StreamWorker:
             _BATCH,
             self._admit,
             self._publish,
-            self._restore_acks,
-        )
-
-    def _raw_topic(self, *names: str) -> Any:
-        """Topics whose keys and values are bytes as they are (decoded by posguard itself)."""
-        return self.app.topic(
-            *names,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=self.settings.partitions,
-        )
-
-    def _bytes_table(self, name: str, help: str) -> Any:
-        """A changelog-backed table of bytes, one partition per input partition."""
-        return self.app.Table(
-            name,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=self.settings.partitions,
-            help=help,
+            self.acknowledgements.restore,
         )
 
     # -- messages ---------------------------------------------------------------------------------
@@ -160,15 +143,15 @@ class StreamWorker:
         pipe = part.pipeline
         pipe.offer(side, message.offset, message.value or b"", now)
         self.flow.offered(message.topic, p, pipe.buffered(side))
-        self._release(p, part, now)
+        self.release(p, part, now)
 
-    def _release(self, p: int, part: InputPartition, now: float) -> None:
+    def release(self, p: int, part: InputPartition, now: float) -> None:
         """Feed partition ``p``'s engine what became certain, and carry out what it decided."""
         pipe = part.pipeline
         pipe.release(lambda s: self._caught_up(p, part, s), self._grace(now, part))
-        self._carry_out(p, part, pipe.take())
+        self.carry_out(p, part, pipe.take())
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, referenced until it is done."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
@@ -196,7 +179,7 @@ class StreamWorker:
                 topic, partition, offset, expected, offset - 1, expected,
             )  # fmt: skip
             self.metrics.rewinds.labels(topic).inc()
-            self._spawn(self._seek(TP(topic, partition), expected, key))
+            self.spawn(self._seek(TP(topic, partition), expected, key))
         return False
 
     async def _seek(self, tp: TP, offset: int, key: tuple[int, int]) -> None:
@@ -227,7 +210,7 @@ class StreamWorker:
             tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.names[0]
         )
 
-    def _quiet_since(self, now: float) -> float:
+    def quiet_since(self, now: float) -> float:
         """Partitions whose last input arrived no later than this are idle."""
         return now - self._idle_s
 
@@ -236,52 +219,15 @@ class StreamWorker:
         return time.monotonic() - self._last_input
 
     def _grace(self, now: float, part: InputPartition) -> Grace:
-        return Grace(now, self._grace_s, self._active_grace_s, part.confirmed)
-
-    def _ask_if_held(self, p: int, part: InputPartition, now: float) -> None:
-        """A record held past the short grace only because the other topic was active just
-        now: ask the broker whether that topic has anything unread (``merge.py``)."""
-        if part.asking:
-            return
-        side = part.pipeline.held_back_by(now - self._grace_s)
-        if side is None:
-            return
-        part.asking = True
-        self._spawn(self._confirm(p, part, side))
-
-    async def _confirm(self, p: int, part: InputPartition, side: int) -> None:
-        tp = TP(self.names[side], p)
-        asked = time.monotonic()
-        try:
-            ends = await self.app.consumer.highwaters(tp)
-        except Exception:
-            log.exception("%s[%d]: asking the broker for the end offset failed", tp.topic, p)
-            return
-        finally:
-            part.asking = False
-        if self.inputs.get(p) is not part or tp not in ends:
-            return  # revoked meanwhile
-        if self._read_upto(part, side) < ends[tp]:
-            return  # the rest of it is on its way
-        confirmed = list(part.confirmed)
-        confirmed[side] = asked
-        part.confirmed = (confirmed[0], confirmed[1])
-        with acting_for(p):
-            self._release(p, part, time.monotonic())
+        return Grace(now, self.grace_s, self._active_grace_s, part.confirmed)
 
     def _caught_up(self, p: int, part: InputPartition, side: int) -> bool:
         hw = self.app.consumer.highwater(TP(self.names[side], p))
         if hw is None:
             return False
-        return self._read_upto(part, side) >= hw
+        return read_upto(part, side) >= hw
 
-    @staticmethod
-    def _read_upto(part: InputPartition, side: int) -> int:
-        """Every offset of the partition's ``side`` below this one was read (delivered, or
-        journaled before a restart)."""
-        return max(part.seen[side] + 1, part.pipeline.next_offset(side))
-
-    def _carry_out(self, p: int, part: InputPartition, out: Output) -> None:
+    def carry_out(self, p: int, part: InputPartition, out: Output) -> None:
         if out.journal:
             part.unwritten.extend(out.journal)
         if out.trim_below is not None:
@@ -300,7 +246,7 @@ class StreamWorker:
         if out.done:
             part.unacked.extend(out.done)
             if len(part.unacked) >= _BATCH:
-                self._write_journal(p, part)
+                self.write_journal(p, part)
 
     def _publish(self, p: int, alerts: list[Alert], restored: list[Alert]) -> None:
         """Alerts of partition ``p`` (input or card partition) to the alerts topic and the
@@ -317,7 +263,7 @@ class StreamWorker:
                     key=alert.alert_id.encode(), value=encode_alert(alert, detected)
                 )
 
-    def _write_journal(self, p: int, part: InputPartition, idle: bool = False) -> None:
+    def write_journal(self, p: int, part: InputPartition, idle: bool = False) -> None:
         """Append the partition's unwritten entries in batches, send the sales they made to
         the card stages (``idle``: the partition has read everything and closed its last step),
         then acknowledge the inputs they cover (Faust flushes the changelog before it commits
@@ -340,27 +286,10 @@ class StreamWorker:
     def _send_sales(
         self, p: int, part: InputPartition, idle: bool = False, force: bool = False
     ) -> None:
-        """Send partition ``p``'s journaled sales to their card partitions, with its clock; a
-        card partition that gets no sale gets the clock when it (or ``idle``) changed."""
-        clock = part.pipeline.engine.clock
-        sales, part.unsent = part.unsent, []
-        if clock is None and not sales and not force:
-            return
-        n = self.settings.partitions
-        by_target: dict[int, list[Sale]] = {}
-        for sale in sales or ():
-            by_target.setdefault(card_partition(sale.card_token, n), []).append(sale)
-        state = (clock if clock is not None else -(2**63), idle)
-        for q in range(n):
-            mine = by_target.get(q)
-            if not (mine or force) and part.clock_sent.get(q) == state:
-                continue
-            part.clock_sent[q] = state
-            for batch in sale_batches(p, state[0], idle, mine or [], self._value_budget):
-                self.cards_topic.send_soon(key=b"%d" % p, value=encode_batch(batch), partition=q)
-
-    def _said_idle(self, part: InputPartition) -> bool:
-        return all(part.clock_sent.get(q, (0, False))[1] for q in range(self.settings.partitions))
+        for q, batch in part.card_batches(
+            p, self.settings.partitions, self._value_budget, idle, force
+        ):
+            self.cards_topic.send_soon(key=b"%d" % p, value=batch, partition=q)
 
     # -- partitions -------------------------------------------------------------------------------
 
@@ -388,36 +317,16 @@ class StreamWorker:
             if pipe.next_offset(side):  # the journal holds input of this side up to there
                 self.guard.expect((p, side), pipe.next_offset(side))
         self.inputs[p] = part
-        self._carry_out(p, part, pipe.take())
-        self._restore_acks(p)
+        self.carry_out(p, part, pipe.take())
+        self.acknowledgements.restore(p)
         return part
 
-    def _restore_acks(self, p: int) -> None:
-        for key, value in list(self.acks.data.items()):
-            stored = self.store.get(key.decode())
-            if stored is not None and stored.partition == p:
-                self.store.acknowledge(stored.alert.alert_id, msgspec.json.decode(value))
+    def acknowledge(self, alert_id: str, by: str, note: str) -> dict[str, Any] | None:
+        return self.acknowledgements.acknowledge(alert_id, by, note)
 
     def on_card_batch(self, event: EventT[bytes]) -> None:
         """A batch of sales for one of the card partitions (``card_work.py``)."""
         self.cards.on_batch(event)
-
-    def acknowledge(self, alert_id: str, by: str, note: str) -> dict[str, Any] | None:
-        """Keep an operator's acknowledgement in the partition's changelog-backed table and
-        publish it as an update of the alert."""
-        stored = self.store.get(alert_id)
-        if stored is None:
-            return None
-        ack = {"by": mask_text(by.strip())[:80], "at": now_rfc3339(), "note": mask_text(note)[:500]}
-        key, value = alert_id.encode(), msgspec.json.encode(ack)
-        with acting_for(stored.partition):
-            self.acks.data[key] = value
-        self.acks.send_changelog(stored.partition, key, value)
-        self.store.acknowledge(alert_id, ack)
-        self.alerts_topic.send_soon(
-            key=key, value=encode_acknowledged(stored.alert, stored.detected_at, ack)
-        )
-        return to_json(stored)
 
     def _on_scored(self, _t: Any, _row: list[float], score: float | None) -> None:
         if score is not None:
@@ -460,45 +369,14 @@ class StreamWorker:
             if not part.fed:
                 continue
             with acting_for(p):
-                self._release(p, part, now)
-                self._ask_if_held(p, part, now)
-                self._write_journal(p, part)
+                self.release(p, part, now)
+                ask_if_held(self, p, part, now)
+                self.write_journal(p, part)
         self.flow.drained(self._buffered_of)
         self.cards.tick(now)
 
     async def flush_when_idle(self) -> None:
-        """Per partition, close the engine's open step once both its inputs are idle and the
-        broker confirms that nothing is left to read (so the last alerts of a burst do not wait
-        for the next one), and tell the card stages the partition is idle.
-
-        The broker's end offsets are asked for, not the consumer's last-fetched high
-        watermarks: a step must not be closed while more events of its timestamp are stored.
-        """
-        quiet = self._quiet_since(time.monotonic())
-        waiting = [
-            (p, part)
-            for p, part in self.inputs.items()
-            if part.fed
-            and part.input_at <= quiet
-            and (part.pipeline.engine.has_open_step or not self._said_idle(part))
-        ]
-        if not waiting:
-            return
-        tps = [TP(name, p) for p, _ in waiting for name in self.names]
-        ends = await self.app.consumer.highwaters(*tps)
-        quiet = self._quiet_since(time.monotonic())
-        for p, part in waiting:
-            if self.inputs.get(p) is not part or part.input_at > quiet:
-                continue  # gone, or input arrived while asking
-            read_all = all(
-                self._read_upto(part, side) >= ends.get(TP(self.names[side], p), 0)
-                for side in (TRANSACTIONS, SETTLEMENTS)
-            )
-            if read_all:
-                with acting_for(p):
-                    part.pipeline.flush_idle()
-                    self._carry_out(p, part, part.pipeline.take())
-                    self._write_journal(p, part, idle=True)
+        await flush_when_idle(self)
 
     async def mark_published(self) -> None:
         """Record, per partition, up to where every alert is known to be on the alerts topic
@@ -513,7 +391,7 @@ class StreamWorker:
             return
         for p in upto:
             with acting_for(p):
-                self._write_journal(p, self.inputs[p])
+                self.write_journal(p, self.inputs[p])
         for q in stage_upto:
             with acting_for(q):
                 self.cards.write(q, self.cards.owned[q])
@@ -527,41 +405,4 @@ class StreamWorker:
         self.cards.mark_published(stage_upto)
 
     def refresh_gauges(self) -> None:
-        m = self.metrics
-        m.paused.set(len(self.flow.paused))
-        m.alerts_open.clear()
-        for (kind, severity), n in self.store.open_by_type().items():
-            m.alerts_open.labels(kind, severity).set(n)
-        summaries = merchant_summaries(self.engines(), self.store.open_alerts())
-        m.unsettled_minor.clear()
-        m.at_risk_minor.clear()
-        for s in summaries:
-            for currency, amount in s.unsettled_minor.items():
-                m.unsettled_minor.labels(currency).inc(amount)
-            for currency, amount in s.at_risk_minor.items():
-                m.at_risk_minor.labels(currency).inc(amount)
-        gap = False
-        lag = 0.0
-        for engine in self.engines():
-            feed = engine.feed
-            gap |= feed.gap is not None
-            tw, sw = feed.transaction_wm, feed.settlement_wm
-            if tw is not None:
-                m.watermark.labels("transactions").set(tw / 1e6)
-            if sw is not None:
-                m.watermark.labels("settlements").set(sw / 1e6)
-            if tw is not None and sw is not None:
-                lag = max(lag, (tw - sw) / 1e6)
-        m.feed_gap.set(1 if gap else 0)
-        m.settlement_lag.set(lag)
-        self.lag_series.append((int(time.time()), lag))
-        for side, name in enumerate(self.names):
-            pipes = [(p, part.pipeline) for p, part in self.inputs.items()]
-            m.buffered.labels(name).set(sum(pipe.buffered(side) for _, pipe in pipes))
-            behind = 0
-            for p, pipe in pipes:
-                hw = self.app.consumer.highwater(TP(name, p))
-                if hw is not None:
-                    behind += max(0, hw - pipe.next_offset(side))
-            m.consumer_lag.labels(name).set(behind)
-        m.buffered.labels(self.settings.cards_topic).set(self.cards.buffered())
+        refresh_gauges(self)

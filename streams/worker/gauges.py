@@ -1,0 +1,58 @@
+"""The worker's Prometheus gauges, refreshed on a timer from what it holds (the counters and
+histograms are fed as events happen, ``metrics.py``)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from faust.types import TP
+
+from streams.worker.fleet import merchant_summaries
+
+if TYPE_CHECKING:
+    from streams.worker.worker import StreamWorker
+
+
+def refresh_gauges(worker: StreamWorker) -> None:
+    """Open alerts, money unsettled and at risk, watermarks, settlement lag, feed gap, buffered
+    input and consumer lag, from the worker's partitions now."""
+    m = worker.metrics
+    m.paused.set(len(worker.flow.paused))
+    m.alerts_open.clear()
+    for (kind, severity), n in worker.store.open_by_type().items():
+        m.alerts_open.labels(kind, severity).set(n)
+    summaries = merchant_summaries(worker.engines(), worker.store.open_alerts())
+    m.unsettled_minor.clear()
+    m.at_risk_minor.clear()
+    for s in summaries:
+        for currency, amount in s.unsettled_minor.items():
+            m.unsettled_minor.labels(currency).inc(amount)
+        for currency, amount in s.at_risk_minor.items():
+            m.at_risk_minor.labels(currency).inc(amount)
+    gap = False
+    lag = 0.0
+    for engine in worker.engines():
+        feed = engine.feed
+        gap |= feed.gap is not None
+        tw, sw = feed.transaction_wm, feed.settlement_wm
+        if tw is not None:
+            m.watermark.labels("transactions").set(tw / 1e6)
+        if sw is not None:
+            m.watermark.labels("settlements").set(sw / 1e6)
+        if tw is not None and sw is not None:
+            lag = max(lag, (tw - sw) / 1e6)
+    m.feed_gap.set(1 if gap else 0)
+    m.settlement_lag.set(lag)
+    worker.lag_series.append((int(time.time()), lag))
+    consumer = worker.app.consumer
+    for side, name in enumerate(worker.names):
+        pipes = [(p, part.pipeline) for p, part in worker.inputs.items()]
+        m.buffered.labels(name).set(sum(pipe.buffered(side) for _, pipe in pipes))
+        behind = 0
+        for p, pipe in pipes:
+            hw = consumer.highwater(TP(name, p))
+            if hw is not None:
+                behind += max(0, hw - pipe.next_offset(side))
+        m.consumer_lag.labels(name).set(behind)
+    m.buffered.labels(worker.settings.cards_topic).set(worker.cards.buffered())
