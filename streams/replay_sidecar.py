@@ -31,25 +31,14 @@ from typing import IO, Any
 import msgspec
 
 from models.forest import ForestModel, model_bytes
+from streams import sidecar_wire as wire
 from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.offload import Offload
 from streams.engine.outbox import Outbox
 from streams.engine.txn_rules import TransactionRules
 from streams.events import Transaction
-from streams.sidecar_wire import (
-    CANCEL,
-    CARD_SALE,
-    FEATURE_SWEEP,
-    PATTERNS,
-    RETIME,
-    SALE,
-    SWEEP,
-    Found,
-    Setup,
-    receive,
-    send,
-)
+from streams.sidecar_wire import Found, Setup, receive, send
 
 _PIPE_BYTES = 1 << 20
 """The hand-over pipe's size: 16 messages (by default a pipe holds one)."""
@@ -169,25 +158,26 @@ class Sidecar(Offload):
 
     def retime(self, t: Transaction) -> None:
         assert t.origin is not None, "replay's events come from a file"
-        self._pending.extend((RETIME, t.origin[1], t.ts))
+        self._pending.extend((wire.RETIME, t.origin[1], t.ts))
 
     def sale(self, t: Transaction) -> None:
         if self.duplicates:
-            self._call(SALE)  # the calls after ``attempt`` are about the transaction it handed over
+            # The calls after ``attempt`` are about the transaction it handed over.
+            self._call(wire.SALE)
         else:
             self._local.sale(t)
 
     def card_sale(self, t: Transaction) -> None:
-        self._call(CARD_SALE)
+        self._call(wire.CARD_SALE)
 
     def cancel(self, by: Transaction) -> None:
         if self.duplicates:
-            self._call(CANCEL)
+            self._call(wire.CANCEL)
         else:
             self._local.cancel(by)
 
     def sweep(self, tw: int) -> None:
-        self._pending.extend((SWEEP, tw))
+        self._pending.extend((wire.SWEEP, tw))
         if not self.duplicates:
             self._local.sweep(tw)
 
@@ -195,11 +185,11 @@ class Sidecar(Offload):
 
     def on_transaction(self, t: Transaction) -> None:
         if self._model:
-            self._call(PATTERNS)
+            self._call(wire.PATTERNS)
 
     def expire(self, now: int) -> None:
         if self._model:
-            self._pending.extend((FEATURE_SWEEP, now))
+            self._pending.extend((wire.FEATURE_SWEEP, now))
 
     # -- the end ---------------------------------------------------------------------------------
 

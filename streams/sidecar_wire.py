@@ -5,7 +5,7 @@ and the alerts found."""
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Final
 
 import msgspec
 
@@ -15,19 +15,19 @@ from streams.alerts import Alert
 # a positive entry is the line number of a transaction the engine accepted (terminal health for
 # it, and it becomes the transaction the next calls are about); the markers below are the other
 # calls (line numbers start at 1).
-SWEEP = 0
+SWEEP: Final = 0
 """A sweep of short-lived state; its time follows."""
-FEATURE_SWEEP = -1
+FEATURE_SWEEP: Final = -1
 """A sweep of the model's feature state; its time follows."""
-SALE = -2
+SALE: Final = -2
 """Duplicate charges for the transaction (an approved sale nothing has cancelled)."""
-CARD_SALE = -3
+CARD_SALE: Final = -3
 """Card velocity for the transaction (an approved sale)."""
-CANCEL = -4
+CANCEL: Final = -4
 """Duplicate charges for the transaction's cancellation of its original."""
-PATTERNS = -5
+PATTERNS: Final = -5
 """The model for the transaction."""
-RETIME = -6
+RETIME: Final = -6
 """The partition's clock gave a transaction another time than its own; its line number and
 that time follow (before the transaction is handed over)."""
 
