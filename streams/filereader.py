@@ -34,6 +34,10 @@ class ReplayReport:
     """Files sorted by event time before replay, as asked."""
     out_of_order: Counter[str] = field(default_factory=Counter)
     """Per file, events whose time is earlier than the one before them in the file."""
+    unsettled_count: int = 0
+    """Approved transactions still awaiting settlement at the end of input (within retention)."""
+    unsettled_minor: Counter[str] = field(default_factory=Counter)
+    """Their money, per currency."""
     seconds: float = 0.0
 
 

@@ -27,6 +27,7 @@ from streams.deadletter import DeadLetter, make_dead_letter
 from streams.engine import Engine, Rejection
 from streams.events import Event, EventKind, Settlement, Transaction
 from streams.filereader import DeadLetterSink, FileReader, ProgressHook, ReplayReport
+from streams.money import format_amount
 from streams.replay_sidecar import Sidecar, merge_alerts
 
 AlertSink = Callable[[Alert], None]
@@ -210,6 +211,9 @@ def _run(
     report.transactions = engine.stats.transactions
     report.settlements = engine.stats.settlements
     report.redeliveries = engine.stats.redeliveries
+    for ms in engine.merchants.values():
+        report.unsettled_count += ms.unsettled_count
+        report.unsettled_minor.update({c: v for c, v in ms.unsettled_minor.items() if v})
     report.final_status = Counter(final.values())
     if on_scored is not None:
         for t, row, score in scored:
@@ -275,6 +279,12 @@ def format_report(report: ReplayReport) -> str:
             out.append(f"  {kind:<26}{opened:>8,}{resolved:>10,}{emitted:>9,}")
     else:
         out.append("no alerts")
+    if report.unsettled_count:
+        money = ", ".join(format_amount(v, c) for c, v in sorted(report.unsettled_minor.items()))
+        out.append(
+            f"awaiting settlement at the end of input: {report.unsettled_count:,} "
+            f"transactions ({money})"
+        )
     total_bad = sum(report.dead_letters.values())
     out.append(f"dead letters: {total_bad:,}")
     for reason, count in sorted(report.dead_letters.items()):

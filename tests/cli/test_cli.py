@@ -105,6 +105,8 @@ def test_replay_writes_alerts_dead_letters_and_a_summary(
     assert "4111111111111111" not in everything and "4000056655665556" not in everything
     assert "dead letters: 2" in done.stderr
     assert "DUPLICATE_CHARGE" in done.stderr
+    # C (5.00) and D (100.00) never settled; A and B did.
+    assert "awaiting settlement at the end of input: 2 transactions (105.00 CNY)" in done.stderr
 
 
 def test_replay_to_stdout_and_dead_letters_to_stderr(scenario: tuple[Path, Path]) -> None:
