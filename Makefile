@@ -77,6 +77,7 @@ bench: $(COMPILE_STAMP)
 	$(BIN)/python -m tests.bench.bench_replay --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_stream --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_backlog --dir $(BENCH_DIR)
+	$(BIN)/python -m tests.bench.bench_state --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_ids
 
 clean:

@@ -52,9 +52,17 @@ class EngineStats:
 
 @dataclass(slots=True)
 class _Expiry:
-    """Evidence in arrival order, dropped once older than the retention horizon."""
+    """Evidence in arrival order, dropped once older than the retention horizon: each retained
+    transaction's state and settlement line itself (8 bytes an entry, where a tuple of its time,
+    merchant and id took 120), which says its own time, merchant and id."""
 
-    entries: deque[tuple[int, str, bool, str]] = field(default_factory=deque)
+    entries: deque[TxnState | Settlement] = field(default_factory=deque)
+
+
+def _retained_at(entry: TxnState | Settlement) -> int:
+    if type(entry) is TxnState:
+        return entry.txn.at
+    return entry.ts  # type: ignore[union-attr]
 
 
 class Engine:
@@ -206,7 +214,7 @@ class Engine:
             assert tw is not None
             if reconcile.unmatched_due(tw):
                 reconcile.judge_unmatched(tw, ts)
-            if self._expiry.entries[0][0] < tw - self.config.retention_us:
+            if _retained_at(self._expiry.entries[0]) < tw - self.config.retention_us:
                 self._expire(tw)
             if self._next_sweep is None or tw >= self._next_sweep:
                 self._next_sweep = tw + SWEEP_EVERY_US
@@ -233,7 +241,7 @@ class Engine:
         kind = t.type
         if approved and kind in SETTLING_TYPES:  # awaits settlement, new
             ms.count_unsettled(t, 1)
-        self._expiry.entries.append((t.at, merchant_id, True, txn_id))
+        self._expiry.entries.append(st)
         offload = self.offload
         offload.attempt(t)
         uncancelled = True
@@ -301,7 +309,7 @@ class Engine:
             return False
         self.stats.settlements += 1
         ms.settlements[settlement_id] = line
-        self._expiry.entries.append((line.ts, merchant_id, False, settlement_id))
+        self._expiry.entries.append(line)
         self.reconcile.on_settlement(ms, line)
         for rule in self.rules:
             rule.on_settlement(ms, line)
@@ -326,27 +334,35 @@ class Engine:
         horizon = tw - self.config.retention_us
         entries = self._expiry.entries
         merchants = self.merchants
-        while entries and entries[0][0] < horizon:
-            _, merchant_id, is_txn, key = entries.popleft()
-            ms = merchants[merchant_id]
-            if is_txn:
-                st = ms.txns.pop(key, None)
-                if st is not None and awaits_settlement(st):
-                    ms.count_unsettled(st.txn, -1)
+        while entries and _retained_at(entries[0]) < horizon:
+            entry = entries.popleft()
+            if type(entry) is TxnState:
+                t = entry.txn
+                key = t.txn_id
+                ms = merchants[t.merchant_id]
+                if ms.txns.get(key) is entry:
+                    del ms.txns[key]
+                    if awaits_settlement(entry):
+                        ms.count_unsettled(t, -1)
                 ms.refund_excess.pop(key, None)
                 ms.pending_cancels.pop(key, None)
-                if st is not None and st.txn.original_txn_id is not None:
-                    ms.pending_cancels.pop(st.txn.original_txn_id, None)
+                if t.original_txn_id is not None:
+                    ms.pending_cancels.pop(t.original_txn_id, None)
             else:
-                line = ms.settlements.pop(key, None)
+                line: Settlement = entry  # type: ignore[assignment]
+                key = line.settlement_id
+                ms = merchants[line.merchant_id]
+                if ms.settlements.get(key) is line:
+                    del ms.settlements[key]
                 ms.unmatched.pop(key, None)
-                if line is not None:
-                    lines = ms.lines.get(line.txn_id)
-                    if lines is not None:
-                        lines[:] = [x for x in lines if x.settlement_id != key]
-                        if not lines:
-                            del ms.lines[line.txn_id]
-                            ms.duplicate_settlements.pop(line.txn_id, None)
+                lines = ms.lines.get(line.txn_id)
+                if lines is not None:
+                    kept = tuple(x for x in lines if x.settlement_id != key)
+                    if kept:
+                        ms.lines[line.txn_id] = kept
+                    else:
+                        del ms.lines[line.txn_id]
+                        ms.duplicate_settlements.pop(line.txn_id, None)
 
     def _sweep_short_lived(self, tw: int) -> None:
         for rule in self.rules:

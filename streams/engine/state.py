@@ -70,7 +70,7 @@ class MerchantState:
     txns: dict[str, TxnState] = field(default_factory=dict)
     settlements: dict[str, Settlement] = field(default_factory=dict)
     # Every line per txn_id, in arrival order, whether or not the transaction is known yet.
-    lines: dict[str, list[Settlement]] = field(default_factory=dict)
+    lines: dict[str, tuple[Settlement, ...]] = field(default_factory=dict)
     # VOIDs/REVERSALs whose original has not arrived yet, by original txn_id.
     pending_cancels: dict[str, Transaction] = field(default_factory=dict)
     # (card_token, amount_minor, currency) -> recent approved sales as (ts, txn_id).
