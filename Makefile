@@ -74,6 +74,7 @@ test: $(COMPILE_STAMP) lint kafka-jars system-tools
 
 bench: $(COMPILE_STAMP)
 	$(BIN)/python -m tests.bench.bench_model --dir $(BENCH_DIR)
+	$(BIN)/python -m tests.bench.bench_handbook --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_replay --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_stream --dir $(BENCH_DIR)
 	$(BIN)/python -m tests.bench.bench_backlog --dir $(BENCH_DIR)

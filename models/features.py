@@ -33,6 +33,8 @@ FEATURE_NAMES: Final = (
     "merchant_refund_ratio",
     "merchant_decline_ratio",
     "log_seconds_since_card_sale",
+    "amount_vs_card",
+    "log_amount",
 )
 """Feature order of every row; a model file records the order it was trained with."""
 
@@ -46,6 +48,7 @@ NEVER_SEEN_SECONDS: Final = 30 * 24 * 3600
 ALPHA: Final = 0.02
 ENTRY_RISK: Final = {"CHIP": 0.0, "CONTACTLESS": 0.0, "QR": 0.0, "SWIPE": 1.0, "KEYED": 2.0}
 UNKNOWN_ENTRY_RISK: Final = 0.5
+_LN_10: Final = math.log(10)
 
 
 def _ewma(current: float, value: float, n: int) -> float:
@@ -85,6 +88,8 @@ class CardProfile:
     declines: deque[int] = field(default_factory=deque)  # ts, 1 h
     last_sale: int | None = None
     last_seen: int = 0
+    amounts: AmountProfile = field(default_factory=AmountProfile)
+    """The card's own typical sale: a stolen card spends unlike its owner, wherever it is used."""
 
 
 class SaleContext(NamedTuple):
@@ -98,6 +103,8 @@ class SaleContext(NamedTuple):
     terminal_log_mean: float
     merchant_hour_share: float
     previous_card_sale_us: int | None
+    card_sales: int = 0
+    card_log_mean: float = 0.0
 
     @property
     def merchant_typical_minor(self) -> int | None:
@@ -106,6 +113,10 @@ class SaleContext(NamedTuple):
     @property
     def terminal_typical_minor(self) -> int | None:
         return _typical(self.terminal_sales, self.terminal_log_mean)
+
+    @property
+    def card_typical_minor(self) -> int | None:
+        return _typical(self.card_sales, self.card_log_mean)
 
 
 def _typical(n: int, log_mean: float) -> int | None:
@@ -202,8 +213,9 @@ class FeatureTracker:
         previous = card.last_sale
         since = NEVER_SEEN_SECONDS if previous is None else max(0, ts - previous) / 1e6
         log_amount = math.log(amount_minor)
-        m_amounts, t_amounts = merchant.amounts, terminal.amounts
+        m_amounts, t_amounts, c_amounts = merchant.amounts, terminal.amounts, card.amounts
         m_n, m_mean, t_n, t_mean = m_amounts.n, m_amounts.log_mean, t_amounts.n, t_amounts.log_mean
+        c_n, c_mean = c_amounts.n, c_amounts.log_mean
         merchants_10m = float(len({m for _, m in sales} | {merchant_id})) if sales else 1.0
         row = [
             0.0 if m_n == 0 else log_amount - m_mean,
@@ -221,8 +233,10 @@ class FeatureTracker:
             merchant.refund_ratio,
             merchant.decline_ratio,
             math.log1p(min(since, NEVER_SEEN_SECONDS)),
+            0.0 if c_n == 0 else log_amount - c_mean,
+            log_amount - currency_exponent * _LN_10,
         ]
-        context = SaleContext(m_n, m_mean, t_n, t_mean, share, previous)
+        context = SaleContext(m_n, m_mean, t_n, t_mean, share, previous, c_n, c_mean)
         # Fold the sale in.
         m_n = m_amounts.n = m_n + 1
         weight = 1.0 / m_n
@@ -230,6 +244,9 @@ class FeatureTracker:
         t_n = t_amounts.n = t_n + 1
         weight = 1.0 / t_n
         t_amounts.log_mean = t_mean + (log_amount - t_mean) * (ALPHA if weight < ALPHA else weight)
+        c_n = c_amounts.n = c_n + 1
+        weight = 1.0 / c_n
+        c_amounts.log_mean = c_mean + (log_amount - c_mean) * (ALPHA if weight < ALPHA else weight)
         hours[hour] += 1
         n = merchant.sales = merchant.sales + 1
         weight = 1.0 / n

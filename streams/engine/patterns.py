@@ -173,6 +173,10 @@ def describe_feature(name: str, value: float, t: Transaction, ctx: SaleContext) 
         return _amount_words(t, ctx.merchant_typical_minor, "this merchant")
     if name == "amount_vs_terminal":
         return _amount_words(t, ctx.terminal_typical_minor, "this terminal")
+    if name == "amount_vs_card":
+        return _amount_words(t, ctx.card_typical_minor, "this card")
+    if name == "log_amount":
+        return f"an amount of {format_amount(t.amount_minor, t.currency)}"
     if name in ("local_hour", "hour_rarity"):
         share = ctx.merchant_hour_share * 100
         return (

@@ -48,6 +48,24 @@ def test_amount_is_judged_against_the_merchants_own_history() -> None:
     assert f(row, "round_amount") == 2.0  # 310.00
 
 
+def test_amount_is_judged_against_the_cards_own_history_wherever_it_is_used() -> None:
+    """A stolen card spending five times its owner's usual, at a merchant whose sales are all of
+    that size: only the card's own history shows it (the handbook's compromised cards)."""
+    tracker = FeatureTracker()
+    for day in range(20):
+        _sale(tracker, day * 1440 * MIN, 2000, card_token="owner", merchant_id=f"M{day % 3}")
+    for i in range(30):
+        _sale(tracker, i * MIN, 10000, card_token=f"other{i}", merchant_id="BIG", terminal_id="B")
+    row = _sale(tracker, 30000 * MIN, 10000, card_token="owner", merchant_id="BIG", terminal_id="B")
+    assert math.exp(f(row, "amount_vs_card")) == pytest.approx(5.0)
+    assert f(row, "amount_vs_merchant") == pytest.approx(0.0)
+    assert math.exp(f(row, "log_amount")) == pytest.approx(100.0)  # 100.00 in major units
+    first = _sale(tracker, 30001 * MIN, 777, card_token="new card")
+    assert f(first, "amount_vs_card") == 0.0  # nothing known yet: not unusual
+    yen = _sale(tracker, 30002 * MIN, 5000, card_token="jp", currency_exponent=0)
+    assert math.exp(f(yen, "log_amount")) == pytest.approx(5000.0)
+
+
 def test_card_velocity_and_merchants_in_ten_minutes() -> None:
     tracker = FeatureTracker()
     _sale(tracker, 0, 500)
@@ -87,3 +105,22 @@ def test_rows_are_identical_in_two_runs(trained: Trained) -> None:
     again, _ = feature_rows(trained.history / "transactions.jsonl", None, Config())
     assert again == trained.rows.tolist()
     assert all(math.isfinite(v) for row in again for v in row)
+
+
+def test_the_card_features_in_words() -> None:
+    from models.features import SaleContext
+    from streams.engine.patterns import describe_feature
+    from streams.events import Transaction
+    from tests.builders import txn
+
+    t = txn("T9", 0, amount=10000, currency="EUR")
+    assert isinstance(t, Transaction)
+    ctx = SaleContext(10, math.log(10000), 10, math.log(10000), 0.1, None, 12, math.log(2000))
+    assert describe_feature("amount_vs_card", math.log(5), t, ctx) == (
+        "amount 100.00 EUR is 5.0x this card's typical sale of 20.00 EUR"
+    )
+    assert describe_feature("log_amount", math.log(100), t, ctx) == "an amount of 100.00 EUR"
+    new_card = ctx._replace(card_sales=0)
+    assert describe_feature("amount_vs_card", 0.0, t, new_card) == (
+        "amount 100.00 EUR is the first sale seen for this card"
+    )
