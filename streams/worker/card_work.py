@@ -28,8 +28,11 @@ from streams.worker.transport import committed_offset
 log = logging.getLogger("posguard.worker")
 
 CARD_GRACE_S = 0.25
-"""How long a sale waits in a card stage for a source partition that is idle (or never sent
-anything) before it goes ahead; a partition that is behind is waited for however long."""
+"""How long a sale waits in a card stage for a source partition that is idle before it goes
+ahead; a partition that is behind is waited for however long."""
+CARD_UNHEARD_GRACE_S = 5.0
+"""How long a sale waits for a source partition that never sent anything: one without traffic,
+or one whose worker has not read its first message yet (seconds, on a loaded machine)."""
 CARDS = 2
 """The offset guard's key for a card partition is (partition, CARDS); inputs use (partition,
 side). A rebuilt card stage expects the committed offset (its journal keeps sales, not offsets)."""
@@ -95,14 +98,14 @@ class CardStages:
             card.waiting[message.offset] = [event, new]
         else:  # only a clock, or sales the stage already holds
             event.ack()
-        card.stage.release(now, CARD_GRACE_S)
+        card.stage.release(now, CARD_GRACE_S, CARD_UNHEARD_GRACE_S)
         self._carry_out(q, card)
 
     def tick(self, now: float) -> None:
         """Release what became certain without new input; write pending journal batches."""
         for q, card in list(self.owned.items()):
             with acting_for(q):
-                card.stage.release(now, CARD_GRACE_S)
+                card.stage.release(now, CARD_GRACE_S, CARD_UNHEARD_GRACE_S)
                 self._carry_out(q, card)
                 self.write(q, card)
 

@@ -12,11 +12,15 @@ event time. Every batch carries its source's clock (``Engine.clock``): nothing t
 later is earlier, unless its engine ran it late. The earliest head goes first once every source
 with nothing buffered has a clock past it. A source that is behind (catching up on a backlog, or
 rebuilding its engine) is waited for however long it takes; only a source that said it is idle
-(it has read everything and closed its last step), or never sent anything, is overtaken, once the
-head has waited ``grace``: a partition with no traffic must not hold up the rest. Sales a
-source's engine ran late keep their place after what that source sent before them, and are run on
-arrival when the stage is already past them. With one input partition a stage therefore sees the
-sales in exactly the order the engine made them, and the stream's velocity alerts are replay's.
+(it has read everything and closed its last step) is overtaken, once the head has waited
+``grace``, and a source that never sent anything once it has waited ``unheard_grace``: a partition
+with no traffic must not hold up the rest, but one whose worker has not read its first message
+yet (a worker starting, or slow on a loaded machine) must not be overtaken after a blink either:
+the sales it is about to send would be run late, and a velocity alert across partitions missed.
+Sales a source's engine ran late keep their place after what that source sent before them, and
+are run on arrival when the stage is already past them. With one input partition a stage
+therefore sees the sales in exactly the order the engine made them, and the stream's velocity
+alerts are replay's.
 
 Each sale carries its source's journal position (entry sequence number, index within the entry),
 which is the same when that partition is rebuilt from its journal and sends the sale again. The
@@ -146,6 +150,7 @@ class CardStage:
         self._clock: list[int] = []
         self._last_eff: list[int] = []
         self._idle: list[bool] = []
+        self._heard: list[bool] = []
         self._held: list[tuple[int, int]] = []
         self._add_sources(sources)
         self.frontier = _NEVER
@@ -159,6 +164,7 @@ class CardStage:
             self._clock.append(_NEVER)
             self._last_eff.append(_NEVER)
             self._idle.append(True)  # never heard of: may be a partition without traffic
+            self._heard.append(False)
             self._held.append((-1, -1))
 
     # -- feeding ----------------------------------------------------------------------------------
@@ -183,15 +189,18 @@ class CardStage:
         self._last_eff[source] = last_eff
         self._clock[source] = max(self._clock[source], batch.clock)
         self._idle[source] = batch.idle
+        self._heard[source] = True
         return new
 
     def buffered(self) -> int:
         return sum(len(q) for q in self._queues)
 
-    def release(self, now: float, grace_s: float) -> None:
+    def release(self, now: float, grace_s: float, unheard_grace_s: float | None = None) -> None:
         """Run every buffered sale whose place in the merged order is certain, or that waited
-        ``grace_s`` for idle sources only."""
-        queues, clocks, idle = self._queues, self._clock, self._idle
+        ``grace_s`` for idle sources only (``unheard_grace_s``, by default the same, for sources
+        that never sent anything)."""
+        queues, clocks, idle, heard = self._queues, self._clock, self._idle, self._heard
+        unheard = grace_s if unheard_grace_s is None else max(grace_s, unheard_grace_s)
         while True:
             best: tuple[int, str, int] | None = None
             for source, queue in enumerate(queues):
@@ -203,11 +212,14 @@ class CardStage:
             if best is None:
                 return
             eff, _, source = best
-            waited = now - queues[source][0][1] >= grace_s
+            waited_s = now - queues[source][0][1]
+            waited, waited_unheard = waited_s >= grace_s, waited_s >= unheard
             if not (
                 eff <= self.frontier  # late: nothing can go before it any more
                 or all(
-                    clocks[s] > eff or (waited and idle[s]) for s, q in enumerate(queues) if not q
+                    clocks[s] > eff or (idle[s] and (waited if heard[s] else waited_unheard))
+                    for s, q in enumerate(queues)
+                    if not q
                 )
             ):
                 return

@@ -224,6 +224,21 @@ def test_a_silent_source_holds_sales_back_only_for_the_grace() -> None:
     assert stage.buffered() == 0 and stage.take().released == [7]
 
 
+def test_a_source_never_heard_of_is_waited_for_longer_than_an_idle_one() -> None:
+    """A partition whose worker has not read its first message yet (starting, or slow on a loaded
+    machine) is not overtaken after the short grace; once it has said it is idle, it is."""
+    stage = CardStage(0, 3, Config())
+    sale = _sale(0, 1, "tok_a", "M1")
+    stage.offer(SaleBatch(1, sale.ts - 10**6, [], idle=True), 1, arrived=10.0)
+    stage.offer(SaleBatch(0, sale.ts + MIN * 10**6, [sale]), 7, arrived=10.0)
+    stage.release(10.3, 0.25, 5.0)  # source 1 idle long enough; source 2 never heard of
+    assert stage.buffered() == 1 and stage.take().released == []
+    stage.release(14.9, 0.25, 5.0)
+    assert stage.buffered() == 1
+    stage.release(15.1, 0.25, 5.0)
+    assert stage.buffered() == 0 and stage.take().released == [7]
+
+
 def test_a_source_that_is_behind_is_waited_for_however_long_it_takes() -> None:
     """A partition catching up on a backlog (or rebuilding) must not be overtaken: its sales
     would arrive late and be judged out of order."""
