@@ -334,10 +334,13 @@ class Engine:
         horizon = tw - self.config.retention_us
         entries = self._expiry.entries
         merchants = self.merchants
-        while entries and _retained_at(entries[0]) < horizon:
-            entry = entries.popleft()
+        while entries:
+            entry = entries[0]
             if type(entry) is TxnState:
                 t = entry.txn
+                if t.at >= horizon:
+                    return
+                entries.popleft()
                 key = t.txn_id
                 ms = merchants[t.merchant_id]
                 if ms.txns.get(key) is entry:
@@ -348,21 +351,24 @@ class Engine:
                 ms.pending_cancels.pop(key, None)
                 if t.original_txn_id is not None:
                     ms.pending_cancels.pop(t.original_txn_id, None)
-            else:
-                line: Settlement = entry  # type: ignore[assignment]
-                key = line.settlement_id
-                ms = merchants[line.merchant_id]
-                if ms.settlements.get(key) is line:
-                    del ms.settlements[key]
-                ms.unmatched.pop(key, None)
-                lines = ms.lines.get(line.txn_id)
-                if lines is not None:
-                    kept = tuple(x for x in lines if x.settlement_id != key)
-                    if kept:
-                        ms.lines[line.txn_id] = kept
-                    else:
-                        del ms.lines[line.txn_id]
-                        ms.duplicate_settlements.pop(line.txn_id, None)
+                continue
+            line: Settlement = entry  # type: ignore[assignment]
+            if line.ts >= horizon:
+                return
+            entries.popleft()
+            key = line.settlement_id
+            ms = merchants[line.merchant_id]
+            if ms.settlements.get(key) is line:
+                del ms.settlements[key]
+            ms.unmatched.pop(key, None)
+            lines = ms.lines.get(line.txn_id)
+            if lines is not None:
+                kept = tuple(x for x in lines if x.settlement_id != key)
+                if kept:
+                    ms.lines[line.txn_id] = kept
+                else:
+                    del ms.lines[line.txn_id]
+                    ms.duplicate_settlements.pop(line.txn_id, None)
 
     def _sweep_short_lived(self, tw: int) -> None:
         for rule in self.rules:

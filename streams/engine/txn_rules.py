@@ -108,8 +108,9 @@ class LocalRules(Offload):
     def __init__(self, config: Config, out: Outbox, scorer: Scorer | None = None) -> None:
         self.rules = TransactionRules(config, out, terminals=True, duplicates=True)
         self.out = out
-        self.patterns = SuspiciousPatterns(config.suspicious_pattern, out, scorer is not None)
-        self.patterns.set_scorer(scorer)
+        self.model = SuspiciousPatterns(config.suspicious_pattern, out, scorer is not None)
+        self.model.set_scorer(scorer)
+        self.patterns = self.model
 
     def retime(self, t: Transaction) -> None:
         pass  # the rules read ``t.ts`` as they get it
@@ -130,14 +131,12 @@ class LocalRules(Offload):
         self.rules.sweep(tw)
 
     def on_transaction(self, t: Transaction) -> None:
-        patterns = self.patterns
-        assert patterns is not None
-        if patterns.track:
-            patterns.on_transaction(t)
+        model = self.model
+        if model.track:
+            model.on_transaction(t)
 
     def expire(self, now: int) -> None:
-        assert self.patterns is not None
-        self.patterns.expire(now)
+        self.model.expire(now)
 
 
 class RoutedRules(LocalRules):
