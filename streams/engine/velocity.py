@@ -53,13 +53,21 @@ class Velocity:
             del sales[:stale]
         if len(sales) < self._fewest_to_trigger:
             return
-        in_window = [s for s in sales if ts - window <= s[0] <= ts]
-        merchants = sorted({s[1] for s in in_window})
-        by_count = len(in_window) >= self.cfg.max_sales
-        by_merchants = len(merchants) >= self.cfg.distinct_merchants
-        alert = history.alert
-        if not (by_count or by_merchants):
+        # The window that ends at this sale; for a sale that arrives after later ones of its card
+        # (the repartition overtook a partition that was behind), also the windows that end at
+        # those later sales: the first of them to trigger is where an in-order run alerted.
+        ends = [entry] if sales[-1] is entry else [e for e in sales if ts <= e[0] <= ts + window]
+        for end in ends:
+            ts, merchant_id = end[0], end[1]
+            in_window = [s for s in sales if ts - window <= s[0] <= ts]
+            merchants = sorted({s[1] for s in in_window})
+            by_count = len(in_window) >= self.cfg.max_sales
+            by_merchants = len(merchants) >= self.cfg.distinct_merchants
+            if by_count or by_merchants:
+                break
+        else:
             return
+        alert = history.alert
         reasons = (["COUNT"] if by_count else []) + (["MERCHANTS"] if by_merchants else [])
         txn_ids = [s[2] for s in in_window]
         span = in_window[-1][0] - in_window[0][0]

@@ -16,11 +16,12 @@ rebuilding its engine) is waited for however long it takes; only a source that s
 ``grace``, and a source that never sent anything once it has waited ``unheard_grace``: a partition
 with no traffic must not hold up the rest, but one whose worker has not read its first message
 yet (a worker starting, or slow on a loaded machine) must not be overtaken after a blink either:
-the sales it is about to send would be run late, and a velocity alert across partitions missed.
-Sales a source's engine ran late keep their place after what that source sent before them, and
-are run on arrival when the stage is already past them. With one input partition a stage
-therefore sees the sales in exactly the order the engine made them, and the stream's velocity
-alerts are replay's.
+the sales it is about to send would be run late. Sales a source's engine ran late keep their
+place after what that source sent before them, and are run on arrival when the stage is already
+past them; the velocity rule then also judges the windows that end at the card's later sales, so
+a sale run late still completes the pattern it belongs to (``streams/engine/velocity.py``).
+With one input partition a stage therefore sees the sales in exactly the order the engine made
+them, and the stream's velocity alerts are replay's.
 
 Each sale carries its source's journal position (entry sequence number, index within the entry),
 which is the same when that partition is rebuilt from its journal and sends the sale again. The

@@ -1,4 +1,4 @@
-from streams.events import Event
+from streams.events import Event, Transaction
 from tests.builders import MIN, run, txn
 
 
@@ -52,3 +52,27 @@ def test_a_burst_is_one_alert_that_grows() -> None:
     alerts = r.final("VELOCITY")
     assert len(alerts) == 1
     assert alerts[0].txn_ids == [f"V{i}" for i in range(8)]
+
+
+def test_a_sale_that_arrives_after_later_ones_still_completes_the_pattern() -> None:
+    """The repartition by card may run a sale after later sales of its card (a partition that
+    was behind): the card at three merchants within minutes is the same alert, with the id and
+    content an in-order run gives."""
+    from streams.config import Config
+    from streams.engine.outbox import Outbox
+    from streams.engine.velocity import Velocity
+
+    in_order = run(*sales(3, 4 * MIN, ["M1", "M2", "M3"])).one("VELOCITY")
+    out = Outbox()
+    rule = Velocity(Config(), out)
+    for t in sorted(sales(3, 4 * MIN, ["M1", "M2", "M3"]), key=lambda e: e.txn_id != "V2"):
+        assert isinstance(t, Transaction)
+        rule.on_card_sale(t.ts, t.card_token, t.merchant_id, t.txn_id)  # V2, then V0, V1
+    assert [a.alert_id for a in out.alerts] == [in_order.alert_id]
+    late = out.alerts[0]
+    assert (late.txn_ids, late.summary, late.details) == (
+        in_order.txn_ids,
+        in_order.summary,
+        in_order.details,
+    )
+    assert (late.merchant_id, late.event_time) == (in_order.merchant_id, in_order.event_time)
