@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from models.feature_state import FeatureState
+
 FEATURE_NAMES: Final = (
     "amount_vs_merchant",
     "amount_vs_terminal",
@@ -255,6 +257,60 @@ class FeatureTracker:
         sales.append((ts, merchant_id))
         card.last_sale = ts if previous is None or ts > previous else previous
         return row, context
+
+    def state(self) -> FeatureState:
+        return FeatureState(
+            [
+                (
+                    key,
+                    m.amounts.n,
+                    m.amounts.log_mean,
+                    m.hours,
+                    m.sales,
+                    m.attempts,
+                    m.refund_ratio,
+                    m.decline_ratio,
+                )
+                for key, m in self.merchants.items()
+            ],
+            [
+                (key, t.amounts.n, t.amounts.log_mean, list(t.attempts))
+                for key, t in self.terminals.items()
+            ],
+            [
+                (
+                    key,
+                    list(c.sales),
+                    list(c.declines),
+                    c.last_sale,
+                    c.last_seen,
+                    c.amounts.n,
+                    c.amounts.log_mean,
+                )
+                for key, c in self.cards.items()
+            ],
+        )
+
+    def load_state(self, state: FeatureState) -> None:
+        """Take over ``state`` (a fresh tracker)."""
+        self.merchants = {
+            key: MerchantProfile(
+                AmountProfile(n, log_mean), hours, sales, attempts, refund_ratio, decline_ratio
+            )
+            for key, n, log_mean, hours, sales, attempts, refund_ratio, decline_ratio in (
+                state.merchants
+            )
+        }
+        self.terminals = {
+            key: TerminalProfile(AmountProfile(n, log_mean), deque(attempts))
+            for key, n, log_mean, attempts in state.terminals
+        }
+        self.cards = {
+            key: CardProfile(
+                deque(sales), deque(declines), last_sale, last_seen, AmountProfile(n, log_mean)
+            )
+            for key, sales, declines, last_sale, last_seen, n, log_mean in state.cards
+        }
 
     def expire(self, now: int) -> None:
         """Forget cards unused for a month (their time-since-last-sale is capped there anyway)."""

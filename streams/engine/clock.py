@@ -44,6 +44,7 @@ from typing import Final
 from streams.alerts import Alert
 from streams.config import TerminalClockConfig
 from streams.engine.outbox import Outbox
+from streams.engine.records import ClockState
 from streams.events import Transaction
 from streams.timefmt import describe_duration, format_us
 
@@ -88,6 +89,47 @@ class PartitionClock:
         self._first_txns: dict[tuple[str, str], str] = {}
         self._first_merchant: str | None = None
         self._one_merchant = True
+
+    def state(self) -> ClockState:
+        odd = list(self._odd.values())
+        position = {id(o): i for i, o in enumerate(odd)}
+        return ClockState(
+            self.watermark,
+            [
+                (
+                    o.merchant_id,
+                    o.terminal_id,
+                    o.offset,
+                    o.first_txn,
+                    o.claim,
+                    o.latest,
+                    sorted(o.contradicted_by),
+                    o.alert,
+                )
+                for o in odd
+            ],
+            [position[id(o)] for o in self._claims.values()],
+            self._judging,
+            [(m, t, ts) for (m, t), ts in self._first_terminals.items()],
+            [(m, t, txn) for (m, t), txn in self._first_txns.items()],
+            self._first_merchant,
+            self._one_merchant,
+        )
+
+    def load_state(self, state: ClockState) -> None:
+        """Take over ``state`` (a fresh clock of the same configuration)."""
+        odd = [
+            _Terminal(m, t, offset, first, claim, latest, set(contradicted), alert)
+            for m, t, offset, first, claim, latest, contradicted, alert in state.odd
+        ]
+        self.watermark = state.watermark
+        self._odd = {(o.merchant_id, o.terminal_id): o for o in odd}
+        self._claims = {(o.merchant_id, o.terminal_id): o for o in (odd[i] for i in state.claims)}
+        self._judging = state.judging
+        self._first_terminals = {(m, t): ts for m, t, ts in state.first_terminals}
+        self._first_txns = {(m, t): txn for m, t, txn in state.first_txns}
+        self._first_merchant = state.first_merchant
+        self._one_merchant = state.one_merchant
 
     def admit(self, t: Transaction, raw: int) -> None:
         """Set ``t.ts`` (``raw`` as decoded, moved onto the partition's time when its terminal's

@@ -48,5 +48,15 @@ class Deadlines:
             else:
                 return
 
+    def entries(self) -> list[Entry]:
+        """Every deadline, earliest first (for a snapshot)."""
+        return sorted([*self._queue, *self._heap])
+
+    def load(self, entries: list[Entry]) -> None:
+        """Hold exactly ``entries`` (sorted, as ``entries`` gives them): popping yields the same
+        order as from the queue and heap they were taken from."""
+        self._queue = deque(entries)
+        self._heap = []
+
     def __len__(self) -> int:
         return len(self._queue) + len(self._heap)

@@ -6,32 +6,17 @@ and the feed watermarks (one feed) live beside it in their own components.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
-import msgspec
-
 from streams.alerts import Alert
+from streams.engine.records import DuplicateCluster, TerminalWindow, TxnState
 from streams.events import SETTLING_TYPES, Settlement, Transaction
+
+__all__ = ["DuplicateCluster", "MerchantState", "TerminalWindow", "TxnState"]
 
 SWEEP_EVERY_US: Final = 3600_000_000
 """How often, in event time, state past its retention or window is swept out."""
-
-
-class TxnState(msgspec.Struct, gc=False):
-    """A transaction and what later evidence taught us about it.
-
-    One exists per transaction in retention, so it is a GC-free struct whose id lists are tuples
-    (no allocation while empty, which they nearly always are).
-    """
-
-    txn: Transaction
-    cancelled_by: str | None = None
-    settled_ids: tuple[str, ...] = ()
-    refunded_minor: int = 0
-    refund_ids: tuple[str, ...] = ()
-    missing: Alert | None = None
 
 
 # Functions rather than properties: compiled, a call is direct, where a property of this
@@ -46,23 +31,6 @@ def expects_settlement(st: TxnState) -> bool:
 
 def awaits_settlement(st: TxnState) -> bool:
     return not st.settled_ids and expects_settlement(st)
-
-
-class DuplicateCluster(msgspec.Struct, gc=False):
-    """Approved sales that duplicate each other; one alert for the whole cluster."""
-
-    members: list[str]
-    alert: Alert
-
-
-class TerminalWindow(msgspec.Struct, gc=False):
-    """Recent attempts of one terminal: ``(ts, timed_out, txn_id)`` in event-time order, and how
-    many of them timed out."""
-
-    attempts: deque[tuple[int, bool, str]] = msgspec.field(default_factory=deque)
-    timeouts: int = 0
-    alert: Alert | None = None
-    resolved_ts: int | None = None
 
 
 @dataclass(slots=True)

@@ -9,18 +9,10 @@ from __future__ import annotations
 
 from bisect import insort
 
-import msgspec
-
-from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.outbox import Outbox
+from streams.engine.records import CardHistory
 from streams.timefmt import describe_duration
-
-
-class CardHistory(msgspec.Struct, gc=False):
-    sales: list[tuple[int, str, str]]  # (ts, merchant, txn_id)
-    alert: Alert | None = None
-    last_ts: int = 0
 
 
 class Velocity:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from bisect import insort
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from streams.config import Severity, positive_int, ratio
 from streams.money import format_amount
@@ -49,6 +49,9 @@ class _Window:
     entries: list[tuple[int, bool, str, int, str]] = field(default_factory=list)
     alert: Alert | None = None
     resolved_ts: int | None = None
+
+
+_Entry = tuple[int, bool, str, int, str]
 
 
 class RefundRate(Rule):
@@ -84,6 +87,18 @@ class RefundRate(Rule):
             window.entries = kept
             if window.alert is not None:
                 self._judge(cancelled.txn.merchant_id, window, ts, txn_id)
+
+    @classmethod
+    def state_type(cls) -> Any:
+        from streams.alerts import Alert  # noqa: PLC0415 (alerts import the registry)
+
+        return list[tuple[str, list[_Entry], Alert | None, int | None]]
+
+    def state(self) -> list[tuple[str, list[_Entry], Alert | None, int | None]]:
+        return [(m, w.entries, w.alert, w.resolved_ts) for m, w in self.merchants.items()]
+
+    def load_state(self, state: list[tuple[str, list[_Entry], Alert | None, int | None]]) -> None:
+        self.merchants = {m: _Window(entries, alert, ts) for m, entries, alert, ts in state}
 
     def expire(self, tw: int) -> None:
         before = tw - self.cfg.window_us

@@ -75,8 +75,24 @@ class Rule:
     and conflicts never reach a rule). Times are microseconds of event time; ``ts`` is the time
     the rule should measure the event with (its own, unless its terminal's clock is judged
     wrong: ``streams/engine/clock.py``). Emit alerts through the ``Outbox`` given to ``make``;
-    keep state bounded with ``expire``.
+    keep state bounded with ``expire``. A rule that keeps state hands it over for the engine's
+    snapshots (``state``, ``state_type`` and ``load_state``): a worker taking over a partition
+    loads it instead of feeding the rule a month of events again.
     """
+
+    @classmethod
+    def state_type(cls) -> Any:
+        """The type ``state`` returns, one msgspec can encode and decode (plain values, tuples,
+        lists, dicts, msgspec structs such as ``Alert``); None for a rule that keeps nothing."""
+        return None
+
+    def state(self) -> Any:
+        """What the rule remembers, as a ``state_type``."""
+        return None
+
+    def load_state(self, state: Any) -> None:
+        """Take over ``state``, as ``state`` gave it (this rule is fresh, built from the same
+        configuration)."""
 
     def on_transaction(self, ms: MerchantState, st: TxnState) -> None:
         """A transaction accepted into merchant ``ms``'s ledger (any type and status)."""

@@ -118,6 +118,14 @@ class JournalCursor:
         self.newest = -(2**63)
         """The newest event time the journal's entries carried."""
 
+    def state(self) -> tuple[int, int, list[tuple[int, int]]]:
+        """``(seq, newest, samples)``, for a snapshot."""
+        return self.seq, self.newest, list(self._samples)
+
+    def load_state(self, state: tuple[int, int, list[tuple[int, int]]]) -> None:
+        self.seq, self.newest, samples = state
+        self._samples = deque(samples)
+
     def restored(self, seq: int, what: str) -> None:
         """Entry ``seq`` of the journal being restored (``what``'s) was fed again; the first
         one restored starts the count, and the rest must follow without a hole."""

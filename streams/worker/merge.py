@@ -83,6 +83,11 @@ class TimeMerger(Generic[T]):
     def __len__(self) -> int:
         return len(self._queues[0]) + len(self._queues[1])
 
+    def head(self, side: int) -> T | None:
+        """The oldest record ``side`` buffers, if any."""
+        queue = self._queues[side]
+        return queue[0][2] if queue else None
+
     def held_back_by(self, since: float) -> int | None:
         """The side that is empty while the other side's head (with an event time) has been
         held since ``since`` or longer; None when no record waits that way."""

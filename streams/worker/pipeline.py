@@ -11,11 +11,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+import msgspec
+
 from models.scorer import Scorer
 from streams.cardmask import mask_bytes, mask_text
 from streams.config import Config
 from streams.deadletter import MAX_RAW_BYTES, DeadLetter, make_dead_letter
 from streams.decode import BadInputError, EventDecoder, contract_bytes
+from streams.engine import snapshot as engine_snapshot
 from streams.engine.core import Engine
 from streams.engine.outbox import Rejection
 from streams.engine.txn_rules import RoutedRules
@@ -29,13 +32,24 @@ from streams.worker.journal import (
     JournaledOutput,
     encode_entry,
 )
-from streams.worker.merge import Grace, TimeMerger
+from streams.worker.merge import TRANSACTIONS, Grace, TimeMerger
 
 _KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
 # Journal entries are kept two days beyond the engine's retention, so a rebuilt engine has seen
 # everything the live one still remembers.
 
 _Pending = tuple[int, bytes, Event | BadInputError]
+
+
+class _Snapshot(msgspec.Struct, array_like=True):
+    """A partition's state after the journal entries below ``cursor[0]``."""
+
+    cursor: tuple[int, int, list[tuple[int, int]]]
+    next_offset: tuple[int, int]
+    engine: msgspec.Raw
+
+
+_snapshot_decoder = msgspec.json.Decoder(_Snapshot)
 
 
 @dataclass(slots=True)
@@ -147,6 +161,37 @@ class PartitionPipeline:
         return out
 
     # -- recovery ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes | None:
+        """The state after every journal entry so far (``seq`` of them), or None while a
+        transaction waits in the merge buffer: the partition's clock has judged it (in topic
+        order, before the merge), but the journal does not hold it yet."""
+        if self._merger.buffered(TRANSACTIONS) or not self.cursor.seq:
+            return None
+        waiting = self._merger.head(1)  # read again after a takeover: not in the journal
+        next_offset = (
+            self._next_offset[0],
+            self._next_offset[1] if waiting is None else waiting[0],
+        )
+        state = _Snapshot(
+            self.cursor.state(), next_offset, msgspec.Raw(engine_snapshot.take(self.engine))
+        )
+        return msgspec.json.encode(state)
+
+    def load_snapshot(self, data: bytes) -> int:
+        """Take over the state of a ``snapshot`` (this pipeline is fresh); the journal entries
+        from the returned sequence number on are to be ``restore``d after it. Raises
+        ``SnapshotRefusedError`` (the pipeline is then still fresh)."""
+        try:
+            state = _snapshot_decoder.decode(data)
+        except msgspec.DecodeError as error:
+            raise engine_snapshot.SnapshotRefusedError(
+                f"the snapshot does not decode ({error})"
+            ) from None
+        engine_snapshot.load(self.engine, state.engine)
+        self.cursor.load_state(state.cursor)
+        self._next_offset = list(state.next_offset)
+        return self.cursor.seq
 
     def restore(self, entries: Iterable[tuple[int, Entry]], published: int) -> None:
         """Rebuild from journal entries in sequence order.

@@ -60,6 +60,10 @@ class WorkerSettings:
     max_message_bytes: int = KAFKA_DEFAULT_MESSAGE_MAX_BYTES
     """The largest message the broker takes on every topic the worker writes (read from the
     broker at start, see ``topics.py``)."""
+    snapshot_every_entries: int = 1_000_000
+    """A partition's state is snapshotted after this many journal entries (``snapshots.py``),"""
+    snapshot_every_s: float = 300.0
+    """or this many seconds after the last snapshot, once anything was journaled since."""
     store: str = "rocksdb"
     """Where tables live between restarts: ``rocksdb`` (local RocksDB files under ``data_dir``;
     a restart reads only the changelog written since) or ``memory`` (the whole changelog is read
@@ -148,6 +152,10 @@ def settings_from_env(
             env, "POSGUARD_MERGE_ACTIVE_GRACE_MS", d.merge_active_grace_ms, 0
         ),
         idle_flush_ms=_int(env, "POSGUARD_IDLE_FLUSH_MS", d.idle_flush_ms, 10),
+        snapshot_every_entries=_int(
+            env, "POSGUARD_SNAPSHOT_EVERY_ENTRIES", d.snapshot_every_entries, 1
+        ),
+        snapshot_every_s=_int(env, "POSGUARD_SNAPSHOT_EVERY_SECONDS", int(d.snapshot_every_s), 1),
         store=_store(env.get("POSGUARD_STORE") or d.store),
         kafka=security_from(env) if kafka is None else kafka,
         topics=Topics(

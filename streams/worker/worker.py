@@ -38,14 +38,16 @@ from streams.worker.contiguity import Admit, OffsetGuard
 from streams.worker.end_offsets import ask_if_held, flush_when_idle, read_upto
 from streams.worker.flow import MergeFlow
 from streams.worker.gauges import refresh_gauges
-from streams.worker.journal import decode_entry
 from streams.worker.journal_table import JournalTable
 from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
 from streams.worker.modelwatch import ModelWatcher
 from streams.worker.partition import InputPartition
 from streams.worker.pipeline import Output, PartitionPipeline
+from streams.worker.published import mark_published
 from streams.worker.settings import WorkerSettings
+from streams.worker.snapshots import SnapshotPolicy, SnapshotTable
+from streams.worker.takeover import Takeover, take_over
 from streams.worker.transport import bytes_table, raw_topic, rewind
 
 log = logging.getLogger("posguard.worker")
@@ -107,6 +109,17 @@ class StreamWorker:
         )
         self._value_budget = settings.value_budget
         self.journals = JournalTable(self.journal, "partition", self._value_budget)
+        self.snapshots = SnapshotTable(
+            bytes_table(
+                app,
+                settings.partitions,
+                "snapshots",
+                "Per partition, the engine's newest snapshot (see streams/worker/snapshots.py)",
+            ),
+            self._value_budget,
+            SnapshotPolicy(settings.snapshot_every_entries, settings.snapshot_every_s),
+        )
+        self.takeovers: dict[int, Takeover] = {}
         self.card_journal = bytes_table(
             app,
             settings.partitions,
@@ -294,24 +307,13 @@ class StreamWorker:
     # -- partitions -------------------------------------------------------------------------------
 
     def _rebuild(self, p: int) -> InputPartition:
-        """Partition ``p`` with its pipeline restored from the journal table (recovered by Faust
-        before any message of the partition is delivered)."""
+        """Partition ``p`` with its pipeline restored from its snapshot and journal tables
+        (recovered by Faust before any message of the partition is delivered)."""
         pipe = PartitionPipeline(p, self.config, self.names, self.model.scorer)
         part = InputPartition(pipe)
         # Card stages wait for this partition while its engine is rebuilt (it is not idle).
         self._send_sales(p, part, idle=False, force=True)
-        entries = self.journals.load(p)
-        if entries:
-            started = time.perf_counter()
-            pipe.restore(
-                ((seq, decode_entry(data)) for seq, data in entries), self.journals.published[p]
-            )
-            log.warning(
-                "partition %d: engine rebuilt from %d journal entries in %.1f s",
-                p,
-                len(entries),
-                time.perf_counter() - started,
-            )
+        self.takeovers[p] = take_over(p, pipe, self.journals, self.snapshots)
         pipe.engine.patterns.on_scored = self._on_scored  # the rebuild above is not observed
         for side in (TRANSACTIONS, SETTLEMENTS):
             if pipe.next_offset(side):  # the journal holds input of this side up to there
@@ -354,6 +356,7 @@ class StreamWorker:
         for p in {tp.partition for tp in revoked if tp.topic in self.names}:
             self.inputs.pop(p, None)
             self.journals.forget(p)
+            self.snapshots.forget(p)
             for side in (TRANSACTIONS, SETTLEMENTS):
                 self.guard.forget((p, side))
         for q in {tp.partition for tp in revoked if tp.topic == self.cards_topic.get_topic_name()}:
@@ -379,30 +382,7 @@ class StreamWorker:
         await flush_when_idle(self)
 
     async def mark_published(self) -> None:
-        """Record, per partition, up to where every alert is known to be on the alerts topic
-        and every journal entry in the changelog."""
-        upto = {
-            p: part.pipeline.seq
-            for p, part in self.inputs.items()
-            if part.pipeline.seq > self.journals.published.get(p, 0)
-        }
-        stage_upto = self.cards.unpublished()
-        if not (upto or stage_upto):
-            return
-        for p in upto:
-            with acting_for(p):
-                self.write_journal(p, self.inputs[p])
-        for q in stage_upto:
-            with acting_for(q):
-                self.cards.write(q, self.cards.owned[q])
-        # After this flush every journal batch below ``seq`` is in the changelog too (and every
-        # sale it made on the card topic): a rebuild re-sends only from the marker on.
-        await self.app.producer.flush()
-        for p, seq in upto.items():
-            if p in self.inputs:
-                with acting_for(p):
-                    self.journals.mark_published(p, seq)
-        self.cards.mark_published(stage_upto)
+        await mark_published(self)
 
     def refresh_gauges(self) -> None:
         refresh_gauges(self)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from faust.types import TP, Message
 
 from streams.configfile import load_config
@@ -71,6 +72,11 @@ class Harness:
         journal.send_changelog = lambda p, key, value, **kw: self.changelog.append((key, value))
         card_journal: Any = self.worker.card_journal
         card_journal.send_changelog = lambda p, key, value, **kw: self.card_changelog.append(
+            (key, value)
+        )
+        self.snapshot_changelog: list[tuple[bytes, bytes | None]] = []
+        snapshots: Any = self.worker.snapshots.table
+        snapshots.send_changelog = lambda p, key, value, **kw: self.snapshot_changelog.append(
             (key, value)
         )
         self.offsets = {name: 0 for name in self.worker.names}
@@ -201,6 +207,44 @@ def test_a_restarted_app_rebuilds_from_its_journal_and_publishes_nothing_twice(
     assert not _contents(first.published) & _contents(second.published)
 
 
+@pytest.mark.parametrize("snapshot", ["current", "another format", "torn"])
+def test_a_worker_taking_over_loads_the_snapshot_and_feeds_only_the_journal_after_it(
+    tmp_path: Path, snapshot: str
+) -> None:
+    """The first worker snapshots its partition each time it marks what is published; the one
+    taking over loads the newest and feeds its engine the rest of the journal. A snapshot it
+    cannot use (written by another format, or its chunks not all there) is set aside for the
+    whole journal. Either way: replay's alerts, nothing published twice."""
+    data, rows = _simulated(tmp_path)
+    first = Harness(tmp_path / "a", data / "config.toml", snapshot_every_entries=1)
+    quarter = len(rows) // 4
+    first.run(_messages(first, rows[:quarter]))
+    first.run(_messages(first, rows[quarter : 2 * quarter]))
+    heads = [(k, v) for k, v in first.snapshot_changelog if k.endswith(b"/head")]
+    assert len(heads) == 2  # one per mark; the first one's chunks are deleted
+    assert sum(1 for _, v in first.snapshot_changelog if v is None) >= 1
+    if snapshot == "another format":
+        first.snapshot_changelog = [
+            (k, v if v is None or k.endswith(b"/head") else v.replace(b'"1.', b'"0.', 1))
+            for k, v in first.snapshot_changelog
+        ]
+    elif snapshot == "torn":
+        first.snapshot_changelog = [
+            (k, v) for k, v in first.snapshot_changelog if not k.endswith(b"/000000")
+        ]
+    second = _taking_over(first, tmp_path / "b", data / "config.toml")
+    second.run(_messages(second, rows[2 * quarter :]))
+    takeover = second.worker.takeovers[0]
+    journal = first.worker.inputs[0].pipeline.seq
+    if snapshot == "current":
+        assert takeover.snapshot_seq == journal and takeover.journal_entries == 0
+    else:
+        assert takeover.snapshot_seq is None and takeover.journal_entries == journal
+    expected = expected_from_replay(data)
+    assert final_states(first.published + second.published) == expected.final
+    assert not _contents(first.published) & _contents(second.published)
+
+
 def test_a_record_held_behind_an_active_topic_goes_once_the_broker_says_it_is_all_read(
     tmp_path: Path,
 ) -> None:
@@ -260,13 +304,14 @@ def test_a_restarted_card_stage_rewinds_card_input_past_the_committed_offset(
     assert _rewinds(second, cards.topic) == 1
 
 
-def _taking_over(first: Harness, tmp: Path, config_file: Path) -> Harness:
+def _taking_over(first: Harness, tmp: Path, config_file: Path, **settings: Any) -> Harness:
     """An app on another machine, with what Faust would recover there: the changelog the first
     app wrote; it reads on where the first one stopped."""
-    second = Harness(tmp, config_file)
+    second = Harness(tmp, config_file, **settings)
     for table, changelog in (
         (second.worker.journal, first.changelog),
         (second.worker.card_journal, first.card_changelog),
+        (second.worker.snapshots.table, first.snapshot_changelog),
     ):
         for key, value in changelog:
             if value is None:

@@ -1,0 +1,20 @@
+"""What a snapshot keeps of the model's feature state (``FeatureTracker.state``).
+
+Not compiled, unlike ``features.py``: mypyc keeps only the outer class of a compiled module's
+annotations, and msgspec reads them to decode.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class FeatureState(msgspec.Struct, array_like=True, frozen=True):
+    """A ``FeatureTracker``'s state as plain rows, for a snapshot: per merchant ``(id, amounts'
+    n and log mean, hours, sales, attempts, refund ratio, decline ratio)``, per terminal ``(id,
+    n, log mean, attempts)``, per card ``(token, sales, declines, last sale, last seen, n, log
+    mean)``."""
+
+    merchants: list[tuple[str, int, float, list[int], int, int, float, float]]
+    terminals: list[tuple[str, int, float, list[int]]]
+    cards: list[tuple[str, list[tuple[int, str]], list[int], int | None, int, int, float]]

@@ -1,0 +1,319 @@
+"""An engine's whole state as bytes, and back: what a worker taking over a partition loads instead
+of feeding the engine a month of journal again (``streams/worker/snapshots.py``).
+
+The engine is a deterministic function of its ordered input, so its state at a point of that input
+is everything it needs to go on exactly as it would have: an engine loaded from a snapshot and fed
+the rest of the input gives the same alerts, with the same ids and content, as one fed all of it
+(``tests/unit/test_snapshot.py`` checks this at arbitrary points).
+
+The format is msgspec's JSON with typed structs (MessagePack would turn every timestamp into
+UTC, and a sale's local hour and its evidence read the offset it was sent with), versioned by
+``format_version``: the format number, and a digest of the schema of every struct in it (the
+engine's, the events', the alerts', each rule's ``state_type``) and of the configuration. A
+snapshot written by another
+version, or under another configuration, is refused (``SnapshotRefusedError``) and the worker falls
+back to its journal.
+
+Identity that matters is rebuilt rather than stored: the retention queue holds the very
+transaction states and settlement lines the merchants' ledgers hold, in arrival order, and that
+order is kept as one small integer per entry; a transaction's lines are its merchant's lines
+regrouped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from array import array
+from collections import deque
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from models.feature_state import FeatureState
+from streams.alerts import Alert
+from streams.engine.records import (
+    CardHistory,
+    ClockState,
+    DuplicateCluster,
+    TerminalWindow,
+    TxnState,
+)
+from streams.engine.state import MerchantState
+from streams.engine.txn_rules import LocalRules, TransactionRules
+from streams.events import Settlement, Transaction
+
+if TYPE_CHECKING:
+    from streams.engine.core import Engine
+
+FORMAT: Final = 1
+"""Raised by hand when what a field means changes without its type changing."""
+
+
+class SnapshotRefusedError(Exception):
+    """A snapshot this posguard cannot load; the message says why, in operator words."""
+
+
+class MerchantSnapshot(msgspec.Struct, array_like=True):
+    """A ``MerchantState``: the ledger's, or the transaction rules' own."""
+
+    merchant_id: str
+    txns: list[TxnState]
+    settlements: list[Settlement]
+    """In arrival order; each transaction's lines are these, regrouped."""
+    pending_cancels: list[Transaction]
+    sale_index: list[tuple[str, int, str, list[tuple[int, str]]]]
+    clusters: dict[str, DuplicateCluster]
+    terminals: list[tuple[str, list[tuple[int, bool, str]], int, Alert | None, int | None]]
+    unmatched: dict[str, Alert]
+    duplicate_settlements: dict[str, Alert]
+    refund_excess: dict[str, Alert]
+    unsettled_count: int
+    unsettled_minor: dict[str, int]
+
+
+class EngineSnapshot(msgspec.Struct, array_like=True):
+    stats: tuple[int, int, int]
+    merchants: list[MerchantSnapshot]
+    expiry: bytes
+    """The retention queue, an unsigned 32-bit integer per entry: twice the position of its
+    merchant in ``merchants``, plus 1 for a settlement line."""
+    feed: tuple[
+        int | None, int | None, int | None, str | None, Alert | None, int | None, int | None
+    ]
+    clock: ClockState
+    missing: list[tuple[int, str, str]]
+    unmatched: list[tuple[int, str, str]]
+    rules: list[tuple[str, msgspec.Raw]]
+    """Each rule outside the ledger's state, by class name, in the engine's order."""
+    step_txns: list[Transaction]
+    step_lines: list[Settlement]
+    step_kinds: bytes
+    """The open step's events in order: 0 for the next of ``step_txns``, 1 of ``step_lines``."""
+    step_origins: list[tuple[int | str, int, bytes] | None]
+    """Their ``origin`` (where the driver read them), typed: as a field it would come back with
+    its bytes as text."""
+    step_ts: int | None
+    last_run: int | None
+    next_sweep: int | None
+    next_feature_sweep: int | None
+    rule_merchants: list[MerchantSnapshot]
+    velocity: dict[str, CardHistory]
+    features: FeatureState
+    scored: int
+
+
+_Snapshot = tuple[str, msgspec.Raw]
+"""``(format_version, EngineSnapshot)``: the version is read before the rest is decoded."""
+
+_encoder = msgspec.json.Encoder()
+_header = msgspec.json.Decoder(_Snapshot)
+_body = msgspec.json.Decoder(EngineSnapshot)
+
+
+def format_version(engine: Engine) -> str:
+    """The format this posguard writes for ``engine``: equal only between builds whose snapshot
+    schema, byte order and engine configuration are the same."""
+    types: list[Any] = [EngineSnapshot]
+    types.extend(rule.state_type() for rule in engine.rules)
+    schema = msgspec.json.encode(msgspec.json.schema_components(types))
+    digest = hashlib.sha256(schema)
+    digest.update(repr(engine.config).encode())
+    return f"{FORMAT}.{sys.byteorder}.{digest.hexdigest()[:16]}"
+
+
+def take(engine: Engine) -> bytes:
+    """``engine``'s state, between two events (nothing admitted waits to be submitted)."""
+    if engine._reports or engine.out.alerts or engine.out.rejections or engine.out.sales:
+        raise ValueError("a snapshot is taken between events, with the outbox handed over")
+    offload = engine.offload
+    if not isinstance(offload, LocalRules):
+        raise ValueError("a snapshot needs the transaction rules and the model in this process")
+    merchants = list(engine.merchants.items())
+    position = {merchant_id: 2 * i for i, (merchant_id, _) in enumerate(merchants)}
+    expiry = array("I")
+    for entry in engine._expiry.entries:
+        if type(entry) is TxnState:
+            expiry.append(position[entry.txn.merchant_id])
+        else:
+            expiry.append(position[entry.merchant_id] + 1)  # type: ignore[union-attr]
+    feed = engine.feed
+    step = engine._step
+    rules: TransactionRules = offload.rules
+    snapshot = EngineSnapshot(
+        stats=(engine.stats.transactions, engine.stats.settlements, engine.stats.redeliveries),
+        merchants=[_merchant(merchant_id, ms) for merchant_id, ms in merchants],
+        expiry=expiry.tobytes(),
+        feed=(
+            feed.transaction_wm,
+            feed.first_transaction,
+            feed.settlement_max,
+            feed.last_settlement_id,
+            feed.gap,
+            feed.gap_started,
+            feed.hold_until,
+        ),
+        clock=engine.times.state(),
+        missing=engine.reconcile._missing.entries(),
+        unmatched=engine.reconcile._unmatched.entries(),
+        rules=[
+            (type(rule).__name__, msgspec.Raw(_encoder.encode(rule.state())))
+            for rule in engine.rules
+        ],
+        step_txns=[e for e in step if type(e) is Transaction],
+        step_lines=[e for e in step if type(e) is Settlement],
+        step_kinds=bytes(0 if type(e) is Transaction else 1 for e in step),
+        step_origins=[e.origin for e in step],
+        step_ts=engine._step_ts,
+        last_run=engine._last_run,
+        next_sweep=engine._next_sweep,
+        next_feature_sweep=engine._next_feature_sweep,
+        rule_merchants=[_merchant(m, ms) for m, ms in rules.merchants.items()],
+        velocity=rules.velocity.cards,
+        features=offload.model.tracker.state(),
+        scored=offload.model.scored,
+    )
+    return _encoder.encode((format_version(engine), msgspec.Raw(_encoder.encode(snapshot))))
+
+
+def load(engine: Engine, data: bytes) -> None:
+    """Give ``engine`` (fresh, built as the one the snapshot was taken of) the state in ``data``.
+
+    Raises ``SnapshotRefusedError`` for a snapshot of another format or configuration, or one that
+    does not decode; ``engine`` is then still fresh.
+    """
+    try:
+        version, body = _header.decode(data)
+    except msgspec.DecodeError as error:
+        raise SnapshotRefusedError(f"the snapshot does not decode ({error})") from None
+    expected = format_version(engine)
+    if version != expected:
+        raise SnapshotRefusedError(
+            f"the snapshot is format {version}, this posguard and configuration write {expected}"
+        )
+    try:
+        s = _body.decode(body)
+        rule_states = [
+            msgspec.json.decode(raw, type=rule.state_type())
+            for rule, (_, raw) in zip(engine.rules, s.rules, strict=True)
+        ]
+    except (msgspec.DecodeError, ValueError) as error:
+        raise SnapshotRefusedError(f"the snapshot does not decode ({error})") from None
+    offload = engine.offload
+    if not isinstance(offload, LocalRules):
+        raise ValueError("a snapshot needs the transaction rules and the model in this process")
+    expiry = array("I")
+    expiry.frombytes(s.expiry)
+    sequences: list[list[Any]] = []
+    for m in s.merchants:
+        sequences.append(m.txns)
+        sequences.append(m.settlements)
+    engine._expiry.entries = _interleave(expiry, sequences)
+    for m in s.merchants:
+        engine.merchants[m.merchant_id] = _merchant_state(m)
+    stats = engine.stats
+    stats.transactions, stats.settlements, stats.redeliveries = s.stats
+    feed = engine.feed
+    (
+        feed.transaction_wm,
+        feed.first_transaction,
+        feed.settlement_max,
+        feed.last_settlement_id,
+        feed.gap,
+        feed.gap_started,
+        feed.hold_until,
+    ) = s.feed
+    engine.times.load_state(s.clock)
+    engine.reconcile._missing.load(s.missing)
+    engine.reconcile._unmatched.load(s.unmatched)
+    for rule, state in zip(engine.rules, rule_states, strict=True):
+        rule.load_state(state)
+    txns, lines = iter(s.step_txns), iter(s.step_lines)
+    engine._step = [next(lines) if kind else next(txns) for kind in s.step_kinds]
+    for event, origin in zip(engine._step, s.step_origins, strict=True):
+        event.origin = origin
+    engine._step_ts = s.step_ts
+    engine._last_run = s.last_run
+    engine._next_sweep = s.next_sweep
+    engine._next_feature_sweep = s.next_feature_sweep
+    rules = offload.rules
+    rules.merchants = {m.merchant_id: _merchant_state(m) for m in s.rule_merchants}
+    rules.velocity.cards = s.velocity
+    offload.model.tracker.load_state(s.features)
+    offload.model.scored = s.scored
+
+
+def _interleave(order: array[int], sequences: list[list[Any]]) -> deque[Any]:
+    """The entries of ``sequences`` in the order ``order`` names them (by sequence), each
+    sequence's in its own order."""
+    positions = [0] * len(sequences)
+    entries: deque[Any] = deque()
+    append = entries.append
+    for which in order:
+        k = positions[which]
+        append(sequences[which][k])
+        positions[which] = k + 1
+    if positions != [len(x) for x in sequences]:
+        raise SnapshotRefusedError("the snapshot's retention queue does not match its ledgers")
+    return entries
+
+
+def _merchant(merchant_id: str, ms: MerchantState) -> MerchantSnapshot:
+    return MerchantSnapshot(
+        merchant_id=merchant_id,
+        txns=list(ms.txns.values()),
+        settlements=list(ms.settlements.values()),
+        pending_cancels=list(ms.pending_cancels.values()),
+        sale_index=[
+            (card, amount, cur, recent) for (card, amount, cur), recent in ms.sale_index.items()
+        ],
+        clusters=ms.clusters,
+        terminals=[
+            (terminal_id, list(w.attempts), w.timeouts, w.alert, w.resolved_ts)
+            for terminal_id, w in ms.terminals.items()
+        ],
+        unmatched=ms.unmatched,
+        duplicate_settlements=ms.duplicate_settlements,
+        refund_excess=ms.refund_excess,
+        unsettled_count=ms.unsettled_count,
+        unsettled_minor=ms.unsettled_minor,
+    )
+
+
+def _merchant_state(m: MerchantSnapshot) -> MerchantState:
+    txns = {st.txn.txn_id: st for st in m.txns}
+    lines: dict[str, tuple[Settlement, ...]] = {}
+    settlements: dict[str, Settlement] = {}
+    moment: datetime | None = None
+    moment_ts = 0
+    for line in m.settlements:
+        settlements[line.settlement_id] = line
+        # Strings shared as the live engine shares them (``reconcile.on_settlement``, the
+        # decoder's settled_at of a batch): a month of lines would otherwise hold a copy each.
+        st = txns.get(line.txn_id)
+        if st is not None:
+            line.txn_id = st.txn.txn_id
+        if line.settled_at == moment and line.ts == moment_ts:
+            line.settled_at, line.ts = moment, moment_ts
+        else:
+            moment, moment_ts = line.settled_at, line.ts
+        known = lines.get(line.txn_id)
+        lines[line.txn_id] = (line,) if known is None else (*known, line)
+    return MerchantState(
+        txns=txns,
+        settlements=settlements,
+        lines=lines,
+        pending_cancels={t.original_txn_id or "": t for t in m.pending_cancels},
+        sale_index={(card, amount, cur): recent for card, amount, cur, recent in m.sale_index},
+        clusters=m.clusters,
+        terminals={
+            terminal_id: TerminalWindow(deque(attempts), timeouts, alert, resolved_ts)
+            for terminal_id, attempts, timeouts, alert, resolved_ts in m.terminals
+        },
+        unmatched=m.unmatched,
+        duplicate_settlements=m.duplicate_settlements,
+        refund_excess=m.refund_excess,
+        unsettled_count=m.unsettled_count,
+        unsettled_minor=m.unsettled_minor,
+    )

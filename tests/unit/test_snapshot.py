@@ -1,0 +1,199 @@
+"""Snapshots: a partition loaded from a snapshot and the journal written after it goes on exactly
+as one that never stopped, wherever the snapshot was taken; a snapshot of another format or
+configuration is refused, never half loaded."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from functools import cache
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.alerts import Alert
+from streams.config import Config
+from streams.engine.snapshot import SnapshotRefusedError
+from streams.rules.refund_rate import RefundRateConfig
+from streams.simulate import SimulationSettings, generate, input_rows
+from streams.worker.journal import decode_entry
+from streams.worker.pipeline import Output, PartitionPipeline
+from tests.unit.test_properties import common, line_docs, txn_docs
+from tests.unit.test_stream_pipeline import (
+    TOPICS,
+    _as_arrived,
+    _collect,
+    _contents,
+    _final,
+    _velocity,
+)
+
+
+def _config() -> Config:
+    """Every rule on, REFUND_RATE too, so every rule's state goes through the snapshot."""
+    config = Config()
+    return replace(config, rules={**config.rules, "refund_rate": RefundRateConfig(enabled=True)})
+
+
+class _Run:
+    """Feeds a pipeline both topics in a seeded random interleaving, and can take a snapshot
+    once ``snapshot_after`` messages were delivered (at the first moment one can be taken)."""
+
+    def __init__(self, txns: list[bytes], lines: list[bytes], seed: int) -> None:
+        self.messages = (txns, lines)
+        self.next = [0, 0]
+        self.rng = random.Random(seed)
+
+    def caught_up(self, side: int) -> bool:
+        return self.next[side] >= len(self.messages[side])
+
+    def feed(
+        self,
+        pipe: PartitionPipeline,
+        stop_after: int | None = None,
+        snapshot_after: int | None = None,
+    ) -> tuple[Output, bytes | None, int]:
+        """What the pipeline emitted, the snapshot taken (or None) and at which sequence."""
+        out = Output()
+        taken: bytes | None = None
+        taken_at = 0
+        delivered = 0
+        while not (self.caught_up(0) and self.caught_up(1)):
+            if stop_after is not None and delivered >= stop_after:
+                return out, taken, taken_at
+            side = self.rng.choice([s for s in (0, 1) if not self.caught_up(s)])
+            offset = self.next[side]
+            pipe.offer(side, offset, self.messages[side][offset])
+            self.next[side] += 1
+            delivered += 1
+            pipe.release(self.caught_up)
+            _collect(out, pipe.take())
+            if taken is None and snapshot_after is not None and delivered >= snapshot_after:
+                taken = pipe.snapshot()
+                taken_at = pipe.seq
+        pipe.flush_idle()
+        _collect(out, pipe.take())
+        return out, taken, taken_at
+
+
+def _uninterrupted(txns: list[bytes], lines: list[bytes], seed: int) -> list[Alert]:
+    pipe = PartitionPipeline(0, _config(), TOPICS)
+    out, _, _ = _Run(txns, lines, seed).feed(pipe)
+    return out.alerts + _velocity(out.sales)
+
+
+def _crash_and_take_over(
+    txns: list[bytes],
+    lines: list[bytes],
+    seed: int,
+    snapshot_after: int,
+    crash_after: int,
+    load: Callable[[PartitionPipeline, bytes], int] = PartitionPipeline.load_snapshot,
+) -> tuple[list[Alert], int, bool]:
+    """Alerts emitted by a worker that took a snapshot and was killed, then by the one that
+    took over from that snapshot and the journal after it (and got everything again from
+    Kafka); how many journal entries it fed again; whether a snapshot was taken at all."""
+    first = PartitionPipeline(0, _config(), TOPICS)
+    run = _Run(txns, lines, seed)
+    before, taken, taken_at = run.feed(first, crash_after, snapshot_after)
+    second = PartitionPipeline(0, _config(), TOPICS)
+    published = first.seq  # a snapshot is written after what its entries made is published
+    journal = [(seq, decode_entry(v)) for seq, v in before.journal]
+    if taken is not None:
+        start = load(second, taken)
+        assert start == taken_at
+        journal = [(seq, entry) for seq, entry in journal if seq >= start]
+    second.restore(journal, published)
+    after = second.take()
+    again = _Run(txns, lines, seed + 1)  # redelivered from the start, in another interleaving
+    rest, _, _ = again.feed(second)
+    _collect(after, rest)
+    emitted = before.alerts + after.alerts + _velocity(before.sales + after.sales)
+    return emitted, len(journal), taken is not None
+
+
+@common
+@given(
+    st.lists(txn_docs, max_size=40),
+    st.lists(line_docs, max_size=20),
+    st.lists(st.sampled_from((0, 0, 0, 600, -900, 3 * 86400, -400 * 86400)), max_size=40),
+    st.integers(0, 2**32),
+    st.integers(0, 60),
+    st.integers(0, 60),
+)
+def test_a_snapshot_taken_anywhere_then_a_crash_anywhere_changes_no_alert(
+    txns: list[Any],
+    lines: list[Any],
+    offsets: list[int],
+    seed: int,
+    snapshot_after: int,
+    crash_after: int,
+) -> None:
+    t_lines = _as_arrived(txns, offsets)
+    s_lines = _as_arrived(lines, [], "settled_at")
+    expected = _uninterrupted(t_lines, s_lines, seed)
+    crash_after = max(crash_after, snapshot_after)
+    emitted, _, _ = _crash_and_take_over(t_lines, s_lines, seed, snapshot_after, crash_after)
+    assert _final(emitted) == _final(expected)
+    assert _contents(emitted) <= _contents(expected)
+
+
+@cache
+def _fleet() -> tuple[list[bytes], list[bytes]]:
+    """A simulated fleet with every fault the simulator knows: wrong clocks, bad input,
+    duplicate settlements, refunds, terminal faults, card patterns."""
+    world = generate(SimulationSettings(seed=5, days=4, merchants=12))
+    txn_rows, line_rows = input_rows(world)
+    return [raw for _, _, raw in txn_rows], [raw for _, _, raw in line_rows]
+
+
+@pytest.mark.parametrize("at", [0.2, 0.5, 0.9])
+def test_a_simulated_fleet_goes_on_from_a_snapshot_as_if_never_stopped(at: float) -> None:
+    txns, lines = _fleet()
+    expected = _uninterrupted(txns, lines, 7)
+    total = len(txns) + len(lines)
+    emitted, fed_again, taken = _crash_and_take_over(
+        txns, lines, 7, int(total * at), int(total * at) + 300
+    )
+    assert taken
+    # The journal after the snapshot (what it released of the 300 messages, and of those it
+    # held at the snapshot), not the journal before it.
+    assert fed_again < total * at / 2
+    assert _final(emitted) == _final(expected)
+    assert _contents(emitted) <= _contents(expected)
+    assert len(expected) > 50
+
+
+def test_a_snapshot_holds_the_state_exactly() -> None:
+    """Loaded and taken again, a snapshot is the same bytes: nothing is dropped or changed on
+    the way (a field a future change forgets shows here first)."""
+    txns, lines = _fleet()
+    pipe = PartitionPipeline(0, _config(), TOPICS)
+    total = len(txns) + len(lines)
+    _, taken, _ = _Run(txns, lines, 3).feed(pipe, int(total * 0.6), int(total * 0.6) - 200)
+    assert taken is not None
+    again = PartitionPipeline(0, _config(), TOPICS)
+    again.load_snapshot(taken)
+    assert again.snapshot() == taken
+
+
+def test_a_snapshot_of_another_configuration_or_format_is_refused_cleanly() -> None:
+    txns, lines = _fleet()
+    pipe = PartitionPipeline(0, _config(), TOPICS)
+    _, taken, _ = _Run(txns, lines, 3).feed(pipe, 3000, 2000)
+    assert taken is not None
+    other = replace(_config(), retention_us=_config().retention_us // 2)
+    fresh = PartitionPipeline(0, other, TOPICS)
+    with pytest.raises(SnapshotRefusedError, match="format"):
+        fresh.load_snapshot(taken)
+    assert fresh.seq == 0 and not fresh.engine.merchants
+    older = msgspec.json.decode(taken)
+    older[2][0] = "0" + older[2][0][1:]
+    with pytest.raises(SnapshotRefusedError, match="format 0"):
+        PartitionPipeline(0, _config(), TOPICS).load_snapshot(msgspec.json.encode(older))
+    with pytest.raises(SnapshotRefusedError, match="does not decode"):
+        PartitionPipeline(0, _config(), TOPICS).load_snapshot(taken[: len(taken) // 2])
