@@ -128,6 +128,15 @@ class Engine:
         if t.ts != raw:
             self.offload.retime(t)
 
+    def held_reports(self, t: Transaction) -> list[Alert]:
+        """The clock's alerts about ``t``, admitted and not submitted yet (for a snapshot)."""
+        return self._reports.get(id(t), [])
+
+    def hold_reports(self, t: Transaction, alerts: list[Alert]) -> None:
+        """Give ``t`` (admitted before a snapshot) back the alerts its admission raised."""
+        if alerts:
+            self._reports[id(t)] = alerts
+
     def submit(self, event: Event, admitted: bool = False) -> None:
         """Accept one decoded event (``event.ts`` set; ``admitted``: a transaction has been through
         ``admit``). Results accumulate in ``self.out``."""

@@ -123,10 +123,14 @@ def format_version(engine: Engine) -> str:
     return f"{FORMAT}.{sys.byteorder}.{digest.hexdigest()[:16]}"
 
 
-def take(engine: Engine) -> bytes:
-    """``engine``'s state, between two events (nothing admitted waits to be submitted)."""
-    if engine._reports or engine.out.alerts or engine.out.rejections or engine.out.sales:
-        raise ValueError("a snapshot is taken between events, with the outbox handed over")
+def take(engine: Engine, held: int = 0) -> bytes:
+    """``engine``'s state between two events, its outbox handed over. ``held``: how many
+    transactions admitted and not submitted yet have clock alerts waiting (``held_reports``),
+    which the driver keeps with them."""
+    if len(engine._reports) != held:
+        raise ValueError("a transaction admitted but not submitted is missing from the snapshot")
+    if engine.out.alerts or engine.out.rejections or engine.out.sales:
+        raise ValueError("a snapshot is taken with the outbox handed over")
     offload = engine.offload
     if not isinstance(offload, LocalRules):
         raise ValueError("a snapshot needs the transaction rules and the model in this process")

@@ -83,10 +83,13 @@ class TimeMerger(Generic[T]):
     def __len__(self) -> int:
         return len(self._queues[0]) + len(self._queues[1])
 
-    def head(self, side: int) -> T | None:
-        """The oldest record ``side`` buffers, if any."""
-        queue = self._queues[side]
-        return queue[0][2] if queue else None
+    def pop_head(self, side: int) -> T:
+        """Remove and return ``side``'s oldest record (released by other means)."""
+        return self._queues[side].popleft()[2]
+
+    def items(self, side: int) -> list[T]:
+        """The records ``side`` buffers, oldest first."""
+        return [item for _, _, item in self._queues[side]]
 
     def held_back_by(self, since: float) -> int | None:
         """The side that is empty while the other side's head (with an event time) has been

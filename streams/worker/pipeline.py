@@ -14,6 +14,7 @@ from typing import Final
 import msgspec
 
 from models.scorer import Scorer
+from streams.alerts import Alert
 from streams.cardmask import mask_bytes, mask_text
 from streams.config import Config
 from streams.deadletter import MAX_RAW_BYTES, DeadLetter, make_dead_letter
@@ -32,7 +33,7 @@ from streams.worker.journal import (
     JournaledOutput,
     encode_entry,
 )
-from streams.worker.merge import TRANSACTIONS, Grace, TimeMerger
+from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace, TimeMerger
 
 _KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
 # Journal entries are kept two days beyond the engine's retention, so a rebuilt engine has seen
@@ -41,11 +42,25 @@ _KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
 _Pending = tuple[int, bytes, Event | BadInputError]
 
 
+class _Buffered(msgspec.Struct, array_like=True):
+    """A record the merge held, not journaled yet; a transaction with the times the partition's
+    clock gave it and the alerts its admission raised (the clock's state includes it)."""
+
+    side: int
+    offset: int
+    raw: bytes
+    ts: int = 0
+    at: int = 0
+    reports: list[Alert] = []
+
+
 class _Snapshot(msgspec.Struct, array_like=True):
-    """A partition's state after the journal entries below ``cursor[0]``."""
+    """A partition's state after the journal entries below ``cursor[0]``, with what the merge
+    held then."""
 
     cursor: tuple[int, int, list[tuple[int, int]]]
     next_offset: tuple[int, int]
+    buffered: list[_Buffered]
     engine: msgspec.Raw
 
 
@@ -84,6 +99,9 @@ class PartitionPipeline:
         self.cursor = JournalCursor(config.retention_us + JOURNAL_MARGIN_US)
         self._next_offset = [0, 0]
         """Per side, every offset below this one is journaled or buffered."""
+        self._held: tuple[set[int], set[int]] = (set(), set())
+        """Per side, offsets buffered by a snapshot this pipeline was loaded from: delivered
+        again, they are acknowledged when released, not at once."""
         self.out = Output()
 
     # -- feeding ----------------------------------------------------------------------------------
@@ -91,7 +109,8 @@ class PartitionPipeline:
     def offer(self, side: int, offset: int, raw: bytes, arrived: float = 0.0) -> None:
         """Buffer one message. A message the journal already holds is only acknowledged."""
         if offset < self._next_offset[side]:
-            self.out.done.append((side, offset))
+            if not self._held[side] or offset not in self._held[side]:
+                self.out.done.append((side, offset))
             return
         self._next_offset[side] = offset + 1
         try:
@@ -109,6 +128,8 @@ class PartitionPipeline:
         (see ``TimeMerger.pop_ready``)."""
         out = self.out
         for side, (offset, raw, item) in self._merger.pop_ready(caught_up, grace):
+            if self._held[side]:
+                self._held[side].discard(offset)
             if isinstance(item, BadInputError):
                 self._journal(side, offset, raw, item)
             else:
@@ -163,18 +184,26 @@ class PartitionPipeline:
     # -- recovery ---------------------------------------------------------------------------------
 
     def snapshot(self) -> bytes | None:
-        """The state after every journal entry so far (``seq`` of them), or None while a
-        transaction waits in the merge buffer: the partition's clock has judged it (in topic
-        order, before the merge), but the journal does not hold it yet."""
-        if self._merger.buffered(TRANSACTIONS) or not self.cursor.seq:
+        """The state after every journal entry so far (``seq`` of them) and the records the
+        merge holds; None before anything was journaled."""
+        if not self.cursor.seq:
             return None
-        waiting = self._merger.head(1)  # read again after a takeover: not in the journal
-        next_offset = (
-            self._next_offset[0],
-            self._next_offset[1] if waiting is None else waiting[0],
-        )
+        buffered: list[_Buffered] = []
+        held = 0
+        for side in (TRANSACTIONS, SETTLEMENTS):
+            for offset, raw, item in self._merger.items(side):
+                if side == TRANSACTIONS and not isinstance(item, BadInputError):
+                    reports = self.engine.held_reports(item)  # type: ignore[arg-type]
+                    held += bool(reports)
+                    buffered.append(_Buffered(side, offset, raw, item.ts, item.at, reports))
+                else:
+                    buffered.append(_Buffered(side, offset, raw))
+        engine = engine_snapshot.take(self.engine, held)
         state = _Snapshot(
-            self.cursor.state(), next_offset, msgspec.Raw(engine_snapshot.take(self.engine))
+            self.cursor.state(),
+            (self._next_offset[0], self._next_offset[1]),
+            buffered,
+            msgspec.Raw(engine),
         )
         return msgspec.json.encode(state)
 
@@ -191,6 +220,18 @@ class PartitionPipeline:
         engine_snapshot.load(self.engine, state.engine)
         self.cursor.load_state(state.cursor)
         self._next_offset = list(state.next_offset)
+        for b in state.buffered:
+            self._held[b.side].add(b.offset)
+            try:
+                event = self._decoders[b.side].decode(b.raw)
+            except BadInputError as bad:
+                self._merger.push(b.side, None, (b.offset, b.raw, bad))
+                continue
+            if b.side == TRANSACTIONS:  # admitted before the snapshot: as the clock judged it
+                event.ts, event.at = b.ts, b.at
+                self.engine.hold_reports(event, b.reports)  # type: ignore[arg-type]
+            event.origin = (b.side, b.offset, b.raw)
+            self._merger.push(b.side, event.at, (b.offset, b.raw, event))
         return self.cursor.seq
 
     def restore(self, entries: Iterable[tuple[int, Entry]], published: int) -> None:
@@ -207,8 +248,16 @@ class PartitionPipeline:
                 self._drain(publish)
                 continue
             side = entry.kind
-            self._next_offset[side] = entry.offset + 1
             item: Event | BadInputError
+            if self._held[side] and entry.offset in self._held[side]:
+                # Buffered when the snapshot loaded was taken, released after it: the record
+                # the merge holds is this entry, admitted by the clock then.
+                self._held[side].discard(entry.offset)
+                offset, _, item = self._merger.pop_head(side)
+                assert offset == entry.offset, f"partition {self.partition}: snapshot mismatch"
+                self._apply(side, entry.offset, entry.raw, item, publish)
+                continue
+            self._next_offset[side] = entry.offset + 1
             if entry.reason is not None:
                 item = BadInputError(entry.reason, entry.detail or "")  # type: ignore[arg-type]
             else:

@@ -7,9 +7,12 @@ nothing expires):
 - **bytes per retained event**: the growth of a one-process replay's peak memory (max RSS, each
   run in its own subprocess) divided by the growth in events. Fixed costs (the interpreter,
   libraries, buffers) cancel out; what is left is what the engine keeps per event.
-- **takeover**: the time a worker spends rebuilding one partition's engine from its journal
-  before it serves again (``PartitionPipeline.restore``, the work a restart, a ``kill -9`` or a
-  rebalance does; no broker, so only the rebuild is timed), at both journal sizes.
+- **takeover**: the time a worker spends rebuilding one partition's engine before it serves
+  again (the work a restart, a ``kill -9`` or a rebalance does; no broker, so only the rebuild
+  is timed), at both journal sizes: from the partition's snapshot taken ``TAIL`` journal entries
+  before the end plus the journal after it (``load_snapshot`` and ``restore``, what a worker
+  does), and from the whole journal (what it falls back to without a usable snapshot). The
+  snapshot's size and the time taking it held the worker are printed too.
 
 Prints both beside the figures of the last run on another commit (kept in
 ``state-results.json``), and writes this run's.
@@ -28,6 +31,9 @@ from streams.simulate import SimulationSettings, write_simulation
 
 SHORT = SimulationSettings(seed=42, days=4, merchants=150)
 LONG = SimulationSettings(seed=42, days=16, merchants=150)
+ACQUIRER = SimulationSettings(seed=42, days=35, merchants=150, sales_per_terminal_day=320)
+"""The issue's scale (``--acquirer``, not run by ``make bench``: about 7 million events and
+15 GB of memory): a partition holding 35 days of 100,000 sales a day."""
 
 _REPLAY_RSS = """
 import resource, sys
@@ -40,13 +46,19 @@ r = replay(d / "transactions.jsonl", d / "settlements.jsonl", Config(), lambda a
 print(r.transactions + r.settlements, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
+TAIL = 5_000
+"""Journal entries written after the snapshot a takeover loads: a worker snapshots every five
+minutes (``POSGUARD_SNAPSHOT_EVERY_SECONDS``), and five minutes of a partition taking a million
+sales a day are about 7,000 entries (sales and their settlement lines)."""
+
 _TAKEOVER = """
-import sys, time
+import gc, sys, time
 from pathlib import Path
 from streams.config import Config
 from streams.worker.journal import decode_entry
 from streams.worker.pipeline import PartitionPipeline
 d = Path(sys.argv[1])
+tail = int(sys.argv[2])
 config = Config()
 docs = [(d / "transactions.jsonl").read_bytes().splitlines(),
         (d / "settlements.jsonl").read_bytes().splitlines()]
@@ -54,7 +66,13 @@ first = PartitionPipeline(0, config, ("t", "s"))
 journal = []
 # Both files offered in chunks, as a consumer delivers them, then journaled as the worker does.
 heads = [0, 0]
+total = len(docs[0]) + len(docs[1])
+snapshot, taking = None, 0.0
 while heads[0] < len(docs[0]) or heads[1] < len(docs[1]):
+    if snapshot is None and heads[0] + heads[1] >= total - tail:
+        started = time.perf_counter()
+        snapshot = first.snapshot()
+        taking = time.perf_counter() - started
     for side in (0, 1):
         for _ in range(500):
             if heads[side] >= len(docs[side]):
@@ -66,18 +84,31 @@ while heads[0] < len(docs[0]) or heads[1] < len(docs[1]):
 first.flush_idle()
 journal.extend(first.take().journal)
 entries = [(seq, decode_entry(raw)) for seq, raw in journal]
+del first, docs, journal
+gc.collect()
+gc.freeze()  # as the worker's collector policy does: the rebuild allocates nothing cyclic
 second = PartitionPipeline(0, config, ("t", "s"))
 started = time.perf_counter()
-second.restore(entries, first.seq)
-seconds = time.perf_counter() - started
-print(len(entries), seconds, second.engine.stats.transactions + second.engine.stats.settlements)
+second.restore(entries, len(entries))
+whole = time.perf_counter() - started
+rebuilt = second.engine.stats.transactions + second.engine.stats.settlements
+del second
+third = PartitionPipeline(0, config, ("t", "s"))
+started = time.perf_counter()
+seq = third.load_snapshot(snapshot)
+third.restore(entries[seq:], len(entries))
+loaded = time.perf_counter() - started
+assert third.engine.stats.transactions + third.engine.stats.settlements == rebuilt
+print(len(entries), whole, rebuilt, loaded, len(entries) - seq, len(snapshot), taking)
 """
 
 
-def _run(code: str, data: Path) -> list[str]:
+def _run(code: str, data: Path, *args: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-c", code, str(data)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(data), *args], capture_output=True, text=True, check=False
     )
+    if done.returncode:
+        raise SystemExit(f"bench_state: a measurement failed:\n{done.stderr}")
     return done.stdout.split()
 
 
@@ -95,13 +126,17 @@ def measure(base: Path) -> dict[str, Any]:
         if not (data / "manifest.json").exists():
             write_simulation(data, settings)
         events, rss = map(int, _run(_REPLAY_RSS, data))
-        entries, seconds, rebuilt = _run(_TAKEOVER, data)
+        entries, whole, rebuilt, loaded, fed, size, taking = _run(_TAKEOVER, data, str(TAIL))
         sizes[name] = {
             "days": settings.days,
             "events": events,
             "peak_rss_bytes": rss,
             "journal_entries": int(entries),
-            "takeover_s": round(float(seconds), 2),
+            "takeover_s": round(float(loaded), 2),
+            "journal_fed": int(fed),
+            "snapshot_bytes": int(size),
+            "snapshot_take_s": round(float(taking), 2),
+            "journal_takeover_s": round(float(whole), 2),
             "rebuilt_events": int(rebuilt),
         }
     short, long = sizes["short"], sizes["long"]
@@ -116,21 +151,50 @@ def measure(base: Path) -> dict[str, Any]:
     }
 
 
+def acquirer(base: Path) -> None:
+    """The takeover of one partition at ``ACQUIRER`` scale, from a snapshot and from the whole
+    journal."""
+    data = base / "state-acquirer"
+    if not (data / "manifest.json").exists():
+        write_simulation(data, ACQUIRER)
+    entries, whole, rebuilt, loaded, fed, size, taking = _run(_TAKEOVER, data, str(TAIL))
+    print(
+        f"acquirer scale ({ACQUIRER.days} days, {int(rebuilt):,} events retained, "
+        f"{int(entries):,} journal entries): takeover {float(loaded):.2f} s from a snapshot "
+        f"({int(size) / 2**20:,.0f} MiB, taken in {float(taking):.2f} s) and the {int(fed):,} "
+        f"entries after it; {float(whole):.2f} s from the whole journal (goal: 10 s)"
+    )
+
+
 def _line(result: dict[str, Any]) -> str:
     s, lg = result["sizes"]["short"], result["sizes"]["long"]
-    return (
+    text = (
         f"{result['commit']}: {result['bytes_per_retained_event']:,} bytes per retained event; "
         f"takeover {s['takeover_s']:.2f} s for {s['journal_entries']:,} journal entries "
         f"({s['days']} days), {lg['takeover_s']:.2f} s for {lg['journal_entries']:,} "
         f"({lg['days']} days): x{result['takeover_growth']}"
     )
+    if "snapshot_bytes" in lg:
+        text += (
+            f"\n            from a snapshot and the {lg['journal_fed']:,} entries after it; "
+            f"from the whole journal {s['journal_takeover_s']:.2f} s and "
+            f"{lg['journal_takeover_s']:.2f} s; the long run's snapshot is "
+            f"{lg['snapshot_bytes'] / 2**20:,.0f} MiB, taken in {lg['snapshot_take_s']:.2f} s"
+        )
+    return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", default=".bench", type=Path)
+    parser.add_argument(
+        "--acquirer", action="store_true", help="only the takeover at the issue's scale"
+    )
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
+    if args.acquirer:
+        acquirer(args.dir)
+        return
     results = args.dir / "state-results.json"
     history: list[dict[str, Any]] = []
     if results.exists():
