@@ -76,6 +76,19 @@ def unpack_batch(data: bytes) -> list[bytes]:
     return _batch_decoder.decode(data)
 
 
+def batch_length(data: bytes) -> int:
+    """How many entries a ``pack_batch`` value holds, read from its MessagePack array header
+    alone."""
+    head = data[0]
+    if 0x90 <= head <= 0x9F:
+        return head & 0x0F
+    if head == 0xDC:
+        return int.from_bytes(data[1:3], "big")
+    if head == 0xDD:
+        return int.from_bytes(data[1:5], "big")
+    raise ValueError(f"not a journal batch (header byte {head:#x})")
+
+
 def entry_key(partition: int, seq: int) -> bytes:
     return b"%05d/%016d" % (partition, seq)
 

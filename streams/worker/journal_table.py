@@ -11,6 +11,7 @@ from collections import deque
 from typing import Any, Final
 
 from streams.worker.journal import (
+    batch_length,
     decode_seq,
     encode_seq,
     entry_key,
@@ -42,6 +43,8 @@ class JournalTable:
         self._batches: dict[int, deque[tuple[int, int, bytes]]] = {}
         self.published: dict[int, int] = {}
         """Per partition, the sequence number up to which everything is known published."""
+        self.span: dict[int, tuple[int, int]] = {}
+        """Per partition, as loaded: the first entry's sequence number and one past the last."""
 
     def append(self, p: int, entries: list[tuple[int, bytes]]) -> None:
         """Write ``(seq, encoded entry)`` pairs, contiguous, as batches of the partition."""
@@ -69,8 +72,10 @@ class JournalTable:
             _, _, key = batches.popleft()
             self._delete(p, key)
 
-    def load(self, p: int) -> list[tuple[int, bytes]]:
-        """The partition's journal as recovered: ``(seq, encoded entry)`` in order.
+    def load(self, p: int, skip_below: int = 0) -> list[tuple[int, bytes]]:
+        """The partition's journal as recovered: ``(seq, encoded entry)`` in order, leaving out
+        whole batches below ``skip_below`` (a snapshot holds what they did); ``span`` says
+        where the journal starts and ends.
 
         Batches the changelog may lack (from the ``published`` mark on) are sent to it again.
         """
@@ -88,8 +93,7 @@ class JournalTable:
         found.sort()
         batches: deque[tuple[int, int, bytes]] = deque()
         entries: list[tuple[int, bytes]] = []
-        for first, key, value in found:
-            batch = unpack_batch(value)
+        for i, (first, key, value) in enumerate(found):
             if batches and first != batches[-1][1] + 1:
                 # Older batches whose deletion (trimming) never reached the changelog: the
                 # journal is the contiguous run that ends with the newest batch.
@@ -100,15 +104,22 @@ class JournalTable:
                     self._delete(p, stale)
                 batches.clear()
                 entries.clear()
-            entries.extend((first + i, entry) for i, entry in enumerate(batch))
-            batches.append((first, first + len(batch) - 1, key))
-            if first + len(batch) > published:
+            following = found[i + 1][0] if i + 1 < len(found) else None
+            if following is not None and following <= skip_below:
+                # Wholly below the snapshot: only its length is read (its array header).
+                batches.append((first, first + batch_length(value) - 1, key))
+            else:
+                batch = unpack_batch(value)
+                entries.extend((first + k, entry) for k, entry in enumerate(batch))
+                batches.append((first, first + len(batch) - 1, key))
+            if batches[-1][1] + 1 > published:
                 # Possibly written to the local store (RocksDB) but lost on its way to the
                 # changelog when the worker died: sent again, so the changelog has no hole.
                 self.table.send_changelog(p, key, value)
         self._batches[p] = batches
         self.published[p] = published
-        return entries
+        self.span[p] = (batches[0][0], batches[-1][1] + 1) if batches else (0, 0)
+        return entries[max(0, skip_below - entries[0][0]) :] if entries else entries
 
     def mark_published(self, p: int, seq: int) -> None:
         """Record that every entry below ``seq`` and what it produced reached its topic (call

@@ -32,21 +32,19 @@ def take_over(
 ) -> Takeover:
     """Rebuild partition ``p``'s fresh pipeline from the tables Faust recovered."""
     started = time.perf_counter()
-    entries = journals.load(p)
-    published = journals.published[p]
     found = snapshots.load(p)
+    entries = journals.load(p, 0 if found is None else found[0])
+    first, end = journals.span[p]
     snapshot_seq: int | None = None
     if found is not None:
         seq, data = found
-        first = entries[0][0] if entries else None
-        last = entries[-1][0] if entries else None
-        if first is None or last is None or not first <= seq <= last + 1:
+        if not first <= seq <= end or first == end:
             log.warning(
                 "partition %d: the snapshot at entry %d is outside the journal (%s); "
                 "rebuilding from the journal",
                 p,
                 seq,
-                "empty" if first is None else f"entries {first} to {last}",
+                "empty" if first == end else f"entries {first} to {end - 1}",
             )
         else:
             try:
@@ -59,9 +57,9 @@ def take_over(
                     seq,
                     refused,
                 )
-    if snapshot_seq is not None:
-        start = snapshot_seq - entries[0][0]
-        entries = entries[start:]
+        if snapshot_seq is None:
+            entries = journals.load(p)
+    published = journals.published[p]
     if entries:
         pipe.restore(((seq, decode_entry(data)) for seq, data in entries), published)
     done = Takeover(snapshot_seq, len(entries), time.perf_counter() - started)

@@ -58,12 +58,14 @@ def kafka() -> Iterator[ApacheKafka]:
 def _worker(kafka: ApacheKafka, topics: Topics, tmp: Path, group: str, data: Path, name: str,
             partitions: int = 1) -> WorkerProcess:  # fmt: skip
     """A worker of ``group``; with one partition it scores with the model, with more it runs
-    the rules only (the model's per-card features are per partition: README)."""
+    the rules only (the model's per-card features are per partition: README). It snapshots its
+    partitions every second, so a takeover loads a snapshot taken moments before."""
     state = tmp / name
     state.mkdir()
     return WorkerProcess(
         kafka.url, topics, state, group, partitions=partitions,
         config=data / "config.toml", model=data / "model.npz" if partitions == 1 else None,
+        env={"POSGUARD_SNAPSHOT_EVERY_SECONDS": "1"},
     )  # fmt: skip
 
 
@@ -159,6 +161,9 @@ def test_second_worker_joins_mid_stream_and_is_killed(
             lambda: second is not None and len(second.get("/healthz")["partitions"]) == 1, 60, 0.2
         )
         assert wait_until(lambda: second is not None and second.events_in() > 0, 60, 0.2)
+        # It took its partition over from the first worker's snapshot, not the whole journal.
+        assert second.log is not None
+        assert "from the snapshot at entry" in second.log.read_text()
         second.kill9()
         producer.join(180)
         _assert_replays_alerts(kafka, topics, expected, partitions=2)

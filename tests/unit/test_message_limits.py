@@ -74,3 +74,20 @@ def test_producer_batches_fit_the_limit_too() -> None:
     # The broker's limit applies to a record batch: a batch of small messages must fit as well.
     assert WorkerSettings().producer_batch_bytes == 16_384
     assert WorkerSettings(max_message_bytes=12_000).producer_batch_bytes <= 12_000 - 512
+
+
+def test_a_journal_loaded_after_a_snapshot_reads_only_batches_that_reach_past_it() -> None:
+    table = _Table()
+    journal = JournalTable(table, "partition", max_bytes=10_000)
+    entries = [(seq, b"e%d" % seq + b"." * (seq % 700)) for seq in range(5000)]
+    journal.append(0, entries)
+    for skip in (0, 1, 1234, 4999, 5000):
+        again = JournalTable(table, "partition")
+        assert again.load(0, skip) == entries[skip:]
+        assert again.span[0] == (0, 5000)
+    # Trimming still knows every batch, those it did not read too.
+    again = JournalTable(table, "partition")
+    again.load(0, 4000)
+    again.trim(0, 3000)
+    kept = JournalTable(table, "partition").load(0)
+    assert 2000 < kept[0][0] <= 3000 and kept[-1][0] == 4999
