@@ -35,6 +35,7 @@ COMPILED = [
     "streams/engine/patterns.py",
     "streams/engine/reconcile.py",
     "streams/engine/refunds.py",
+    "streams/engine/snapshot.py",
     "streams/engine/state.py",
     "streams/engine/terminals.py",
     "streams/engine/txn_rules.py",

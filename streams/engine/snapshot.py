@@ -31,15 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from models.feature_state import FeatureState
-from streams.alerts import Alert
-from streams.engine.records import (
-    CardHistory,
-    ClockState,
-    DuplicateCluster,
-    TerminalWindow,
-    TxnState,
-)
+from streams.engine.records import EngineSnapshot, MerchantSnapshot, TerminalWindow, TxnState
 from streams.engine.state import MerchantState
 from streams.engine.txn_rules import LocalRules, TransactionRules
 from streams.events import Settlement, Transaction
@@ -53,55 +45,6 @@ FORMAT: Final = 1
 
 class SnapshotRefusedError(Exception):
     """A snapshot this posguard cannot load; the message says why, in operator words."""
-
-
-class MerchantSnapshot(msgspec.Struct, array_like=True):
-    """A ``MerchantState``: the ledger's, or the transaction rules' own."""
-
-    merchant_id: str
-    txns: list[TxnState]
-    settlements: list[Settlement]
-    """In arrival order; each transaction's lines are these, regrouped."""
-    pending_cancels: list[Transaction]
-    sale_index: list[tuple[str, int, str, list[tuple[int, str]]]]
-    clusters: dict[str, DuplicateCluster]
-    terminals: list[tuple[str, list[tuple[int, bool, str]], int, Alert | None, int | None]]
-    unmatched: dict[str, Alert]
-    duplicate_settlements: dict[str, Alert]
-    refund_excess: dict[str, Alert]
-    unsettled_count: int
-    unsettled_minor: dict[str, int]
-
-
-class EngineSnapshot(msgspec.Struct, array_like=True):
-    stats: tuple[int, int, int]
-    merchants: list[MerchantSnapshot]
-    expiry: bytes
-    """The retention queue, an unsigned 32-bit integer per entry: twice the position of its
-    merchant in ``merchants``, plus 1 for a settlement line."""
-    feed: tuple[
-        int | None, int | None, int | None, str | None, Alert | None, int | None, int | None
-    ]
-    clock: ClockState
-    missing: list[tuple[int, str, str]]
-    unmatched: list[tuple[int, str, str]]
-    rules: list[tuple[str, msgspec.Raw]]
-    """Each rule outside the ledger's state, by class name, in the engine's order."""
-    step_txns: list[Transaction]
-    step_lines: list[Settlement]
-    step_kinds: bytes
-    """The open step's events in order: 0 for the next of ``step_txns``, 1 of ``step_lines``."""
-    step_origins: list[tuple[int | str, int, bytes] | None]
-    """Their ``origin`` (where the driver read them), typed: as a field it would come back with
-    its bytes as text."""
-    step_ts: int | None
-    last_run: int | None
-    next_sweep: int | None
-    next_feature_sweep: int | None
-    rule_merchants: list[MerchantSnapshot]
-    velocity: dict[str, CardHistory]
-    features: FeatureState
-    scored: int
 
 
 _Snapshot = tuple[str, msgspec.Raw]
@@ -181,7 +124,7 @@ def take(engine: Engine, held: int = 0) -> bytes:
     return _encoder.encode((format_version(engine), msgspec.Raw(_encoder.encode(snapshot))))
 
 
-def load(engine: Engine, data: bytes) -> None:
+def load(engine: Engine, data: bytes | msgspec.Raw) -> None:
     """Give ``engine`` (fresh, built as the one the snapshot was taken of) the state in ``data``.
 
     Raises ``SnapshotRefusedError`` for a snapshot of another format or configuration, or one that

@@ -3,8 +3,9 @@
 After a producer flush, every alert, dead letter and card sale the journal's entries below a
 partition's sequence number produced is on its topic, and every journal batch below it in the
 changelog: the ``published`` mark says so (``journal_table.py``), and a rebuild publishes again
-only from there. A snapshot due (``snapshots.py``) is taken before the flush, at that very
-sequence number, and written after it, so nothing before a snapshot is ever published again.
+only from there. A snapshot due (``snapshots.py``) is started before the flush, at that very
+sequence number, in a forked child, and written to its table in a later round, once the child is
+done: nothing before a snapshot is ever published again.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ async def mark_published(worker: StreamWorker) -> None:
         if part.pipeline.seq > worker.journals.published.get(p, 0)
     }
     stage_upto = worker.cards.unpublished()
+    write_snapshots(worker)
     if not (upto or stage_upto):
         return
-    taken: dict[int, bytes] = {}
+    snapshots = worker.snapshots
     for p, seq in upto.items():
         with acting_for(p):
             worker.write_journal(p, worker.inputs[p])
-        if worker.snapshots.due(p, seq):
-            data = worker.inputs[p].pipeline.snapshot()
-            if data is not None:
-                taken[p] = data
+        if snapshots.due(p, seq) and not worker.taker.busy(p):
+            worker.taker.start(p, seq, worker.inputs[p].pipeline.snapshot)
+            snapshots.taken(p, seq)
     for q in stage_upto:
         with acting_for(q):
             worker.cards.write(q, worker.cards.owned[q])
@@ -46,7 +47,13 @@ async def mark_published(worker: StreamWorker) -> None:
         if p in worker.inputs:
             with acting_for(p):
                 worker.journals.mark_published(p, seq)
-                if p in taken:
-                    worker.snapshots.write(p, seq, taken[p])
-                    worker.snapshots.taken(p, seq)
     worker.cards.mark_published(stage_upto)
+
+
+def write_snapshots(worker: StreamWorker, wait: bool = False) -> None:
+    """Write the snapshots taken since (with ``wait``, once all are taken). Each was taken at a
+    sequence number marked published in the same round, after its flush."""
+    for p, seq, data in worker.taker.finished(wait):
+        if p in worker.inputs:
+            with acting_for(p):
+                worker.snapshots.write(p, seq, data)

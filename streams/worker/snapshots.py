@@ -7,6 +7,12 @@ before the producer flush, and written after it: by then everything the entries 
 is on its topic and in the journal's changelog, so nothing before the snapshot ever has to be
 published again.
 
+Taking one encodes the whole state, about a microsecond per retained event: seconds for a large
+partition, longer than the broker waits for a heartbeat from a worker whose loop is held. So it
+is taken in a forked child (``SnapshotTaker``), as Redis takes its background saves: the child
+has the state exactly as it was at the fork (copy-on-write) and writes it to a file under the data
+directory; the worker goes on meanwhile, and writes the file to the table once the child is done.
+
 A snapshot can be larger than a message, so it is written in chunks under
 ``PPPPP/SSSSSSSSSSSSSSSS/CCCCCC`` (partition, sequence number, chunk) and made current by one
 small value under ``PPPPP/head`` written after the chunks; the chunks of the snapshot it replaces
@@ -18,8 +24,13 @@ partition, as without snapshots.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -57,6 +68,79 @@ class SnapshotPolicy:
         return entries_since >= self.every_entries or (
             entries_since > 0 and seconds_since >= self.every_s
         )
+
+
+class SnapshotTaker:
+    """Takes snapshots in forked children, one partition at a time each."""
+
+    def __init__(self, directory: Path, fork: bool = hasattr(os, "fork")) -> None:
+        self._dir = directory
+        self._fork = fork
+        self._running: dict[int, tuple[int, int, Path]] = {}
+        """Per partition: the child's pid, the snapshot's sequence number, its file."""
+        self._done: list[tuple[int, int, Path]] = []
+        """Taken in this process (no ``fork``), to be collected."""
+
+    def busy(self, p: int) -> bool:
+        return p in self._running
+
+    def start(self, p: int, seq: int, take: Callable[[], bytes | None]) -> None:
+        """Take partition ``p``'s snapshot at ``seq`` with ``take`` (in a child, with the state
+        as it is now)."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._dir / f"{p:05d}-{seq:016d}.snapshot"
+        if not self._fork:
+            if _write(take, path) == 0:
+                self._done.append((p, seq, path))
+            return
+        pid = os.fork()
+        if pid == 0:  # the child: encode, write, leave without touching the parent's world
+            os._exit(_write(take, path))
+        self._running[p] = (pid, seq, path)
+
+    def finished(self, wait: bool = False) -> Iterator[tuple[int, int, bytes]]:
+        """``(partition, seq, snapshot)`` of every child done since the last call (with
+        ``wait``, of every child, once done)."""
+        done, self._done = self._done, []
+        for p, (pid, seq, path) in list(self._running.items()):
+            ended, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+            if ended == 0:
+                continue
+            del self._running[p]
+            code = os.waitstatus_to_exitcode(status)
+            if code == 0:
+                done.append((p, seq, path))
+            else:
+                log.warning("partition %d: taking the snapshot at %d failed (%d)", p, seq, code)
+                path.unlink(missing_ok=True)
+        for p, seq, path in done:
+            data = path.read_bytes()
+            path.unlink()
+            yield p, seq, data
+
+    def cancel(self, p: int) -> None:
+        """Stop taking partition ``p``'s snapshot (another worker owns it now)."""
+        running = self._running.pop(p, None)
+        if running is not None:
+            pid, _, path = running
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            path.unlink(missing_ok=True)
+
+
+def _write(take: Callable[[], bytes | None], path: Path) -> int:
+    """Exit status: 0 written, 3 nothing to take, 1 failed (the traceback on stderr)."""
+    try:
+        data = take()
+        if data is None:
+            return 3
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(data)
+        partial.replace(path)
+        return 0
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+        return 1
 
 
 class SnapshotTable:

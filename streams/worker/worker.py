@@ -46,7 +46,7 @@ from streams.worker.partition import InputPartition
 from streams.worker.pipeline import Output, PartitionPipeline
 from streams.worker.published import mark_published
 from streams.worker.settings import WorkerSettings
-from streams.worker.snapshots import SnapshotPolicy, SnapshotTable
+from streams.worker.snapshots import SnapshotPolicy, SnapshotTable, SnapshotTaker
 from streams.worker.takeover import Takeover, take_over
 from streams.worker.transport import bytes_table, raw_topic, rewind
 
@@ -119,6 +119,7 @@ class StreamWorker:
             self._value_budget,
             SnapshotPolicy(settings.snapshot_every_entries, settings.snapshot_every_s),
         )
+        self.taker = SnapshotTaker(settings.data_dir / "snapshots")
         self.takeovers: dict[int, Takeover] = {}
         self.card_journal = bytes_table(
             app,
@@ -357,6 +358,7 @@ class StreamWorker:
             self.inputs.pop(p, None)
             self.journals.forget(p)
             self.snapshots.forget(p)
+            self.taker.cancel(p)
             for side in (TRANSACTIONS, SETTLEMENTS):
                 self.guard.forget((p, side))
         for q in {tp.partition for tp in revoked if tp.topic == self.cards_topic.get_topic_name()}:

@@ -22,6 +22,7 @@ from streams.configfile import load_config
 from streams.simulate import SimulationSettings, write_simulation
 from streams.worker.app import build_app
 from streams.worker.cards import SaleBatch, encode_batch
+from streams.worker.published import write_snapshots
 from streams.worker.settings import WorkerSettings
 from tests.builders import line_doc, txn_doc
 from tests.support.stream import expected_from_replay, final_states, merged_messages
@@ -130,6 +131,7 @@ class Harness:
                 part.input_at -= 60
             await self.worker.flush_when_idle()
             await self.worker.mark_published()
+            write_snapshots(self.worker, wait=True)  # the forked children's, once done
         pending, self.card_batches = self.card_batches, []
         await self.feed_cards(pending)
 
