@@ -80,6 +80,9 @@ class SnapshotTaker:
         """Per partition: the child's pid, the snapshot's sequence number, its file."""
         self._done: list[tuple[int, int, Path]] = []
         """Taken in this process (no ``fork``), to be collected."""
+        if directory.is_dir():  # left by children of a worker that stopped meanwhile
+            for stale in directory.glob("*.snapshot*"):
+                stale.unlink(missing_ok=True)
 
     def busy(self, p: int) -> bool:
         return p in self._running
@@ -134,7 +137,7 @@ def _write(take: Callable[[], bytes | None], path: Path) -> int:
         data = take()
         if data is None:
             return 3
-        partial = path.with_suffix(".partial")
+        partial = path.with_suffix(".snapshot-partial")
         partial.write_bytes(data)
         partial.replace(path)
         return 0

@@ -59,3 +59,10 @@ def test_the_policy_counts_entries_and_seconds() -> None:
     policy = SnapshotPolicy(every_entries=100, every_s=60)
     assert policy.due(100, 0) and not policy.due(99, 59)
     assert policy.due(1, 60) and not policy.due(0, 3600)
+
+
+def test_files_left_by_a_stopped_worker_s_children_are_removed(tmp_path: Path) -> None:
+    (tmp_path / "00000-0000000000000001.snapshot").write_bytes(b"old")
+    (tmp_path / "00000-0000000000000002.snapshot-partial").write_bytes(b"half")
+    SnapshotTaker(tmp_path)
+    assert list(tmp_path.iterdir()) == []
