@@ -10,6 +10,10 @@ from streams.config import Config
 from streams.engine.outbox import Outbox
 from streams.timefmt import describe_duration, format_us
 
+FeedState = tuple[
+    int | None, int | None, int | None, str | None, Alert | None, int | None, int | None
+]
+
 
 class FeedMonitor:
     def __init__(self, config: Config, out: Outbox) -> None:
@@ -22,6 +26,29 @@ class FeedMonitor:
         self.gap: Alert | None = None  # open gap alert
         self.gap_started: int | None = None
         self.hold_until: int | None = None
+
+    def state(self) -> FeedState:
+        """What it knows, for a snapshot (``streams/engine/snapshot.py``)."""
+        return (
+            self.transaction_wm,
+            self.first_transaction,
+            self.settlement_max,
+            self.last_settlement_id,
+            self.gap,
+            self.gap_started,
+            self.hold_until,
+        )
+
+    def load_state(self, state: FeedState) -> None:
+        (
+            self.transaction_wm,
+            self.first_transaction,
+            self.settlement_max,
+            self.last_settlement_id,
+            self.gap,
+            self.gap_started,
+            self.hold_until,
+        ) = state
 
     @property
     def settlement_wm(self) -> int | None:

@@ -85,22 +85,13 @@ def take(engine: Engine, held: int = 0) -> bytes:
             expiry.append(position[entry.txn.merchant_id])
         else:
             expiry.append(position[entry.merchant_id] + 1)  # type: ignore[union-attr]
-    feed = engine.feed
     step = engine._step
     rules: TransactionRules = offload.rules
     snapshot = EngineSnapshot(
         stats=(engine.stats.transactions, engine.stats.settlements, engine.stats.redeliveries),
         merchants=[_merchant(merchant_id, ms) for merchant_id, ms in merchants],
         expiry=expiry.tobytes(),
-        feed=(
-            feed.transaction_wm,
-            feed.first_transaction,
-            feed.settlement_max,
-            feed.last_settlement_id,
-            feed.gap,
-            feed.gap_started,
-            feed.hold_until,
-        ),
+        feed=engine.feed.state(),
         clock=engine.times.state(),
         missing=engine.reconcile._missing.entries(),
         unmatched=engine.reconcile._unmatched.entries(),
@@ -161,16 +152,7 @@ def load(engine: Engine, data: bytes | msgspec.Raw) -> None:
         engine.merchants[m.merchant_id] = _merchant_state(m)
     stats = engine.stats
     stats.transactions, stats.settlements, stats.redeliveries = s.stats
-    feed = engine.feed
-    (
-        feed.transaction_wm,
-        feed.first_transaction,
-        feed.settlement_max,
-        feed.last_settlement_id,
-        feed.gap,
-        feed.gap_started,
-        feed.hold_until,
-    ) = s.feed
+    engine.feed.load_state(s.feed)
     engine.times.load_state(s.clock)
     engine.reconcile._missing.load(s.missing)
     engine.reconcile._unmatched.load(s.unmatched)
