@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from streams.decode import contract_bytes
 from streams.engine.records import EngineSnapshot, MerchantSnapshot, TerminalWindow, TxnState
 from streams.engine.state import MerchantState
 from streams.engine.txn_rules import LocalRules, TransactionRules
@@ -99,10 +100,15 @@ def take(engine: Engine, held: int = 0) -> bytes:
             (type(rule).__name__, msgspec.Raw(_encoder.encode(rule.state())))
             for rule in engine.rules
         ],
-        step_txns=[e for e in step if type(e) is Transaction],
-        step_lines=[e for e in step if type(e) is Settlement],
+        step_txns=[_unsourced(e) for e in step if type(e) is Transaction],
+        step_lines=[_unsourced(e) for e in step if type(e) is Settlement],
         step_kinds=bytes(0 if type(e) is Transaction else 1 for e in step),
-        step_origins=[e.origin for e in step],
+        # Where each came from, with the event as its contract fields rather than the bytes it
+        # came as (fields outside the contract, where a card number could hide, are not kept).
+        step_origins=[
+            None if e.origin is None else (e.origin[0], e.origin[1], contract_bytes(e))
+            for e in step
+        ],
         step_ts=engine._step_ts,
         last_run=engine._last_run,
         next_sweep=engine._next_sweep,
@@ -171,6 +177,11 @@ def load(engine: Engine, data: bytes | msgspec.Raw) -> None:
     rules.velocity.cards = s.velocity
     offload.model.tracker.load_state(s.features)
     offload.model.scored = s.scored
+
+
+def _unsourced(event: Any) -> Any:
+    """``event`` without its ``origin`` (kept apart, in ``step_origins``)."""
+    return msgspec.structs.replace(event, origin=None)
 
 
 def _interleave(order: array[int], sequences: list[list[Any]]) -> deque[Any]:

@@ -43,8 +43,10 @@ _Pending = tuple[int, bytes, Event | BadInputError]
 
 
 class _Buffered(msgspec.Struct, array_like=True):
-    """A record the merge held, not journaled yet; a transaction with the times the partition's
-    clock gave it and the alerts its admission raised (the clock's state includes it)."""
+    """A record the merge held, not journaled yet, as the journal would keep it (the snapshot
+    table is as public as the journal): an event as its contract fields, with, for a
+    transaction, the times the partition's clock gave it and the alerts its admission raised
+    (the clock's state includes it); bad input masked, with why it was refused."""
 
     side: int
     offset: int
@@ -52,6 +54,8 @@ class _Buffered(msgspec.Struct, array_like=True):
     ts: int = 0
     at: int = 0
     reports: list[Alert] = []
+    reason: str | None = None
+    detail: str = ""
 
 
 class _Snapshot(msgspec.Struct, array_like=True):
@@ -192,12 +196,19 @@ class PartitionPipeline:
         held = 0
         for side in (TRANSACTIONS, SETTLEMENTS):
             for offset, raw, item in self._merger.items(side):
-                if side == TRANSACTIONS and not isinstance(item, BadInputError):
+                if isinstance(item, BadInputError):
+                    kept = mask_bytes(raw)[:MAX_RAW_BYTES]
+                    detail = mask_text(item.detail)
+                    buffered.append(
+                        _Buffered(side, offset, kept, reason=item.reason, detail=detail)
+                    )
+                elif side == TRANSACTIONS:
                     reports = self.engine.held_reports(item)  # type: ignore[arg-type]
                     held += bool(reports)
-                    buffered.append(_Buffered(side, offset, raw, item.ts, item.at, reports))
+                    contract = contract_bytes(item)
+                    buffered.append(_Buffered(side, offset, contract, item.ts, item.at, reports))
                 else:
-                    buffered.append(_Buffered(side, offset, raw))
+                    buffered.append(_Buffered(side, offset, contract_bytes(item)))
         engine = engine_snapshot.take(self.engine, held)
         state = _Snapshot(
             self.cursor.state(),
@@ -223,6 +234,8 @@ class PartitionPipeline:
         for b in state.buffered:
             self._held[b.side].add(b.offset)
             try:
+                if b.reason is not None:
+                    raise BadInputError(b.reason, b.detail)  # type: ignore[arg-type]
                 event = self._decoders[b.side].decode(b.raw)
             except BadInputError as bad:
                 self._merger.push(b.side, None, (b.offset, b.raw, bad))

@@ -4,6 +4,8 @@ configuration is refused, never half loaded."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,6 +24,7 @@ from streams.rules.refund_rate import RefundRateConfig
 from streams.simulate import SimulationSettings, generate, input_rows
 from streams.worker.journal import decode_entry
 from streams.worker.pipeline import Output, PartitionPipeline
+from tests.builders import line_doc, txn_doc
 from tests.unit.test_properties import common, line_docs, txn_docs
 from tests.unit.test_stream_pipeline import (
     TOPICS,
@@ -204,3 +207,41 @@ def test_a_snapshot_of_another_configuration_or_format_is_refused_cleanly() -> N
         PartitionPipeline(0, _config(), TOPICS).load_snapshot(msgspec.json.encode(older))
     with pytest.raises(SnapshotRefusedError, match="does not decode"):
         PartitionPipeline(0, _config(), TOPICS).load_snapshot(taken[: len(taken) // 2])
+
+
+def test_no_card_number_reaches_a_snapshot() -> None:
+    """A snapshot goes to a changelog topic as public as the journal: the events it holds (the
+    open step, what the merge buffers) are kept as their contract fields, bad input masked."""
+    pan = "4111111111111111"
+    pipe = PartitionPipeline(0, _config(), TOPICS)
+    never: Callable[[int], bool] = lambda side: False  # noqa: E731
+    pipe.offer(0, 0, msgspec.json.encode({**txn_doc("TA", 10), "note": f"card {pan}"}))
+    pipe.offer(1, 0, msgspec.json.encode({**line_doc("SL", "TA", 20), "note": pan}))
+    pipe.release(never)  # TA runs, into the open step
+    pipe.offer(0, 1, msgspec.json.encode({**txn_doc("TB", 30), "note": pan}))
+    pipe.release(never)  # the line runs; TB waits for the settlements
+    pipe.offer(0, 2, b'{"txn_id": "B1", "card_token": "' + pan.encode() + b'"')
+    pipe.release(never)  # bad input, behind TB
+    pipe.take()
+    assert pipe.engine.has_open_step and pipe.buffered(0) == 2
+    taken = pipe.snapshot()
+    assert taken is not None
+    texts = _texts(msgspec.json.decode(taken))
+    assert not [t for t in texts if pan.encode() in t]
+    assert [t for t in texts if b"411111" in t]  # masked, not dropped
+    again = PartitionPipeline(0, _config(), TOPICS)
+    again.load_snapshot(taken)
+    assert again.snapshot() == taken
+
+
+def _texts(value: Any) -> list[bytes]:
+    """Every string in a decoded snapshot, and what it holds when it is base64 (bytes)."""
+    if isinstance(value, str):
+        found = [value.encode()]
+        with contextlib.suppress(ValueError):
+            found.append(base64.b64decode(value, validate=True))
+        return found
+    if isinstance(value, list | dict):
+        items = value.values() if isinstance(value, dict) else value
+        return [text for item in items for text in _texts(item)]
+    return []
