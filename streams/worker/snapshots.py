@@ -58,8 +58,8 @@ def _head_key(p: int) -> bytes:
 class SnapshotPolicy:
     """When a partition's state is worth a snapshot: ``every_entries`` journal entries after the
     last, or ``every_s`` seconds after it once anything was journaled since. Taking one costs
-    about a microsecond per retained event (the loop is held meanwhile); a takeover then feeds
-    its engine at most what was journaled since."""
+    about a microsecond per retained event, in a forked child (``SnapshotTaker``); a takeover
+    then feeds its engine at most what was journaled since."""
 
     every_entries: int = 1_000_000
     every_s: float = 300.0
