@@ -103,9 +103,9 @@ class PartitionPipeline:
         self.cursor = JournalCursor(config.retention_us + JOURNAL_MARGIN_US)
         self._next_offset = [0, 0]
         """Per side, every offset below this one is journaled or buffered."""
-        self._held: tuple[set[int], set[int]] = (set(), set())
-        """Per side, offsets buffered by a snapshot this pipeline was loaded from: delivered
-        again, they are acknowledged when released, not at once."""
+        self._held: tuple[dict[int, bool], dict[int, bool]] = ({}, {})
+        """Per side, offsets buffered by a snapshot this pipeline was loaded from, and whether
+        Kafka delivered them again yet: acknowledged once both released and delivered again."""
         self.out = Output()
 
     # -- feeding ----------------------------------------------------------------------------------
@@ -113,7 +113,10 @@ class PartitionPipeline:
     def offer(self, side: int, offset: int, raw: bytes, arrived: float = 0.0) -> None:
         """Buffer one message. A message the journal already holds is only acknowledged."""
         if offset < self._next_offset[side]:
-            if not self._held[side] or offset not in self._held[side]:
+            held = self._held[side]
+            if held and offset in held:
+                held[offset] = True  # acknowledged when released
+            else:
                 self.out.done.append((side, offset))
             return
         self._next_offset[side] = offset + 1
@@ -132,14 +135,16 @@ class PartitionPipeline:
         (see ``TimeMerger.pop_ready``)."""
         out = self.out
         for side, (offset, raw, item) in self._merger.pop_ready(caught_up, grace):
-            if self._held[side]:
-                self._held[side].discard(offset)
+            # Held by a snapshot and not delivered again yet: acknowledged once it is.
+            held = self._held[side]
+            ack = not held or held.pop(offset, True)
             if isinstance(item, BadInputError):
                 self._journal(side, offset, raw, item)
             else:
                 self._journal(side, offset, contract_bytes(item))
             self._apply(side, offset, raw, item, publish=True)
-            out.done.append((side, offset))
+            if ack:
+                out.done.append((side, offset))
 
     def held_back_by(self, since: float) -> int | None:
         """The input side whose empty buffer holds back a record buffered since ``since``."""
@@ -232,7 +237,7 @@ class PartitionPipeline:
         self.cursor.load_state(state.cursor)
         self._next_offset = list(state.next_offset)
         for b in state.buffered:
-            self._held[b.side].add(b.offset)
+            self._held[b.side][b.offset] = False
             try:
                 if b.reason is not None:
                     raise BadInputError(b.reason, b.detail)  # type: ignore[arg-type]
@@ -265,7 +270,7 @@ class PartitionPipeline:
             if self._held[side] and entry.offset in self._held[side]:
                 # Buffered when the snapshot loaded was taken, released after it: the record
                 # the merge holds is this entry, admitted by the clock then.
-                self._held[side].discard(entry.offset)
+                del self._held[side][entry.offset]
                 offset, _, item = self._merger.pop_head(side)
                 assert offset == entry.offset, f"partition {self.partition}: snapshot mismatch"
                 self._apply(side, entry.offset, entry.raw, item, publish)
