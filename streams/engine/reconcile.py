@@ -67,17 +67,11 @@ class Reconciliation:
 
     def on_settlement(self, ms: MerchantState, line: Settlement) -> None:
         st = ms.txns.get(line.txn_id)
-        if st is not None:  # one string for the id, not one per line (a month of them is kept)
-            line.txn_id = st.txn.txn_id
-        lines = ms.lines.get(line.txn_id)
-        if lines is None:  # a tuple: nearly every transaction has one line, and never grows
-            ms.lines[line.txn_id] = (line,)
-        else:
-            lines = ms.lines[line.txn_id] = (*lines, line)
-            if line.status == "SETTLED":
-                settled = [x for x in lines if x.status == "SETTLED"]
-                if len(settled) > 1:
-                    self._duplicate_settlement(ms, settled, line.ts)
+        lines = ms.add_line(line, st)
+        if len(lines) > 1 and line.status == "SETTLED":
+            settled = [x for x in lines if x.status == "SETTLED"]
+            if len(settled) > 1:
+                self._duplicate_settlement(ms, settled, line.ts)
         if st is not None:
             self._judge_line(ms, st, line, line.ts)
         elif line.status == "SETTLED":

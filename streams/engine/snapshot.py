@@ -222,28 +222,8 @@ def _merchant(merchant_id: str, ms: MerchantState) -> MerchantSnapshot:
 
 
 def _merchant_state(m: MerchantSnapshot) -> MerchantState:
-    txns = {st.txn.txn_id: st for st in m.txns}
-    lines: dict[str, tuple[Settlement, ...]] = {}
-    settlements: dict[str, Settlement] = {}
-    moment: datetime | None = None
-    moment_ts = 0
-    for line in m.settlements:
-        settlements[line.settlement_id] = line
-        # Strings shared as the live engine shares them (``reconcile.on_settlement``, the
-        # decoder's settled_at of a batch): a month of lines would otherwise hold a copy each.
-        st = txns.get(line.txn_id)
-        if st is not None:
-            line.txn_id = st.txn.txn_id
-        if line.settled_at == moment and line.ts == moment_ts:
-            line.settled_at, line.ts = moment, moment_ts
-        else:
-            moment, moment_ts = line.settled_at, line.ts
-        known = lines.get(line.txn_id)
-        lines[line.txn_id] = (line,) if known is None else (*known, line)
-    return MerchantState(
-        txns=txns,
-        settlements=settlements,
-        lines=lines,
+    ms = MerchantState(
+        txns={st.txn.txn_id: st for st in m.txns},
         pending_cancels={t.original_txn_id or "": t for t in m.pending_cancels},
         sale_index={(card, amount, cur): recent for card, amount, cur, recent in m.sale_index},
         clusters=m.clusters,
@@ -257,3 +237,16 @@ def _merchant_state(m: MerchantSnapshot) -> MerchantState:
         unsettled_count=m.unsettled_count,
         unsettled_minor=m.unsettled_minor,
     )
+    txns, settlements = ms.txns, ms.settlements
+    moment: datetime | None = None
+    moment_ts = 0
+    for line in m.settlements:
+        settlements[line.settlement_id] = line
+        ms.add_line(line, txns.get(line.txn_id))
+        # A batch's lines share one settled_at, as the decoder shares it: a month of lines
+        # would otherwise hold a copy each.
+        if line.settled_at == moment and line.ts == moment_ts:
+            line.settled_at, line.ts = moment, moment_ts
+        else:
+            moment, moment_ts = line.settled_at, line.ts
+    return ms

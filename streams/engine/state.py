@@ -54,6 +54,16 @@ class MerchantState:
     unsettled_count: int = 0
     unsettled_minor: dict[str, int] = field(default_factory=dict)
 
+    def add_line(self, line: Settlement, st: TxnState | None) -> tuple[Settlement, ...]:
+        """File ``line`` under its transaction (``st``, when known); its transaction's lines so
+        far, in arrival order."""
+        if st is not None:  # one string for the id, not one per line (a month of them is kept)
+            line.txn_id = st.txn.txn_id
+        known = self.lines.get(line.txn_id)
+        # A tuple: nearly every transaction has one line, and never grows.
+        lines = self.lines[line.txn_id] = (line,) if known is None else (*known, line)
+        return lines
+
     def count_unsettled(self, t: Transaction, sign: int) -> None:
         """Add (``sign`` 1) or remove (-1) transaction ``t`` from the unsettled totals."""
         currency = t.currency

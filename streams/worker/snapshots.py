@@ -159,8 +159,7 @@ class SnapshotTable:
         rebuild counts as one: the journal since it is what a takeover would feed)."""
 
     def due(self, p: int, seq: int) -> bool:
-        last_seq, last_at = self._taken.get(p, (0, time.monotonic()))
-        self._taken.setdefault(p, (last_seq, last_at))
+        last_seq, last_at = self._taken.setdefault(p, (0, time.monotonic()))
         return self.policy.due(seq - last_seq, time.monotonic() - last_at)
 
     def taken(self, p: int, seq: int) -> None:
