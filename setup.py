@@ -31,6 +31,7 @@ COMPILED = [
     "streams/engine/feed.py",
     "streams/engine/offload.py",
     "streams/engine/order.py",
+    "streams/engine/outcomes.py",
     "streams/engine/outbox.py",
     "streams/engine/patterns.py",
     "streams/engine/reconcile.py",
@@ -41,6 +42,7 @@ COMPILED = [
     "streams/engine/txn_rules.py",
     "streams/engine/velocity.py",
     "models/features.py",
+    "models/outcomes.py",
     "models/walk.py",
 ]
 

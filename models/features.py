@@ -17,7 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from models.feature_state import FeatureState
+from models.feature_state import FeatureState, OutcomeRows
+from models.outcomes import NO_FRAUD_DAYS, RATE_DAYS, OutcomeHistory, SalesByDay
 
 FEATURE_NAMES: Final = (
     "amount_vs_merchant",
@@ -37,6 +38,15 @@ FEATURE_NAMES: Final = (
     "log_seconds_since_card_sale",
     "amount_vs_card",
     "log_amount",
+    "terminal_frauds_1d",
+    "terminal_frauds_7d",
+    "terminal_frauds_28d",
+    "terminal_fraud_rate_28d",
+    "days_since_terminal_fraud",
+    "merchant_frauds_7d",
+    "merchant_fraud_rate_28d",
+    "days_since_merchant_fraud",
+    "card_frauds_28d",
 )
 """Feature order of every row; a model file records the order it was trained with."""
 
@@ -76,12 +86,16 @@ class MerchantProfile:
     attempts: int = 0
     refund_ratio: float = 0.0
     decline_ratio: float = 0.0
+    sales_by_day: SalesByDay = field(default_factory=SalesByDay)
+    outcomes: OutcomeHistory | None = None
 
 
 @dataclass(slots=True)
 class TerminalProfile:
     amounts: AmountProfile = field(default_factory=AmountProfile)
     attempts: deque[int] = field(default_factory=deque)
+    sales_by_day: SalesByDay = field(default_factory=SalesByDay)
+    outcomes: OutcomeHistory | None = None
 
 
 @dataclass(slots=True)
@@ -92,6 +106,7 @@ class CardProfile:
     last_seen: int = 0
     amounts: AmountProfile = field(default_factory=AmountProfile)
     """The card's own typical sale: a stolen card spends unlike its owner, wherever it is used."""
+    outcomes: OutcomeHistory | None = None
 
 
 class SaleContext(NamedTuple):
@@ -107,6 +122,8 @@ class SaleContext(NamedTuple):
     previous_card_sale_us: int | None
     card_sales: int = 0
     card_log_mean: float = 0.0
+    terminal_sales_28d: int = 0
+    merchant_sales_28d: int = 0
 
     @property
     def merchant_typical_minor(self) -> int | None:
@@ -219,6 +236,29 @@ class FeatureTracker:
         m_n, m_mean, t_n, t_mean = m_amounts.n, m_amounts.log_mean, t_amounts.n, t_amounts.log_mean
         c_n, c_mean = c_amounts.n, c_amounts.log_mean
         merchants_10m = float(len({m for _, m in sales} | {merchant_id})) if sales else 1.0
+        t_days, m_days = terminal.sales_by_day, merchant.sales_by_day
+        t_outcomes, m_outcomes, c_outcomes = terminal.outcomes, merchant.outcomes, card.outcomes
+        t_sales = m_sales = 0
+        if t_outcomes is None:
+            t_risk = _NO_RISK
+        else:
+            t_sales = t_days.count(ts, RATE_DAYS)
+            t_risk = (
+                float(t_outcomes.count(ts, 1)),
+                float(t_outcomes.count(ts, 7)),
+                float(t_outcomes.count(ts, RATE_DAYS)),
+                t_outcomes.count(ts, RATE_DAYS) / (t_sales if t_sales > 1 else 1),
+                t_outcomes.days_since(ts),
+            )
+        if m_outcomes is None:
+            m_risk = _NO_MERCHANT_RISK
+        else:
+            m_sales = m_days.count(ts, RATE_DAYS)
+            m_risk = (
+                float(m_outcomes.count(ts, 7)),
+                m_outcomes.count(ts, RATE_DAYS) / (m_sales if m_sales > 1 else 1),
+                m_outcomes.days_since(ts),
+            )
         row = [
             0.0 if m_n == 0 else log_amount - m_mean,
             0.0 if t_n == 0 else log_amount - t_mean,
@@ -237,8 +277,15 @@ class FeatureTracker:
             math.log1p(min(since, NEVER_SEEN_SECONDS)),
             0.0 if c_n == 0 else log_amount - c_mean,
             log_amount - currency_exponent * _LN_10,
+            *t_risk,
+            *m_risk,
+            0.0 if c_outcomes is None else float(c_outcomes.count(ts, RATE_DAYS)),
         ]
-        context = SaleContext(m_n, m_mean, t_n, t_mean, share, previous, c_n, c_mean)
+        context = SaleContext(
+            m_n, m_mean, t_n, t_mean, share, previous, c_n, c_mean, t_sales, m_sales
+        )
+        t_days.add(ts)
+        m_days.add(ts)
         # Fold the sale in.
         m_n = m_amounts.n = m_n + 1
         weight = 1.0 / m_n
@@ -258,6 +305,35 @@ class FeatureTracker:
         card.last_sale = ts if previous is None or ts > previous else previous
         return row, context
 
+    def on_outcome(
+        self,
+        *,
+        txn_id: str,
+        merchant_id: str,
+        terminal_id: str,
+        card_token: str,
+        known_at: int,
+        fraud: bool,
+    ) -> None:
+        """An outcome about an approved sale, at its event time ``known_at`` (the engine hands
+        it over in event-time order, after every sale made before it)."""
+        merchant = self.merchants.get(merchant_id)
+        if merchant is None:
+            merchant = self.merchants[merchant_id] = MerchantProfile()
+        terminal = self.terminals.get(terminal_id)
+        if terminal is None:
+            terminal = self.terminals[terminal_id] = TerminalProfile()
+        card = self.cards.get(card_token)
+        for holder in (merchant, terminal, card):
+            if holder is None:
+                continue
+            history = holder.outcomes
+            if history is None:
+                if not fraud:
+                    continue
+                history = holder.outcomes = OutcomeHistory()
+            history.record(txn_id, known_at, fraud)
+
     def state(self) -> FeatureState:
         return FeatureState(
             [
@@ -270,11 +346,20 @@ class FeatureTracker:
                     m.attempts,
                     m.refund_ratio,
                     m.decline_ratio,
+                    m.sales_by_day.rows(),
+                    _outcome_rows(m.outcomes),
                 )
                 for key, m in self.merchants.items()
             ],
             [
-                (key, t.amounts.n, t.amounts.log_mean, list(t.attempts))
+                (
+                    key,
+                    t.amounts.n,
+                    t.amounts.log_mean,
+                    list(t.attempts),
+                    t.sales_by_day.rows(),
+                    _outcome_rows(t.outcomes),
+                )
                 for key, t in self.terminals.items()
             ],
             [
@@ -286,6 +371,7 @@ class FeatureTracker:
                     c.last_seen,
                     c.amounts.n,
                     c.amounts.log_mean,
+                    _outcome_rows(c.outcomes),
                 )
                 for key, c in self.cards.items()
             ],
@@ -294,27 +380,69 @@ class FeatureTracker:
     def load_state(self, state: FeatureState) -> None:
         """Take over ``state`` (a fresh tracker)."""
         self.merchants = {
-            key: MerchantProfile(
-                AmountProfile(n, log_mean), hours, sales, attempts, refund_ratio, decline_ratio
+            m[0]: MerchantProfile(
+                AmountProfile(m[1], m[2]),
+                m[3],
+                m[4],
+                m[5],
+                m[6],
+                m[7],
+                SalesByDay(m[8]),
+                _outcome_history(m[9]),
             )
-            for key, n, log_mean, hours, sales, attempts, refund_ratio, decline_ratio in (
-                state.merchants
-            )
+            for m in state.merchants
         }
         self.terminals = {
-            key: TerminalProfile(AmountProfile(n, log_mean), deque(attempts))
-            for key, n, log_mean, attempts in state.terminals
+            key: TerminalProfile(
+                AmountProfile(n, log_mean), deque(attempts), SalesByDay(days), _outcome_history(o)
+            )
+            for key, n, log_mean, attempts, days, o in state.terminals
         }
         self.cards = {
             key: CardProfile(
-                deque(sales), deque(declines), last_sale, last_seen, AmountProfile(n, log_mean)
+                deque(sales),
+                deque(declines),
+                last_sale,
+                last_seen,
+                AmountProfile(n, log_mean),
+                _outcome_history(o),
             )
-            for key, sales, declines, last_sale, last_seen, n, log_mean in state.cards
+            for key, sales, declines, last_sale, last_seen, n, log_mean, o in state.cards
         }
 
     def expire(self, now: int) -> None:
-        """Forget cards unused for a month (their time-since-last-sale is capped there anyway)."""
+        """Forget cards unused for a month (their time-since-last-sale is capped there anyway),
+        and confirmations older than the longest window."""
         cards = self.cards
         horizon = now - CARD_MEMORY_US
         for token in [t for t, c in cards.items() if c.last_seen < horizon]:
             del cards[token]
+        holders: list[MerchantProfile | TerminalProfile | CardProfile] = []
+        holders.extend(self.merchants.values())
+        holders.extend(self.terminals.values())
+        holders.extend(self.cards.values())
+        for holder in holders:
+            history = holder.outcomes
+            if history is not None and history.expire(now):
+                holder.outcomes = None
+
+
+_NO_RISK: Final = (0.0, 0.0, 0.0, 0.0, NO_FRAUD_DAYS)
+_NO_MERCHANT_RISK: Final = (0.0, 0.0, NO_FRAUD_DAYS)
+OUTCOME_FEATURES: Final = FEATURE_NAMES[-9:]
+"""The features that read outcomes; the rest never do."""
+NO_OUTCOMES: Final = (0.0, 0.0, 0.0, 0.0, NO_FRAUD_DAYS, 0.0, 0.0, NO_FRAUD_DAYS, 0.0)
+"""Their values while no outcome is known."""
+
+
+def _outcome_rows(history: OutcomeHistory | None) -> OutcomeRows | None:
+    if history is None:
+        return None
+    return (list(history.known), list(history.txns.items()), history.newest)
+
+
+def _outcome_history(rows: OutcomeRows | None) -> OutcomeHistory | None:
+    if rows is None:
+        return None
+    known, txns, newest = rows
+    return OutcomeHistory(list(known), dict(txns), newest)

@@ -1,4 +1,11 @@
-"""The model file: a fitted isolation forest stored as plain arrays plus JSON metadata.
+"""The model file: a fitted tree ensemble stored as plain arrays plus JSON metadata.
+
+Two kinds share the layout and the compiled walk (``models.walk``): an isolation forest
+(``posguard-isolation-forest/1``, for a fleet with no outcomes yet), and a gradient-boosted
+classifier trained on outcomes (``posguard-gradient-boosting/1``). The walk sums one value per
+tree; for the isolation forest that is the path length, for the boosted model the negated log-odds
+of fraud (its first "tree" a single leaf holding the baseline), so that in both a smaller sum is
+a stranger sale and the walk that gives up early works unchanged.
 
 The file is a NumPy ``.npz`` archive holding only numeric arrays (read with
 ``allow_pickle=False``, so loading unpickles nothing) and one ``metadata`` array of UTF-8 JSON
@@ -9,10 +16,11 @@ Arrays (all trees concatenated, child indices global, ``-1`` for "no child"):
 
 - ``left``, ``right`` (int32): children of each node;
 - ``feature`` (int32): the feature a node splits on, ``-1`` at leaves;
-- ``threshold`` (float64): go left when ``x[feature] <= threshold`` (``x`` rounded to float32,
-  as scikit-learn's trees compare);
-- ``leaf_value`` (float64): at a leaf, its depth plus the average path length of the training
-  samples left in it (scikit-learn's ``_decision_path_lengths + _average_path_length - 1``);
+- ``threshold`` (float64): go left when ``x[feature] <= threshold`` (for the isolation forest
+  ``x`` rounded to float32, as scikit-learn's trees compare; the boosted model compares float64);
+- ``leaf_value`` (float64): for the isolation forest, at a leaf, its depth plus the average path
+  length of the training samples left in it (scikit-learn's ``_decision_path_lengths +
+  _average_path_length - 1``); for the boosted model the leaf's value, negated;
 - ``roots`` (int64): the index of each tree's root.
 """
 
@@ -30,6 +38,8 @@ import numpy as np
 import numpy.typing as npt
 
 FORMAT: Final = "posguard-isolation-forest/1"
+BOOSTED_FORMAT: Final = "posguard-gradient-boosting/1"
+_FORMATS: Final = (FORMAT, BOOSTED_FORMAT)
 _ARRAYS: Final = (
     ("left", np.int32),
     ("right", np.int32),
@@ -42,7 +52,6 @@ _REQUIRED_METADATA: Final = (
     "format",
     "feature_names",
     "feature_medians",
-    "max_samples",
     "n_trees",
     "threshold",
     "target_alert_rate",
@@ -76,12 +85,22 @@ class ForestModel:
     metadata: dict[str, Any]
 
     @property
+    def boosted(self) -> bool:
+        """A gradient-boosted classifier (scores are fraud probabilities), not an isolation
+        forest (scores are anomaly scores)."""
+        return bool(self.metadata["format"] == BOOSTED_FORMAT)
+
+    @property
+    def kind(self) -> str:
+        return "gradient-boosted trees" if self.boosted else "isolation forest"
+
+    @property
     def feature_names(self) -> list[str]:
         return list(self.metadata["feature_names"])
 
     @property
     def threshold_score(self) -> float:
-        """The calibrated alert threshold on the anomaly score (``-score_samples``)."""
+        """The calibrated alert threshold on the score (anomaly score or fraud probability)."""
         return float(self.metadata["threshold"])
 
     @property
@@ -90,7 +109,8 @@ class ForestModel:
 
     @property
     def normaliser(self) -> float:
-        """``n_trees * c(max_samples)``: path lengths are divided by this before ``2 ** -x``."""
+        """``n_trees * c(max_samples)``: path lengths are divided by this before ``2 ** -x``
+        (isolation forest only)."""
         return len(self.roots) * average_path_length(float(self.metadata["max_samples"]))
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
@@ -108,13 +128,15 @@ def _checksum(metadata: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> 
     return digest.hexdigest()
 
 
-def seal(arrays: dict[str, npt.NDArray[Any]], metadata: dict[str, Any]) -> ForestModel:
+def seal(
+    arrays: dict[str, npt.NDArray[Any]], metadata: dict[str, Any], boosted: bool = False
+) -> ForestModel:
     """Validate arrays and metadata, add checksum and version, and return the model."""
     typed = {name: np.ascontiguousarray(arrays[name], dtype=dtype) for name, dtype in _ARRAYS}
-    meta = {**metadata, "format": FORMAT}
+    meta = {**metadata, "format": BOOSTED_FORMAT if boosted else FORMAT}
     checksum = _checksum(meta, typed)
     meta["checksum"] = checksum
-    meta["model_version"] = f"if-{checksum[:12]}"
+    meta["model_version"] = f"{'gb' if boosted else 'if'}-{checksum[:12]}"
     _check_structure(typed, meta, "model")
     for array in typed.values():
         array.flags.writeable = False
@@ -173,8 +195,8 @@ def _load(source: Path | io.BytesIO, path: str) -> ForestModel:
         metadata = json.loads(contents.pop("metadata").tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: unreadable metadata ({exc})") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a {FORMAT} model file")
+    if not isinstance(metadata, dict) or metadata.get("format") not in _FORMATS:
+        raise ModelFileError(f"{path}: not a posguard model file ({' or '.join(_FORMATS)})")
     missing = [name for name, _ in _ARRAYS if name not in contents]
     if missing:
         raise ModelFileError(f"{path}: missing arrays {', '.join(missing)}")
@@ -197,7 +219,10 @@ def _load(source: Path | io.BytesIO, path: str) -> ForestModel:
 
 def _check_structure(arrays: dict[str, npt.NDArray[Any]], meta: dict[str, Any], where: str) -> None:
     """Arrays that would make the scorer index out of bounds or loop are refused."""
-    absent = [key for key in _REQUIRED_METADATA if key not in meta]
+    required: tuple[str, ...] = _REQUIRED_METADATA
+    if meta.get("format") == FORMAT:
+        required = (*required, "max_samples")
+    absent = [key for key in required if key not in meta]
     if absent:
         raise ModelFileError(f"{where}: metadata lacks {', '.join(absent)}")
     n_nodes = len(arrays["feature"])
@@ -219,8 +244,13 @@ def _check_structure(arrays: dict[str, npt.NDArray[Any]], meta: dict[str, Any], 
     if np.any(right[internal] >= n_nodes) or np.any(left[~internal] != -1):
         raise ModelFileError(f"{where}: a node points outside its tree")
     splits = arrays["threshold"][internal]
-    if not bool(np.all(np.abs(splits) < np.finfo(np.float32).max)):  # NaN fails this too
-        raise ModelFileError(f"{where}: a split threshold is not a finite float32 value")
+    if meta.get("format") == FORMAT:
+        if not bool(np.all(np.abs(splits) < np.finfo(np.float32).max)):  # NaN fails this too
+            raise ModelFileError(f"{where}: a split threshold is not a finite float32 value")
+    elif not bool(np.all(np.isfinite(splits))):
+        raise ModelFileError(f"{where}: a split threshold is not finite")
+    if not bool(np.all(np.isfinite(arrays["leaf_value"]))):
+        raise ModelFileError(f"{where}: a leaf value is not finite")
     roots = arrays["roots"]
     if np.any(roots < 0) or np.any(roots >= n_nodes):
         raise ModelFileError(f"{where}: a tree root is outside the node arrays")

@@ -14,8 +14,11 @@ Two walks over one ``ForestModel``, both in ``models.walk`` (compiled, over nati
 
 Scores follow the usual isolation-forest convention: ``anomaly = 2 ** (-mean_path / c(n))`` in
 (0, 1], higher is more anomalous; ``score_samples`` returns its negative, like scikit-learn.
-scikit-learn's trees compare inputs rounded to float32; the walks compare unrounded inputs with
-thresholds moved to where that rounding would put them (``float32_cuts``), which decides the same.
+scikit-learn's isolation trees compare inputs rounded to float32; the walks compare unrounded
+inputs with thresholds moved to where that rounding would put them (``float32_cuts``), which
+decides the same. A gradient-boosted model's sum is its negated log-odds (``models.forest``), its
+score the fraud probability ``1 / (1 + exp(sum))``, as ``predict_proba`` gives it; its trees
+compare float64, as scikit-learn's do.
 """
 
 from __future__ import annotations
@@ -70,7 +73,10 @@ def forest_walk(model: ForestModel, cap: float | None, typical: Sequence[float])
     are walked in the order that gives up soonest on ``typical`` (the training medians): first
     the trees whose path for it is longest beyond their shortest."""
     internal = model.feature >= 0
-    cut = np.where(internal, float32_cuts(np.where(internal, model.threshold, 0.0)), 0.0)
+    if model.boosted:
+        cut = np.where(internal, model.threshold, 0.0)
+    else:
+        cut = np.where(internal, float32_cuts(np.where(internal, model.threshold, 0.0)), 0.0)
     walk = ForestWalk(
         model.feature.tolist(),
         cut.tolist(),
@@ -93,6 +99,12 @@ def forest_walk(model: ForestModel, cap: float | None, typical: Sequence[float])
     return walk
 
 
+def _probability(negated_log_odds: float) -> float:
+    if negated_log_odds > 700.0:  # exp would overflow; the probability is 0 to double precision
+        return 0.0
+    return 1.0 / (1.0 + math.exp(negated_log_odds))
+
+
 class Scorer:
     """Scores feature rows with one model. Rows are never modified."""
 
@@ -102,9 +114,16 @@ class Scorer:
         self.threshold = model.threshold_score
         self.version = model.version
         self._medians = [float(v) for v in model.metadata["feature_medians"]]
-        self._normaliser = model.normaliser
-        # score >= threshold  <=>  summed path length <= -normaliser * log2(threshold)
-        cap = -self._normaliser * math.log2(self.threshold) if self.threshold > 0 else None
+        self._boosted = model.boosted
+        self._normaliser = 1.0 if self._boosted else model.normaliser
+        cap: float | None
+        if self._boosted:
+            # probability >= threshold  <=>  negated log-odds <= log((1 - t) / t)
+            t = self.threshold
+            cap = math.log((1.0 - t) / t) if 0.0 < t < 1.0 else None
+        else:
+            # score >= threshold  <=>  summed path length <= -normaliser * log2(threshold)
+            cap = -self._normaliser * math.log2(self.threshold) if self.threshold > 0 else None
         self._walk = forest_walk(model, cap, self._medians)
         self._capped = cap is not None
         self._index = {name: i for i, name in enumerate(self.feature_names)}
@@ -112,8 +131,12 @@ class Scorer:
     # -- one row --------------------------------------------------------------------------------
 
     def score(self, row: Sequence[float]) -> float:
-        """Anomaly score in (0, 1] of one row in the model's feature order; higher is stranger."""
-        return float(2.0 ** (-self._walk.path_length(row) / self._normaliser))
+        """Score of one row in the model's feature order, higher is likelier fraud: the anomaly
+        score in (0, 1], or the boosted model's fraud probability."""
+        total = self._walk.path_length(row)
+        if self._boosted:
+            return _probability(total)
+        return float(2.0 ** (-total / self._normaliser))
 
     def score_if_anomalous(self, row: Sequence[float]) -> float | None:
         """``score(row)`` when it reaches the threshold, else ``None``; cheaper than ``score``
@@ -140,13 +163,13 @@ class Scorer:
 
     def score_batch(self, rows: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Anomaly scores of a 2-D batch (rows x features in the model's order)."""
-        x = np.asarray(rows, dtype=np.float32)
+        x = np.asarray(rows, dtype=np.float64 if self._boosted else np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise ValueError(
                 f"expected rows of {len(self.feature_names)} features, got shape {x.shape}"
             )
         if not np.all(np.isfinite(x)):
-            x = np.where(np.isfinite(x), x, np.asarray(self._medians, dtype=np.float32))
+            x = np.where(np.isfinite(x), x, np.asarray(self._medians, dtype=x.dtype))
         m = self.model
         n_rows = x.shape[0]
         nodes = np.broadcast_to(m.roots, (n_rows, len(m.roots))).copy()
@@ -157,16 +180,19 @@ class Scorer:
             if not internal.any():
                 break
             values = x[row_index, np.where(internal, feat, 0)]
-            go_left = values <= m.threshold[nodes]
+            go_left = np.less_equal(values, m.threshold[nodes])
             step = np.where(go_left, m.left[nodes], m.right[nodes])
             nodes = np.where(internal, step, nodes)
         depths = np.zeros(n_rows)
         for column in m.leaf_value[nodes].T:  # tree by tree, as scikit-learn adds them
             depths += column
+        if self._boosted:
+            with np.errstate(over="ignore"):
+                return np.asarray(1.0 / (1.0 + np.exp(depths)), dtype=np.float64)
         return np.asarray(2.0 ** (-depths / self._normaliser), dtype=np.float64)
 
     def score_samples(self, rows: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """scikit-learn's convention: the negated anomaly score (lower is stranger)."""
+        """scikit-learn's isolation-forest convention: the negated score (lower is stranger)."""
         return -self.score_batch(rows)
 
     # -- explanations ---------------------------------------------------------------------------

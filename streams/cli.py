@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--transactions", required=True, metavar="FILE")
     rp.add_argument("--settlements", required=True, metavar="FILE")
+    rp.add_argument(
+        "--feedback",
+        metavar="FILE",
+        help="outcomes (confirmed fraud, chargebacks, confirmed genuine), merged on known_at",
+    )
     rp.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
     rp.add_argument("--out", metavar="FILE", help="alert events (default: stdout)")
     rp.add_argument("--dead-letter", metavar="FILE", help="bad input lines (default: stderr)")
@@ -170,13 +175,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser(
         "train",
-        help="fit the isolation-forest model from history files and write a model file",
+        help="fit the model from history files (and outcomes) and write a model file",
         description="Replays the history (the replay input format) to compute each approved "
-        "sale's features, fits an isolation forest, calibrates the alert threshold to the "
-        "target alert rate and writes the model file (arrays + JSON metadata, no pickle).",
+        "sale's features, fits a model, calibrates the alert threshold to the target alert "
+        "rate and writes the model file (arrays + JSON metadata, no pickle). With --feedback "
+        "confirming enough frauds, a gradient-boosted model learns from the outcomes; "
+        "otherwise an isolation forest learns what usual sales look like.",
     )
     tr.add_argument("--transactions", required=True, metavar="FILE")
     tr.add_argument("--settlements", metavar="FILE", help="optional; features use transactions")
+    tr.add_argument(
+        "--feedback", metavar="FILE", help="outcomes: the labels, and the features' fraud history"
+    )
+    tr.add_argument(
+        "--scorer",
+        choices=["auto", "isolation-forest", "gradient-boosting"],
+        default="auto",
+        help="auto (default): gradient boosting when the feedback confirms at least 20 frauds "
+        "among the training sales, else the isolation forest",
+    )
+    tr.add_argument(
+        "--train-from",
+        metavar="TIME",
+        help="RFC 3339 time: earlier sales only warm the features up (history before the "
+        "training window)",
+    )
     tr.add_argument("--out", required=True, metavar="FILE", help="model file to write")
     tr.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
     tr.add_argument(

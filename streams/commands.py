@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,6 +23,7 @@ from streams.replay import JsonLinesWriter, format_report, input_size, replay
 from streams.rules.docs import rules_markdown
 from streams.rules.registry import describe_types
 from streams.simulate import SimulationSettings, generate, input_rows, write_simulation
+from streams.timefmt import to_us
 from streams.training import TrainingSettings, describe_model, train_from_history
 
 EXIT_OK = 0
@@ -66,6 +68,7 @@ def _load_scorer(path: str | None) -> Scorer | None:
 def cmd_replay(args: argparse.Namespace) -> int:
     txns = _readable(args.transactions)
     lines = _readable(args.settlements)
+    outcomes = _readable(args.feedback) if args.feedback else None
     config = load_config(args.config)
     scorer = _load_scorer(args.model)
     with ExitStack() as stack:
@@ -74,7 +77,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         alerts = JsonLinesWriter(out)
         # Without --dead-letter, bad input still is not lost: it goes to stderr.
         dead_letters = JsonLinesWriter(dead or sys.stderr.buffer)
-        progress = _progress_bar(stack, input_size([txns, lines]), args.progress)
+        inputs = [txns, lines] if outcomes is None else [txns, lines, outcomes]
+        progress = _progress_bar(stack, input_size(inputs), args.progress)
         report = replay(
             txns,
             lines,
@@ -84,6 +88,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             progress,
             scorer,
             sort_by_event_time=args.sort_by_event_time,
+            feedback=outcomes,
         )
         out.flush()
     sys.stderr.write(format_report(report) + "\n")
@@ -185,22 +190,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     txns = _readable(args.transactions)
     lines = _readable(args.settlements) if args.settlements else None
+    outcomes = _readable(args.feedback) if args.feedback else None
     settings = TrainingSettings(
         target_alert_rate=args.target_alert_rate / 100,
         n_trees=args.trees,
         max_samples=args.max_samples,
         seed=args.seed,
+        scorer=args.scorer,
+        train_from_us=_time_us(args.train_from) if args.train_from else None,
     )
     out = Path(args.out)
     if not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: no directory {out.parent}")
     try:
-        model = train_from_history(txns, lines, load_config(args.config), settings)
+        model = train_from_history(txns, lines, load_config(args.config), settings, outcomes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     save_model(model, out)
     sys.stderr.write(describe_model(model, out) + "\n")
     return EXIT_OK
+
+
+def _time_us(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"not an RFC 3339 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise UsageError(f"{text!r} needs an offset (Z or +hh:mm)")
+    return to_us(moment)
 
 
 def cmd_rules(args: argparse.Namespace) -> int:

@@ -12,7 +12,14 @@ from typing import Final, Literal, TypeAlias, cast
 import msgspec
 
 from streams.cardmask import SHORTEST_CARD_NUMBER, IdCheck, id_has_card_number, is_card_number
-from streams.events import NEEDS_ORIGINAL, Event, EventKind, Settlement, Transaction
+from streams.events import (
+    NEEDS_ORIGINAL,
+    Event,
+    EventKind,
+    Feedback,
+    Settlement,
+    Transaction,
+)
 from streams.timefmt import to_us
 
 Reason: TypeAlias = Literal[
@@ -61,11 +68,18 @@ class EventDecoder:
         self._last_ts = 0
         self._transactions = kind == "transaction"
         # The bound method, looked up once: a method call by name costs a lookup per event.
-        decoder: msgspec.json.Decoder[Transaction] | msgspec.json.Decoder[Settlement]
+        self._feedback = kind == "feedback"
+        decoder: (
+            msgspec.json.Decoder[Transaction]
+            | msgspec.json.Decoder[Settlement]
+            | msgspec.json.Decoder[Feedback]
+        )
         if kind == "transaction":
             decoder = msgspec.json.Decoder(Transaction)
-        else:
+        elif kind == "settlement":
             decoder = msgspec.json.Decoder(Settlement)
+        else:
+            decoder = msgspec.json.Decoder(Feedback)
         self._decode: Callable[[bytes], Event] = decoder.decode
 
     def decode(self, raw: bytes) -> Event:
@@ -77,6 +91,9 @@ class EventDecoder:
             raise BadInputError("NOT_UTF8", "the message is not UTF-8 text") from None
         except msgspec.DecodeError as exc:
             raise BadInputError("INVALID_JSON", str(exc)) from None
+        if self._feedback:
+            return self._outcome(cast(Feedback, event))
+        event = cast(Transaction | Settlement, event)
         currency = event.currency
         if currency not in self._currencies:
             if not (currency.isascii() and currency.isalpha() and currency.isupper()):
@@ -157,6 +174,33 @@ class EventDecoder:
             self._last_moment = moment
             self._last_ts = ts
         return event
+
+    def _outcome(self, f: Feedback) -> Feedback:
+        """The checks of a feedback event; outcomes are few, so no sharing of names here."""
+        if f.amount_minor is not None and f.currency is None:
+            raise BadInputError(
+                "SCHEMA_VIOLATION", "Object missing required field `currency` (with amount_minor)"
+            )
+        currency = f.currency
+        if currency is not None and not (
+            currency.isascii() and currency.isalpha() and currency.isupper()
+        ):
+            raise BadInputError(
+                "SCHEMA_VIOLATION",
+                "Expected `str` of three upper-case letters A-Z (ISO 4217) - at `$.currency`",
+            )
+        check = self.id_check
+        if check != "off":
+            for name, value in (
+                ("feedback_id", f.feedback_id),
+                ("txn_id", f.txn_id),
+                ("merchant_id", f.merchant_id),
+                ("source", f.source),
+            ):
+                if value is not None and len(value) >= SHORTEST_CARD_NUMBER:
+                    _check_id(check, name, value)
+        f.ts = f.at = to_us(f.known_at)
+        return f
 
 
 def _check_id(check: IdCheck, name: str, value: str) -> None:

@@ -20,6 +20,7 @@ TxnStatus: TypeAlias = Literal["APPROVED", "DECLINED", "TIMEOUT"]
 Channel: TypeAlias = Literal["CARD", "QR"]
 EntryMode: TypeAlias = Literal["CHIP", "SWIPE", "CONTACTLESS", "KEYED", "QR"]
 SettlementStatus: TypeAlias = Literal["SETTLED", "REJECTED"]
+OutcomeKind: TypeAlias = Literal["FRAUD_CONFIRMED", "CHARGEBACK", "LEGITIMATE"]
 
 TxnId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -86,5 +87,27 @@ class Settlement(msgspec.Struct, kw_only=True, gc=False):
     origin: Any = msgspec.field(default=None, name=_HIDDEN_ORIGIN)
 
 
-Event: TypeAlias = Transaction | Settlement
-EventKind: TypeAlias = Literal["transaction", "settlement"]
+class Feedback(msgspec.Struct, kw_only=True, gc=False):
+    """An outcome learned after the fact (topic ``pos.feedback``); its event time is
+    ``known_at``, so nothing reads it before it was known."""
+
+    feedback_id: Ident
+    txn_id: TxnId
+    merchant_id: Ident
+    kind: OutcomeKind
+    known_at: Timestamp
+    amount_minor: PositiveMinor | None = None
+    currency: Currency | None = None
+    source: Ident | None = None
+    ts: int = msgspec.field(default=0, name=_HIDDEN_TS)
+    at: int = msgspec.field(default=0, name=_HIDDEN_AT)
+    origin: Any = msgspec.field(default=None, name=_HIDDEN_ORIGIN)
+
+    @property
+    def fraud(self) -> bool:
+        """Confirmed fraud or a chargeback: the sale was not the cardholder's."""
+        return self.kind != "LEGITIMATE"
+
+
+Event: TypeAlias = Transaction | Settlement | Feedback
+EventKind: TypeAlias = Literal["transaction", "settlement", "feedback"]

@@ -25,6 +25,7 @@ ProgressHook = Callable[[int], None]
 class ReplayReport:
     transactions: int = 0
     settlements: int = 0
+    outcomes: int = 0
     lines: int = 0
     redeliveries: int = 0
     alert_events: Counter[tuple[str, str]] = field(default_factory=Counter)

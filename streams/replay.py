@@ -88,6 +88,7 @@ def replay(
     on_scored: ScoredHook | None = None,
     parallel: bool | None = None,
     sort_by_event_time: bool = False,
+    feedback: Path | None = None,
 ) -> ReplayReport:
     """Run detection over two JSON Lines files; every alert event goes to ``on_alert``.
 
@@ -98,17 +99,17 @@ def replay(
     With ``scorer``, approved sales are scored (SUSPICIOUS_PATTERN); with ``on_scored``, every
     approved sale's feature row (and score, when a model is loaded) is handed over as computed.
     Without settlements (``None``) only the transactions are replayed, e.g. to train a model.
+    ``feedback`` (outcomes) is merged in on its ``known_at``, as the stream merges its topic.
     With ``parallel`` (by default, for a transactions file of at least 4 MiB) and no
-    ``on_scored``, part of the work runs in a second process (``streams.replay_sidecar``): the
-    same alerts, in the same order, on two cores.
+    ``on_scored`` or ``feedback``, part of the work runs in a second process
+    (``streams.replay_sidecar``): the same alerts, in the same order, on two cores.
     """
     started = time.perf_counter()
     if parallel is None:
         parallel = os.path.getsize(transactions) >= _PARALLEL_FROM_BYTES
     with _paused_gc():
         report, alerts, dead = _replay_once(
-            transactions,
-            settlements,
+            (transactions, settlements, feedback),
             config,
             progress,
             sort_by_event_time,
@@ -125,8 +126,7 @@ def replay(
 
 
 def _replay_once(
-    transactions: Path,
-    settlements: Path | None,
+    files: tuple[Path, Path | None, Path | None],
     config: Config,
     progress: ProgressHook | None,
     by_event_time: bool,
@@ -137,7 +137,8 @@ def _replay_once(
     report = ReplayReport()
     alerts: list[Alert] = []
     sidecar: Sidecar | None = None
-    if parallel and on_scored is None:
+    transactions = files[0]
+    if parallel and on_scored is None and files[2] is None:
         model = scorer.model if scorer is not None and config.suspicious_pattern.enabled else None
         sidecar = Sidecar(transactions, config, model)
         engine = Engine(config, rules=lambda _config, out: sidecar.attach(alerts, out))
@@ -149,8 +150,7 @@ def _replay_once(
             sidecar,
             alerts,
             report,
-            transactions,
-            settlements,
+            files,
             progress,
             by_event_time,
             on_scored,
@@ -165,12 +165,12 @@ def _run(
     sidecar: Sidecar | None,
     alerts: list[Alert],
     report: ReplayReport,
-    transactions: Path,
-    settlements: Path | None,
+    files: tuple[Path, Path | None, Path | None],
     progress: ProgressHook | None,
     by_event_time: bool,
     on_scored: ScoredHook | None,
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
+    transactions, settlements, feedback = files
     scored: list[tuple[Transaction, list[float], float | None]] = []
     if on_scored is not None:
         engine.patterns.observe(lambda t, row, score: scored.append((t, row, score)))
@@ -198,6 +198,9 @@ def _run(
         line_reader = FileReader(settlements, "settlement", dead.append, report, progress, id_check)
         lines = line_reader.ordered(by_event_time)
     merged = merge_by_time(txn_reader.ordered(by_event_time, engine.admit), lines)
+    if feedback is not None:
+        outcomes = FileReader(feedback, "feedback", dead.append, report, progress, id_check)
+        merged = merge_by_time(merged, outcomes.ordered(by_event_time))
     for event in merged:
         submit(event, True)
         if out.alerts or out.rejections:
@@ -210,7 +213,8 @@ def _run(
         final[alert.alert_id] = (alert.type, alert.status)
     report.transactions = engine.stats.transactions
     report.settlements = engine.stats.settlements
-    report.redeliveries = engine.stats.redeliveries
+    report.redeliveries = engine.stats.redeliveries + engine.outcomes.redeliveries
+    report.outcomes = engine.outcomes.accepted
     for ms in engine.merchants.values():
         report.unsettled_count += ms.unsettled_count
         report.unsettled_minor.update({c: v for c, v in ms.unsettled_minor.items() if v})
@@ -223,7 +227,13 @@ def _run(
 
 def _rejected(rejection: Rejection) -> DeadLetter:
     event = rejection.event
-    kind: EventKind = "transaction" if isinstance(event, Transaction) else "settlement"
+    kind: EventKind = (
+        "transaction"
+        if isinstance(event, Transaction)
+        else "settlement"
+        if isinstance(event, Settlement)
+        else "feedback"
+    )
     origin = rejection.origin
     if origin is None:  # not from a file: describe the validated content instead
         return make_dead_letter(rejection.reason, rejection.detail, kind, {}, _encode_event(event))
@@ -233,7 +243,7 @@ def _rejected(rejection: Rejection) -> DeadLetter:
     )
 
 
-def _encode_event(event: Transaction | Settlement) -> bytes:
+def _encode_event(event: Event) -> bytes:
     return msgspec.json.encode(msgspec.structs.replace(event, origin=None))
 
 
@@ -260,6 +270,8 @@ def format_report(report: ReplayReport) -> str:
         f"{report.settlements:,} settlement lines processed in {report.seconds:.1f} s "
         f"({rate:,.0f} events/s); {report.redeliveries:,} exact redeliveries ignored",
     ]
+    if report.outcomes:
+        out.append(f"outcomes learnt: {report.outcomes:,}")
     for path in report.sorted_in_memory:
         out.append(f"note: {path} was sorted by event time before replay, as asked")
     for path, late in sorted(report.out_of_order.items()):

@@ -1,7 +1,14 @@
-"""``posguard train``: feature rows from history files, an isolation forest fitted on them.
+"""``posguard train``: feature rows from history files, a model fitted on them.
 
 History is read with the replay driver, so training sees exactly the feature rows that replay and
-the worker compute for the same events.
+the worker compute for the same events, outcomes included: a sale's row knows only the outcomes
+known before it. The labels are another matter: training happens after the fact, so a sale is
+labelled fraud when the feedback file, read to its end, last says so (a confirmation or a
+chargeback not taken back by a later ``LEGITIMATE``).
+
+With enough confirmed frauds among the training sales (``models.boosted.MIN_FRAUDS``) a
+gradient-boosted model is fitted on them; otherwise, or when asked, an isolation forest, which
+needs no labels.
 """
 
 from __future__ import annotations
@@ -11,13 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from models.boosted import MIN_FRAUDS, fit_boosted
 from models.features import FEATURE_NAMES
 from models.forest import ForestModel
 from models.train import fit_model
 from streams.config import Config
-from streams.events import Transaction
+from streams.decode import BadInputError, EventDecoder
+from streams.events import Feedback, Transaction
 from streams.replay import replay
 from streams.timefmt import format_us
+
+SCORERS = ("auto", "isolation-forest", "gradient-boosting")
 
 
 @dataclass(frozen=True)
@@ -26,10 +37,17 @@ class TrainingSettings:
     n_trees: int = 100
     max_samples: int = 256
     seed: int = 0
+    scorer: str = "auto"
+    """``auto``: gradient boosting when the feedback confirms enough frauds, else the forest."""
+    train_from_us: int | None = None
+    """Sales before this only warm the features up; the model learns from those after."""
 
 
 def feature_rows(
-    transactions: Path, settlements: Path | None, config: Config
+    transactions: Path,
+    settlements: Path | None,
+    config: Config,
+    feedback: Path | None = None,
 ) -> tuple[list[list[float]], list[Transaction]]:
     """Every approved sale's feature row, in event-time order, with its transaction."""
     rows: list[list[float]] = []
@@ -39,17 +57,84 @@ def feature_rows(
         rows.append(row)
         sales.append(t)
 
-    replay(transactions, settlements, config, lambda _a: None, lambda _d: None, on_scored=keep)
+    replay(
+        transactions,
+        settlements,
+        config,
+        lambda _a: None,
+        lambda _d: None,
+        on_scored=keep,
+        feedback=feedback,
+    )
     return rows, sales
 
 
+def fraud_labels(feedback: Path, id_check: str = "networks") -> set[tuple[str, str]]:
+    """``(merchant_id, txn_id)`` of the sales the feedback file, read to its end, calls fraud:
+    per sale the outcome known last decides (on a tie, the one later in the file). Bad lines are
+    skipped here; replay dead-letters them."""
+    decoder = EventDecoder("feedback", id_check)  # type: ignore[arg-type]
+    last: dict[tuple[str, str], tuple[int, bool]] = {}
+    with feedback.open("rb") as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            try:
+                f = decoder.decode(raw.removeprefix(b"\xef\xbb\xbf"))
+            except BadInputError:
+                continue
+            assert isinstance(f, Feedback)
+            key = (f.merchant_id, f.txn_id)
+            known = last.get(key)
+            if known is None or f.ts >= known[0]:
+                last[key] = (f.ts, f.fraud)
+    return {key for key, (_, fraud) in last.items() if fraud}
+
+
 def train_from_history(
-    transactions: Path, settlements: Path | None, config: Config, settings: TrainingSettings
+    transactions: Path,
+    settlements: Path | None,
+    config: Config,
+    settings: TrainingSettings,
+    feedback: Path | None = None,
 ) -> ForestModel:
-    rows, sales = feature_rows(transactions, settlements, config)
+    rows, sales = feature_rows(transactions, settlements, config, feedback)
+    if settings.train_from_us is not None:
+        since = settings.train_from_us
+        kept = [i for i, t in enumerate(sales) if t.ts >= since]
+        rows, sales = [rows[i] for i in kept], [sales[i] for i in kept]
     if not rows:
         raise ValueError(f"{transactions} holds no approved sales to learn from")
     first, last = min(t.ts for t in sales), max(t.ts for t in sales)
+    extra = {
+        "training_window": {"from": format_us(first), "to": format_us(last)},
+        "training_source": transactions.name,
+    }
+    labels: set[tuple[str, str]] = set()
+    if feedback is not None:
+        labels = fraud_labels(feedback, config.card_numbers_in_ids)
+        extra["feedback_source"] = feedback.name
+    y = np.array([(t.merchant_id, t.txn_id) in labels for t in sales], dtype=bool)
+    boosted = settings.scorer == "gradient-boosting" or (
+        settings.scorer == "auto" and int(y.sum()) >= MIN_FRAUDS
+    )
+    if boosted:
+        model, _ = fit_boosted(
+            np.asarray(rows),
+            y,
+            FEATURE_NAMES,
+            target_alert_rate=settings.target_alert_rate,
+            seed=settings.seed,
+            extra_metadata=extra,
+        )
+        return model
+    if feedback is not None:
+        extra["chosen_because"] = (
+            f"{int(y.sum())} confirmed frauds among the training sales (gradient boosting needs "
+            f"{MIN_FRAUDS})"
+            if settings.scorer == "auto"
+            else "asked for"
+        )
     model, _ = fit_model(
         np.asarray(rows),
         FEATURE_NAMES,
@@ -57,10 +142,7 @@ def train_from_history(
         n_trees=settings.n_trees,
         max_samples=settings.max_samples,
         seed=settings.seed,
-        extra_metadata={
-            "training_window": {"from": format_us(first), "to": format_us(last)},
-            "training_source": transactions.name,
-        },
+        extra_metadata=extra,
     )
     return model
 
@@ -69,19 +151,32 @@ def describe_model(model: ForestModel, path: Path) -> str:
     meta = model.metadata
     window = meta.get("training_window", {})
     dist = meta.get("score_distribution", {})
+    if model.boosted:
+        kind = (
+            f"gradient-boosted trees, supervised: learnt from {meta.get('training_frauds', 0):,} "
+            "confirmed frauds"
+        )
+        trees = f"{meta['n_trees'] - 1} (and the baseline), seed {meta.get('seed')}"
+        score = "fraud probability"
+    else:
+        kind = "isolation forest, unsupervised: learnt what usual sales look like, no outcomes"
+        trees = f"{meta['n_trees']} (max_samples {meta['max_samples']}, seed {meta.get('seed')})"
+        score = "anomaly score"
     lines = [
         f"model file        {path}",
         f"version           {model.version}",
+        f"kind              {kind}",
         f"format            {meta['format']}",
-        f"trees             {meta['n_trees']} (max_samples {meta['max_samples']}, "
-        f"seed {meta.get('seed')})",
+        f"trees             {trees}",
         f"trained on        {meta.get('training_rows', '?'):,} approved sales from "
         f"{window.get('from', '?')} to {window.get('to', '?')}",
-        f"threshold         {meta['threshold']:.6f} (anomaly score; target alert rate "
+        f"threshold         {meta['threshold']:.6f} ({score}; target alert rate "
         f"{meta['target_alert_rate'] * 100:g}% of approved sales, "
         f"{meta.get('training_alert_rate', 0) * 100:.3f}% in training)",
         "score percentiles " + ", ".join(f"{k} {v:.4f}" for k, v in dist.items()),
         f"scikit-learn      {meta.get('sklearn_version', '?')}",
+        *([f"outcomes from     {meta['feedback_source']}"] if "feedback_source" in meta else []),
+        *([f"chosen because    {meta['chosen_because']}"] if "chosen_because" in meta else []),
         f"checksum          sha256:{meta['checksum']}",
         "features          " + ", ".join(model.feature_names),
     ]

@@ -27,12 +27,20 @@ from streams.engine.feed import FeedMonitor
 from streams.engine.offload import Offload
 from streams.engine.order import canonical_order, same_content
 from streams.engine.outbox import Outbox, Rejection
+from streams.engine.outcomes import Outcomes
 from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.reconcile import Reconciliation
 from streams.engine.refunds import Refunds
 from streams.engine.state import SWEEP_EVERY_US, MerchantState, TxnState, awaits_settlement
 from streams.engine.txn_rules import LocalRules
-from streams.events import CANCELLING_TYPES, SETTLING_TYPES, Event, Settlement, Transaction
+from streams.events import (
+    CANCELLING_TYPES,
+    SETTLING_TYPES,
+    Event,
+    Feedback,
+    Settlement,
+    Transaction,
+)
 from streams.rules.registry import RULES
 from streams.rules.spec import Rule
 
@@ -94,6 +102,7 @@ class Engine:
         is submitted, so they take the same place in every driver's output."""
         self.reconcile = Reconciliation(self.config, self.out, self.merchants)
         self.refunds = Refunds(self.config, self.out)
+        self.outcomes = Outcomes(self.merchants, self.offload, self.out)
         self.rules: list[Rule] = _rules_outside_the_ledger(self.config, self.out)
         self._step: list[Event] = []
         self._step_ts: int | None = None
@@ -201,6 +210,8 @@ class Engine:
         for event in events:
             if type(event) is Transaction:
                 saw_txn |= self._on_transaction(event)
+            elif type(event) is Feedback:
+                self.outcomes.on_feedback(event)
             elif self._on_settlement(event):  # type: ignore[arg-type]
                 saw_line = True
                 last_line = event.settlement_id  # type: ignore[union-attr]
@@ -276,6 +287,8 @@ class Engine:
         expects = approved and uncancelled and kind in SETTLING_TYPES
         self.reconcile.on_transaction(ms, st, t, expects)
         offload.on_transaction(t)
+        if self.outcomes.waiting:
+            self.outcomes.sale_seen(t)
         for rule in self.rules:
             rule.on_transaction(ms, st)
         return True
@@ -324,7 +337,9 @@ class Engine:
             rule.on_settlement(ms, line)
         return True
 
-    def _redelivered(self, known: Event, again: Event) -> None:
+    def _redelivered(
+        self, known: Transaction | Settlement, again: Transaction | Settlement
+    ) -> None:
         if same_content(known, again):
             self.stats.redeliveries += 1
             return
@@ -382,6 +397,7 @@ class Engine:
     def _sweep_short_lived(self, tw: int) -> None:
         for rule in self.rules:
             rule.expire(tw)
+        self.outcomes.expire(tw - self.config.retention_us)
         self.offload.sweep(tw)
         if self._next_feature_sweep is None or tw >= self._next_feature_sweep:
             self._next_feature_sweep = tw + _FEATURE_SWEEP_EVERY_US

@@ -14,7 +14,7 @@ looked up by name per event.
 from __future__ import annotations
 
 from streams.engine.patterns import SuspiciousPatterns
-from streams.events import Transaction
+from streams.events import Feedback, Transaction
 
 
 class Offload:
@@ -54,4 +54,8 @@ class Offload:
 
     def expire(self, now: int) -> None:
         """The daily sweep of the model's feature state."""
+        raise NotImplementedError
+
+    def outcome(self, sale: Transaction, feedback: Feedback) -> None:
+        """The model's features, for an outcome about an approved sale accepted earlier."""
         raise NotImplementedError

@@ -1,9 +1,9 @@
 """The canonical order of the events of one engine step, and what counts as the same event.
 
 Events that share an engine time are applied in an order of their own content, never their
-arrival order: sales, then other transactions, then settlement lines, each by id; events that
-share an id (a redelivery, or a conflict, inside one step) by content. So the order in which a
-partition's two topics happened to interleave never changes what the engine decides.
+arrival order: sales, then other transactions, then settlement lines, then outcomes, each by id;
+events that share an id (a redelivery, or a conflict, inside one step) by content. So the order in
+which a partition's topics happened to interleave never changes what the engine decides.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ def content(event: Event) -> bytes:
         plain: Event = msgspec.structs.replace(
             event, origin=None, ts=0, at=0, event_time=event.event_time.astimezone(UTC)
         )
-    else:
+    elif isinstance(event, Settlement):
         plain = msgspec.structs.replace(
             event, origin=None, ts=0, at=0, settled_at=event.settled_at.astimezone(UTC)
+        )
+    else:
+        plain = msgspec.structs.replace(
+            event, origin=None, ts=0, at=0, known_at=event.known_at.astimezone(UTC)
         )
     return msgspec.json.encode(plain)
 
@@ -36,9 +40,9 @@ def same_content(a: Event, b: Event) -> bool:
 
 
 def canonical_order(events: list[Event]) -> list[Event]:
-    """Sales, then other transactions, then settlement lines, each by id. Where two events share
-    an id (a redelivery or a conflict in one step) they are ordered by content, so which one counts
-    as first never depends on arrival order."""
+    """Sales, then other transactions, then settlement lines, then outcomes, each by id. Where two
+    events share an id (a redelivery or a conflict in one step) they are ordered by content, so
+    which one counts as first never depends on arrival order."""
     if len(events) == 2:  # the usual step of several events: two sales in the same second
         a, b = events[0], events[1]
         if type(a) is Transaction and type(b) is Transaction:
@@ -52,15 +56,19 @@ def canonical_order(events: list[Event]) -> list[Event]:
     sales: list[Event] = []
     others: list[Event] = []
     lines: list[Event] = []
+    outcomes: list[Event] = []
     for e in events:
         if type(e) is Transaction:
             (sales if e.type == "SALE" else others).append(e)
-        else:
+        elif type(e) is Settlement:
             lines.append(e)
+        else:
+            outcomes.append(e)
     return [
         *_by_id_then_content(sales, _by_txn_id),
         *_by_id_then_content(others, _by_txn_id),
         *_by_id_then_content(lines, _by_settlement_id),
+        *_by_id_then_content(outcomes, _by_feedback_id),
     ]
 
 
@@ -82,3 +90,4 @@ def _by_id_then_content(events: list[Event], key: Callable[[Event], str]) -> lis
 
 _by_settlement_id: Callable[[Event], str] = attrgetter("settlement_id")
 _by_txn_id: Callable[[Event], str] = attrgetter("txn_id")
+_by_feedback_id: Callable[[Event], str] = attrgetter("feedback_id")

@@ -1,9 +1,10 @@
-"""SUSPICIOUS_PATTERN: approved sales the isolation forest finds unlike the fleet's traffic.
+"""SUSPICIOUS_PATTERN: approved sales the model finds unlike the fleet's traffic (the isolation
+forest) or like the frauds confirmed so far (the gradient-boosted model).
 
-Features come from ``models.features.FeatureTracker``, fed with every transaction in event-time
-order; each approved SALE is scored by ``models.scorer.Scorer`` when a model is loaded. An alert
-carries the score, the threshold, the model version and the three features that moved the score
-most, in words, against what is usual for that merchant.
+Features come from ``models.features.FeatureTracker``, fed with every transaction and every
+outcome in event-time order; each approved SALE is scored by ``models.scorer.Scorer`` when a model
+is loaded. An alert carries the score, the threshold, the model's version and kind, and the three
+features that moved the score most, in words, against what is usual for that merchant.
 
 The scorer can be swapped while running (the worker reloads a new model file); features are
 tracked whenever ``track`` is on, so a model loaded later judges with warm state.
@@ -15,10 +16,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from models.features import FEATURE_NAMES, FeatureTracker, SaleContext
+from models.outcomes import NO_FRAUD_DAYS
 from models.scorer import Scorer
 from streams.config import RuleConfig
 from streams.engine.outbox import Outbox
-from streams.events import Transaction
+from streams.events import Feedback, Transaction
 from streams.money import exponent, format_amount
 from streams.timefmt import describe_duration
 
@@ -100,6 +102,17 @@ class SuspiciousPatterns:
         if self.on_scored is not None:
             self.on_scored(t, row, score)
 
+    def on_outcome(self, sale: Transaction, feedback: Feedback) -> None:
+        """An outcome about an approved sale: the features of later sales know it."""
+        self.tracker.on_outcome(
+            txn_id=sale.txn_id,
+            merchant_id=sale.merchant_id,
+            terminal_id=sale.terminal_id,
+            card_token=sale.card_token,
+            known_at=feedback.ts,
+            fraud=feedback.fraud,
+        )
+
     def _raise(
         self, t: Transaction, scorer: Scorer, row: list[float], score: float, ctx: SaleContext
     ) -> None:
@@ -117,15 +130,23 @@ class SuspiciousPatterns:
             )
         amount = format_amount(t.amount_minor, t.currency)
         reasons = "; ".join(str(d["explanation"]) for d in drivers)
-        summary = (
-            f"Sale {t.txn_id} of {amount} on terminal {t.terminal_id} is unlike "
-            f"{t.merchant_id}'s usual traffic (anomaly score {score:.3f}, threshold "
-            f"{scorer.threshold:.3f}): {reasons}."
-        )
+        if scorer.model.boosted:
+            summary = (
+                f"Sale {t.txn_id} of {amount} on terminal {t.terminal_id} looks like the frauds "
+                f"confirmed so far (fraud probability {score:.3f}, threshold "
+                f"{scorer.threshold:.3f}): {reasons}."
+            )
+        else:
+            summary = (
+                f"Sale {t.txn_id} of {amount} on terminal {t.terminal_id} is unlike "
+                f"{t.merchant_id}'s usual traffic (anomaly score {score:.3f}, threshold "
+                f"{scorer.threshold:.3f}): {reasons}."
+            )
         details: dict[str, Any] = {
             "score": round(score, 6),
             "threshold": round(scorer.threshold, 6),
             "model_version": scorer.version,
+            "model_kind": scorer.model.kind,
             "card_token": t.card_token,
             "amount_minor": t.amount_minor,
             "currency": t.currency,
@@ -167,6 +188,33 @@ def _amount_words(t: Transaction, typical: int | None, whose: str) -> str:
     return f"amount {amount} is 1/{_times(1 / ratio)[:-1]} of {whose}'s typical sale of {usual}"
 
 
+def _outcome_words(name: str, value: float, ctx: SaleContext) -> str | None:
+    """The features that read outcomes known so far, in words; None for any other."""
+    count = f"{value:.0f} fraud{'' if round(value) == 1 else 's'} confirmed"
+    if name.startswith("terminal_frauds_"):
+        return f"{count} on this terminal's sales in the last {name.rsplit('_', 1)[1][:-1]} days"
+    if name == "merchant_frauds_7d":
+        return f"{count} on this merchant's sales in the last 7 days"
+    if name == "card_frauds_28d":
+        return f"{count} on this card's sales in the last 28 days"
+    if name in ("terminal_fraud_rate_28d", "merchant_fraud_rate_28d"):
+        whose, sales = (
+            ("terminal", ctx.terminal_sales_28d)
+            if name.startswith("terminal")
+            else ("merchant", ctx.merchant_sales_28d)
+        )
+        return (
+            f"frauds confirmed in the last 28 days amount to {value * 100:.1f}% of this "
+            f"{whose}'s {sales:,} sales in that time"
+        )
+    if name in ("days_since_terminal_fraud", "days_since_merchant_fraud"):
+        whose = "terminal" if name.startswith("terminal") else "merchant"
+        if value >= NO_FRAUD_DAYS:
+            return f"no fraud confirmed on this {whose} in the last year"
+        return f"the last fraud on this {whose} was confirmed {value:.1f} days earlier"
+    return None
+
+
 def describe_feature(name: str, value: float, t: Transaction, ctx: SaleContext) -> str:
     """One phrase an operator understands, for one feature of one sale."""
     if name == "amount_vs_merchant":
@@ -206,6 +254,9 @@ def describe_feature(name: str, value: float, t: Transaction, ctx: SaleContext) 
         return f"this merchant refunds about {value * 100:.1f}% of its sales"
     if name == "merchant_decline_ratio":
         return f"about {value * 100:.1f}% of this merchant's recent attempts were declined"
+    words = _outcome_words(name, value, ctx)
+    if words is not None:
+        return words
     if name == "log_seconds_since_card_sale":
         if ctx.previous_card_sale_us is None:
             return "a card not seen in the last 30 days"

@@ -15,7 +15,7 @@ import msgspec
 
 from models.feature_state import FeatureState
 from streams.alerts import Alert
-from streams.events import Settlement, Transaction
+from streams.events import Feedback, Settlement, Transaction
 
 
 class TxnState(msgspec.Struct, gc=False):
@@ -109,7 +109,8 @@ class EngineSnapshot(msgspec.Struct, array_like=True):
     step_txns: list[Transaction]
     step_lines: list[Settlement]
     step_kinds: bytes
-    """The open step's events in order: 0 for the next of ``step_txns``, 1 of ``step_lines``."""
+    """The open step's events in order: 0 for the next of ``step_txns``, 1 of ``step_lines``, 2
+    of ``step_outcomes``."""
     step_origins: list[tuple[int | str, int, bytes] | None]
     """Their ``origin`` (where the driver read them), typed: as a field it would come back with
     its bytes as text."""
@@ -121,3 +122,9 @@ class EngineSnapshot(msgspec.Struct, array_like=True):
     velocity: dict[str, CardHistory]
     features: FeatureState
     scored: int
+    outcomes: list[Feedback]
+    """Accepted outcomes, in the order they were accepted."""
+    waiting: list[str]
+    """The ``feedback_id`` of those still waiting for their sale, in the order they wait."""
+    outcome_counts: tuple[int, int]
+    step_outcomes: list[Feedback]

@@ -26,6 +26,7 @@ import hashlib
 import sys
 from array import array
 from collections import deque
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,7 +36,7 @@ from streams.decode import contract_bytes
 from streams.engine.records import EngineSnapshot, MerchantSnapshot, TerminalWindow, TxnState
 from streams.engine.state import MerchantState
 from streams.engine.txn_rules import LocalRules, TransactionRules
-from streams.events import Settlement, Transaction
+from streams.events import Event, Feedback, Settlement, Transaction
 
 if TYPE_CHECKING:
     from streams.engine.core import Engine
@@ -87,6 +88,7 @@ def take(engine: Engine, held: int = 0) -> bytes:
         else:
             expiry.append(position[entry.merchant_id] + 1)  # type: ignore[union-attr]
     step = engine._step
+    outcomes = engine.outcomes
     rules: TransactionRules = offload.rules
     snapshot = EngineSnapshot(
         stats=(engine.stats.transactions, engine.stats.settlements, engine.stats.redeliveries),
@@ -102,7 +104,7 @@ def take(engine: Engine, held: int = 0) -> bytes:
         ],
         step_txns=[_unsourced(e) for e in step if type(e) is Transaction],
         step_lines=[_unsourced(e) for e in step if type(e) is Settlement],
-        step_kinds=bytes(0 if type(e) is Transaction else 1 for e in step),
+        step_kinds=bytes(_STEP_KIND[type(e)] for e in step),
         # Where each came from, with the event as its contract fields rather than the bytes it
         # came as (fields outside the contract, where a card number could hide, are not kept).
         step_origins=[
@@ -117,6 +119,10 @@ def take(engine: Engine, held: int = 0) -> bytes:
         velocity=rules.velocity.cards,
         features=offload.model.tracker.state(),
         scored=offload.model.scored,
+        outcomes=[_unsourced(f) for f in outcomes.known.values()],
+        waiting=[f.feedback_id for waiting in outcomes.waiting.values() for f in waiting],
+        outcome_counts=(outcomes.accepted, outcomes.redeliveries),
+        step_outcomes=[_unsourced(e) for e in step if type(e) is Feedback],
     )
     return _encoder.encode((format_version(engine), msgspec.Raw(_encoder.encode(snapshot))))
 
@@ -164,8 +170,12 @@ def load(engine: Engine, data: bytes | msgspec.Raw) -> None:
     engine.reconcile._unmatched.load(s.unmatched)
     for rule, state in zip(engine.rules, rule_states, strict=True):
         rule.load_state(state)
-    txns, lines = iter(s.step_txns), iter(s.step_lines)
-    engine._step = [next(lines) if kind else next(txns) for kind in s.step_kinds]
+    steps: tuple[Iterator[Event], ...] = (
+        iter(s.step_txns),
+        iter(s.step_lines),
+        iter(s.step_outcomes),
+    )
+    engine._step = [next(steps[kind]) for kind in s.step_kinds]
     for event, origin in zip(engine._step, s.step_origins, strict=True):
         event.origin = origin
     engine._step_ts = s.step_ts
@@ -177,6 +187,15 @@ def load(engine: Engine, data: bytes | msgspec.Raw) -> None:
     rules.velocity.cards = s.velocity
     offload.model.tracker.load_state(s.features)
     offload.model.scored = s.scored
+    outcomes = engine.outcomes
+    outcomes.known = {f.feedback_id: f for f in s.outcomes}
+    for feedback_id in s.waiting:
+        f = outcomes.known[feedback_id]
+        outcomes.waiting.setdefault(f.txn_id, []).append(f)
+    outcomes.accepted, outcomes.redeliveries = s.outcome_counts
+
+
+_STEP_KIND: Final = {Transaction: 0, Settlement: 1, Feedback: 2}
 
 
 def _unsourced(event: Any) -> Any:

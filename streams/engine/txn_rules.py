@@ -21,7 +21,7 @@ from streams.engine.patterns import SuspiciousPatterns
 from streams.engine.state import MerchantState, TxnState
 from streams.engine.terminals import TerminalHealth
 from streams.engine.velocity import Velocity
-from streams.events import Transaction
+from streams.events import Feedback, Transaction
 
 
 class TransactionRules:
@@ -137,6 +137,11 @@ class LocalRules(Offload):
 
     def expire(self, now: int) -> None:
         self.model.expire(now)
+
+    def outcome(self, sale: Transaction, feedback: Feedback) -> None:
+        model = self.model
+        if model.track:
+            model.on_outcome(sale, feedback)
 
 
 class RoutedRules(LocalRules):

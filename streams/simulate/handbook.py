@@ -164,3 +164,39 @@ def write_transactions(
             }
             fh.write(encode(doc) + b"\n")
     return ids
+
+
+FEEDBACK_DELAY_DAYS: Final = 7
+"""The handbook's delay: a fraud is known a week after the sale (its "delay period")."""
+
+
+def write_feedback(
+    data: HandbookTransactions,
+    settings: HandbookSettings,
+    path: Path,
+    count: int | None = None,
+    delay_days: int = FEEDBACK_DELAY_DAYS,
+) -> int:
+    """A ``FRAUD_CONFIRMED`` outcome for every fraud among the first ``count`` transactions
+    (``write_transactions``' ids), known ``delay_days`` after the sale, in the order they became
+    known; returns how many."""
+    start = datetime.fromisoformat(settings.start).replace(tzinfo=UTC)
+    per = settings.terminals_per_merchant
+    n = len(data.seconds) if count is None else count
+    frauds = np.flatnonzero(data.kind[:n] > 0)
+    known = data.seconds[frauds] + delay_days * 86_400
+    encode = msgspec.json.encode
+    with path.open("wb") as fh:
+        for k in np.argsort(known, kind="stable"):
+            i = int(frauds[k])
+            moment = start + timedelta(seconds=int(known[k]))
+            doc = {
+                "feedback_id": f"HBF{i:08d}",
+                "txn_id": f"HBT{i:08d}",
+                "merchant_id": f"HB{int(data.terminal[i]) // per:05d}",
+                "kind": "FRAUD_CONFIRMED",
+                "known_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "source": "ISSUER",
+            }
+            fh.write(encode(doc) + b"\n")
+    return len(frauds)
