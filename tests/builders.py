@@ -21,6 +21,7 @@ HOUR = 3600
 _encode = msgspec.json.encode
 _txn_decoder = EventDecoder("transaction")
 _line_decoder = EventDecoder("settlement")
+_feedback_decoder = EventDecoder("feedback")
 
 
 def when(seconds: float, offset_hours: int = 0) -> str:
@@ -101,6 +102,30 @@ def line_doc(
         "batch_id": "B1",
         "settled_at": when(t, offset_hours),
     }
+
+
+def feedback_doc(
+    feedback_id: str,
+    txn_id: str,
+    t: float,
+    *,
+    merchant: str = "M1",
+    kind: str = "FRAUD_CONFIRMED",
+    **extra: Any,
+) -> dict[str, Any]:
+    """An outcome about ``txn_id``, known at BASE + ``t`` seconds."""
+    return {
+        "feedback_id": feedback_id,
+        "txn_id": txn_id,
+        "merchant_id": merchant,
+        "kind": kind,
+        "known_at": when(t),
+        **extra,
+    }
+
+
+def feedback(feedback_id: str, txn_id: str, t: float, **kw: Any) -> Event:
+    return _feedback_decoder.decode(_encode(feedback_doc(feedback_id, txn_id, t, **kw)))
 
 
 def txn(txn_id: str, t: float = 0, **kw: Any) -> Event:

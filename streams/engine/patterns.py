@@ -133,8 +133,8 @@ class SuspiciousPatterns:
         if scorer.model.boosted:
             summary = (
                 f"Sale {t.txn_id} of {amount} on terminal {t.terminal_id} looks like the frauds "
-                f"confirmed so far (fraud probability {score:.3f}, threshold "
-                f"{scorer.threshold:.3f}): {reasons}."
+                f"confirmed so far (fraud probability {score:.4f}, threshold "
+                f"{scorer.threshold:.4f}): {reasons}."
             )
         else:
             summary = (
