@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -59,8 +60,11 @@ def test_the_model_file_round_trips_and_damage_is_refused(tmp_path: Path) -> Non
     assert np.array_equal(Scorer(again).score_batch(rows), Scorer(model).score_batch(rows))
     arrays = {k: v.copy() for k, v in model.arrays().items()}
     arrays["leaf_value"][5] += 0.25
-    np.savez(tmp_path / "bad.npz", metadata=np.frombuffer(
-        json.dumps(model.metadata).encode(), dtype=np.uint8), **arrays)  # fmt: skip
+    contents: dict[str, Any] = {
+        "metadata": np.frombuffer(json.dumps(model.metadata).encode(), dtype=np.uint8),
+        **arrays,
+    }
+    np.savez(tmp_path / "bad.npz", **contents)
     with pytest.raises(ModelFileError, match="checksum"):
         load_model(tmp_path / "bad.npz")
     assert model_from_bytes(model_bytes(model), "memory").version == model.version

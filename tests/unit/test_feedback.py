@@ -12,6 +12,7 @@ import pytest
 
 from models.features import FEATURE_NAMES, NO_OUTCOMES, OUTCOME_FEATURES
 from streams.config import Config
+from streams.deadletter import DeadLetter
 from streams.decode import BadInputError, EventDecoder
 from streams.engine import Engine
 from streams.engine.snapshot import load, take
@@ -70,7 +71,7 @@ def _rows(*events: Event) -> list[list[float]]:
 
 
 def _sale(txn_id: str, t: float, **kw: object) -> Event:
-    return txn(txn_id, t, terminal=kw.pop("terminal", "T1"), **kw)  # type: ignore[arg-type]
+    return txn(txn_id, t, terminal=kw.pop("terminal", "T1"), **kw)
 
 
 def test_a_confirmation_is_known_to_the_terminal_s_next_sales_and_not_before() -> None:
@@ -208,7 +209,7 @@ def test_replay_dead_letters_bad_feedback_with_its_line(tmp_path: Path) -> None:
     lines = _write(tmp_path / "s.jsonl", [])
     bad = feedback_doc("F2", "S1", 90, kind="NOPE")
     outcomes = _write(tmp_path / "f.jsonl", [feedback_doc("F1", "S1", 60), bad])
-    dead = []
+    dead: list[DeadLetter] = []
     report = replay(txns, lines, Config(), lambda _a: None, dead.append, feedback=outcomes)
     assert report.outcomes == 1
     assert [(d.kind, d.reason, d.source["line"]) for d in dead] == [
