@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from faust.types import TP
 
 from streams.worker.acting import acting_for
-from streams.worker.merge import SETTLEMENTS, TRANSACTIONS
+from streams.worker.merge import SIDES
 from streams.worker.partition import InputPartition
 
 if TYPE_CHECKING:
@@ -36,30 +36,35 @@ def ask_if_held(worker: StreamWorker, p: int, part: InputPartition, now: float) 
     ask the broker whether that topic has anything unread."""
     if part.asking:
         return
-    side = part.pipeline.held_back_by(now - worker.grace_s)
-    if side is None:
+    sides = part.pipeline.held_back_by(now - worker.grace_s)
+    if not sides:
         return
     part.asking = True
-    worker.spawn(_confirm(worker, p, part, side))
+    worker.spawn(_confirm(worker, p, part, sides))
 
 
-async def _confirm(worker: StreamWorker, p: int, part: InputPartition, side: int) -> None:
-    tp = TP(worker.names[side], p)
+async def _confirm(
+    worker: StreamWorker, p: int, part: InputPartition, sides: tuple[int, ...]
+) -> None:
+    tps = [TP(worker.names[side], p) for side in sides]
     asked = time.monotonic()
     try:
-        ends = await worker.app.consumer.highwaters(tp)
+        ends = await worker.app.consumer.highwaters(*tps)
     except Exception:
-        log.exception("%s[%d]: asking the broker for the end offset failed", tp.topic, p)
+        log.exception("%s[%d]: asking the broker for the end offset failed", tps[0].topic, p)
         return
     finally:
         part.asking = False
-    if worker.inputs.get(p) is not part or tp not in ends:
+    if worker.inputs.get(p) is not part:
         return  # revoked meanwhile
-    if read_upto(part, side) < ends[tp]:
-        return  # the rest of it is on its way
     confirmed = list(part.confirmed)
-    confirmed[side] = asked
-    part.confirmed = (confirmed[0], confirmed[1])
+    for side, tp in zip(sides, tps, strict=True):
+        if tp in ends and read_upto(part, side) >= ends[tp]:
+            confirmed[side] = asked
+        # otherwise the rest of it is on its way
+    if tuple(confirmed) == part.confirmed:
+        return
+    part.confirmed = tuple(confirmed)
     with acting_for(p):
         worker.release(p, part, time.monotonic())
 
@@ -86,10 +91,7 @@ async def flush_when_idle(worker: StreamWorker) -> None:
     for p, part in waiting:
         if worker.inputs.get(p) is not part or part.input_at > quiet:
             continue  # gone, or input arrived while asking
-        read_all = all(
-            read_upto(part, side) >= ends.get(TP(names[side], p), 0)
-            for side in (TRANSACTIONS, SETTLEMENTS)
-        )
+        read_all = all(read_upto(part, side) >= ends.get(TP(names[side], p), 0) for side in SIDES)
         if read_all:
             with acting_for(p):
                 part.pipeline.flush_idle()

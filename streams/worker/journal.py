@@ -31,8 +31,21 @@ import msgspec
 from streams.alerts import Alert
 
 FLUSH: Final = 2
-"""An entry's kind when the worker ran the engine's open step because both inputs were idle;
-other entries' kind is their input's side (``merge.TRANSACTIONS``, ``merge.SETTLEMENTS``)."""
+"""An entry's kind when the worker ran the engine's open step because its inputs were idle;
+other entries' kind is their input's side (``merge.TRANSACTIONS``, ``merge.SETTLEMENTS``), or 3
+for ``merge.FEEDBACK`` (see ``entry_kind``)."""
+
+
+def entry_kind(side: int) -> int:
+    """The journal entry kind of an input side (``FLUSH`` itself is not a side)."""
+    return side if side < FLUSH else side + 1
+
+
+def entry_side(kind: int) -> int:
+    """The input side of a journal entry kind other than ``FLUSH``."""
+    return kind if kind < FLUSH else kind - 1
+
+
 JOURNAL_MARGIN_US: Final = 2 * 86400_000_000
 """How much longer than the rules' retention a journal keeps its entries."""
 

@@ -1,7 +1,8 @@
-"""Two inputs of one partition merged on event time, as Kafka Streams does it.
+"""The inputs of one partition (transactions, settlements, outcomes) merged on event time, as Kafka
+Streams does it.
 
-Each topic-partition is read in offset order, which is (nearly) event-time order. Among the two
-buffered heads the earlier event goes first. When one side's buffer is empty, the other side may
+Each topic-partition is read in offset order, which is (nearly) event-time order. Among the
+buffered heads the earliest event goes first. While a side's buffer is empty, another side may
 only go ahead if the empty side has nothing more to read (it is caught up with its high
 watermark); otherwise its next record is in flight and might be earlier. This keeps a worker that
 catches up on a backlog from seeing a day of settlements before the transactions they settle.
@@ -33,6 +34,10 @@ T = TypeVar("T")
 
 TRANSACTIONS = 0
 SETTLEMENTS = 1
+FEEDBACK = 2
+SIDES = (TRANSACTIONS, SETTLEMENTS, FEEDBACK)
+NEVER = (float("-inf"), float("-inf"), float("-inf"))
+"""Per side: the broker never said that side had nothing unread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,7 @@ class Grace:
     """Hold before overtaking a side that received nothing for ``active_s``."""
     active_s: float
     """Hold before overtaking a side that received something within the last ``active_s``."""
-    confirmed: tuple[float, float] = (float("-inf"), float("-inf"))
+    confirmed: tuple[float, ...] = NEVER
     """Per side, when the broker was last asked for its end offset and the answer was that
     this side had nothing unread (same clock as ``now``)."""
 
@@ -58,18 +63,13 @@ class Grace:
 
 
 class TimeMerger(Generic[T]):
-    """Buffers for side 0 (transactions) and side 1 (settlements); ties go to side 0."""
+    """Buffers per side (``SIDES``); on a tie of event times the lower side goes first."""
 
     __slots__ = ("_last_arrival", "_queues")
 
     def __init__(self) -> None:
-        self._queues: tuple[
-            deque[tuple[int | None, float, T]], deque[tuple[int | None, float, T]]
-        ] = (
-            deque(),
-            deque(),
-        )
-        self._last_arrival = [float("-inf"), float("-inf")]
+        self._queues: tuple[deque[tuple[int | None, float, T]], ...] = tuple(deque() for _ in SIDES)
+        self._last_arrival = [float("-inf")] * len(SIDES)
 
     def push(self, side: int, ts: int | None, item: T, arrived: float = 0.0) -> None:
         """Buffer one record of ``side``; ``ts`` None marks input that has no event time;
@@ -81,7 +81,7 @@ class TimeMerger(Generic[T]):
         return len(self._queues[side])
 
     def __len__(self) -> int:
-        return len(self._queues[0]) + len(self._queues[1])
+        return sum(len(queue) for queue in self._queues)
 
     def pop_head(self, side: int) -> T:
         """Remove and return ``side``'s oldest record (released by other means)."""
@@ -91,14 +91,24 @@ class TimeMerger(Generic[T]):
         """The records ``side`` buffers, oldest first."""
         return [item for _, _, item in self._queues[side]]
 
-    def held_back_by(self, since: float) -> int | None:
-        """The side that is empty while the other side's head (with an event time) has been
-        held since ``since`` or longer; None when no record waits that way."""
+    def held_back_by(self, since: float) -> tuple[int, ...]:
+        """The sides that are empty while the earliest head (with an event time) has been held
+        since ``since`` or longer; none when no record waits that way."""
+        head = self._earliest()
+        if head is None or self._queues[head][0][1] > since:
+            return ()
+        return tuple(side for side, queue in enumerate(self._queues) if not queue)
+
+    def _earliest(self) -> int | None:
+        """The side whose head has the earliest event time (the lower side on a tie)."""
+        best: int | None = None
+        best_ts = 0
         for side, queue in enumerate(self._queues):
-            other = self._queues[1 - side]
-            if not queue and other and other[0][0] is not None and other[0][1] <= since:
-                return side
-        return None
+            if queue:
+                ts = queue[0][0]
+                if ts is not None and (best is None or ts < best_ts):
+                    best, best_ts = side, ts
+        return best
 
     def pop_ready(
         self, caught_up: Callable[[int], bool], grace: Grace | None = None
@@ -109,27 +119,22 @@ class TimeMerger(Generic[T]):
         when that side's buffer is empty. With ``grace``, a record overtakes an empty side only
         once it has been held as long as the grace says.
         """
-        txns, lines = self._queues
+        queues = self._queues
         if grace is None:
-            txn_due = line_due = float("inf")
+            due = [float("inf")] * len(queues)
         else:
-            txn_due = grace.due(SETTLEMENTS, self._last_arrival[SETTLEMENTS])
-            line_due = grace.due(TRANSACTIONS, self._last_arrival[TRANSACTIONS])
+            due = [grace.due(side, self._last_arrival[side]) for side in SIDES]
         while True:
-            if txns and txns[0][0] is None:
-                yield TRANSACTIONS, txns.popleft()[2]
-            elif lines and lines[0][0] is None:
-                yield SETTLEMENTS, lines.popleft()[2]
-            elif txns and lines:
-                ts_txn, ts_line = txns[0][0], lines[0][0]
-                assert ts_txn is not None and ts_line is not None
-                if ts_line < ts_txn:
-                    yield SETTLEMENTS, lines.popleft()[2]
-                else:
-                    yield TRANSACTIONS, txns.popleft()[2]
-            elif txns and txns[0][1] <= txn_due and caught_up(SETTLEMENTS):
-                yield TRANSACTIONS, txns.popleft()[2]
-            elif lines and lines[0][1] <= line_due and caught_up(TRANSACTIONS):
-                yield SETTLEMENTS, lines.popleft()[2]
+            for side, queue in enumerate(queues):  # input without an event time goes at once
+                if queue and queue[0][0] is None:
+                    yield side, queue.popleft()[2]
+                    break
             else:
-                return
+                best = self._earliest()
+                if best is None:
+                    return
+                arrived = queues[best][0][1]
+                for side, queue in enumerate(queues):
+                    if not queue and not (arrived <= due[side] and caught_up(side)):
+                        return
+                yield best, queues[best].popleft()[2]

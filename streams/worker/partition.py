@@ -10,10 +10,8 @@ from typing import Any
 from faust.types import EventT
 
 from streams.worker.cards import CardStage, Sale, card_partition, encode_batch, sale_batches
+from streams.worker.merge import NEVER, SIDES
 from streams.worker.pipeline import PartitionPipeline
-
-NEVER = (float("-inf"), float("-inf"))
-"""A side the broker never said had nothing unread."""
 
 
 @dataclass(eq=False)
@@ -26,14 +24,14 @@ class InputPartition:
     """A message arrived since the partition was assigned (timers skip the others)."""
     input_at: float = 0.0
     """When its last input message arrived (monotonic)."""
-    confirmed: tuple[float, float] = NEVER
+    confirmed: tuple[float, ...] = NEVER
     """Per side, when the broker last said that side had nothing unread."""
     asking: bool = False
     """An end-offset question to the broker is in flight."""
-    seen: list[int] = field(default_factory=lambda: [-1, -1])
+    seen: list[int] = field(default_factory=lambda: [-1] * len(SIDES))
     """Per side, the last offset delivered."""
     waiting: tuple[dict[int, tuple[EventT[bytes], float]], ...] = field(
-        default_factory=lambda: ({}, {})
+        default_factory=lambda: tuple({} for _ in SIDES)
     )
     """Per side, delivered messages not yet acknowledged, with when they arrived."""
     unwritten: list[tuple[int, bytes]] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""One input partition: decode, merge both topics on event time, journal, detect.
+"""One input partition: decode, merge its topics on event time, journal, detect.
 
 Pure and synchronous, so it is tested without a broker: the Faust driver offers raw messages,
 asks for what is ready, and carries out the returned ``Output`` (publish alerts and dead letters,
@@ -32,10 +32,12 @@ from streams.worker.journal import (
     JournalCursor,
     JournaledOutput,
     encode_entry,
+    entry_kind,
+    entry_side,
 )
-from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace, TimeMerger
+from streams.worker.merge import SIDES, TRANSACTIONS, Grace, TimeMerger
 
-_KINDS: Final[tuple[EventKind, EventKind]] = ("transaction", "settlement")
+_KINDS: Final[tuple[EventKind, ...]] = ("transaction", "settlement", "feedback")
 # Journal entries are kept two days beyond the engine's retention, so a rebuilt engine has seen
 # everything the live one still remembers.
 
@@ -63,7 +65,7 @@ class _Snapshot(msgspec.Struct, array_like=True):
     held then."""
 
     cursor: tuple[int, int, list[tuple[int, int]]]
-    next_offset: tuple[int, int]
+    next_offset: list[int]
     buffered: list[_Buffered]
     engine: msgspec.Raw
 
@@ -83,13 +85,14 @@ class Output(JournaledOutput):
 
 
 class PartitionPipeline:
-    """Engine, merger and journal bookkeeping for one partition of both input topics."""
+    """Engine, merger and journal bookkeeping for one partition of the input topics
+    (transactions, settlements, feedback: ``merge.SIDES``)."""
 
     def __init__(
         self,
         partition: int,
         config: Config,
-        topics: tuple[str, str],
+        topics: tuple[str, ...],
         scorer: Scorer | None = None,
     ) -> None:
         self.partition = partition
@@ -98,12 +101,12 @@ class PartitionPipeline:
         # Features are always tracked, so a model loaded later judges with warm state.
         self.engine.patterns.track = True
         check = config.card_numbers_in_ids
-        self._decoders = (EventDecoder("transaction", check), EventDecoder("settlement", check))
+        self._decoders = tuple(EventDecoder(kind, check) for kind in _KINDS)
         self._merger: TimeMerger[_Pending] = TimeMerger()
         self.cursor = JournalCursor(config.retention_us + JOURNAL_MARGIN_US)
-        self._next_offset = [0, 0]
+        self._next_offset = [0] * len(SIDES)
         """Per side, every offset below this one is journaled or buffered."""
-        self._held: tuple[dict[int, bool], dict[int, bool]] = ({}, {})
+        self._held: tuple[dict[int, bool], ...] = tuple({} for _ in SIDES)
         """Per side, offsets buffered by a snapshot this pipeline was loaded from, and whether
         Kafka delivered them again yet: acknowledged once both released and delivered again."""
         self.out = Output()
@@ -146,8 +149,8 @@ class PartitionPipeline:
             if ack:
                 out.done.append((side, offset))
 
-    def held_back_by(self, since: float) -> int | None:
-        """The input side whose empty buffer holds back a record buffered since ``since``."""
+    def held_back_by(self, since: float) -> tuple[int, ...]:
+        """The input sides whose empty buffers hold back a record buffered since ``since``."""
         return self._merger.held_back_by(since)
 
     def flush_idle(self) -> bool:
@@ -157,7 +160,7 @@ class PartitionPipeline:
         """
         if len(self._merger) or not self.engine.has_open_step:
             return False
-        self._journal(FLUSH, -1, b"")
+        self.out.write(self.cursor, encode_entry(Entry(FLUSH, -1, b"")))
         self.engine.flush()
         self._drain(publish=True)
         return True
@@ -199,7 +202,7 @@ class PartitionPipeline:
             return None
         buffered: list[_Buffered] = []
         held = 0
-        for side in (TRANSACTIONS, SETTLEMENTS):
+        for side in SIDES:
             for offset, raw, item in self._merger.items(side):
                 if isinstance(item, BadInputError):
                     kept = mask_bytes(raw)[:MAX_RAW_BYTES]
@@ -217,7 +220,7 @@ class PartitionPipeline:
         engine = engine_snapshot.take(self.engine, held)
         state = _Snapshot(
             self.cursor.state(),
-            (self._next_offset[0], self._next_offset[1]),
+            list(self._next_offset),
             buffered,
             msgspec.Raw(engine),
         )
@@ -235,6 +238,10 @@ class PartitionPipeline:
             ) from None
         engine_snapshot.load(self.engine, state.engine)
         self.cursor.load_state(state.cursor)
+        if len(state.next_offset) != len(SIDES):
+            raise engine_snapshot.SnapshotRefusedError(
+                f"the snapshot covers {len(state.next_offset)} input topics, not {len(SIDES)}"
+            )
         self._next_offset = list(state.next_offset)
         for b in state.buffered:
             self._held[b.side][b.offset] = False
@@ -265,7 +272,7 @@ class PartitionPipeline:
                 self.engine.flush()
                 self._drain(publish)
                 continue
-            side = entry.kind
+            side = entry_side(entry.kind)
             item: Event | BadInputError
             if self._held[side] and entry.offset in self._held[side]:
                 # Buffered when the snapshot loaded was taken, released after it: the record
@@ -291,11 +298,12 @@ class PartitionPipeline:
     # -- internals --------------------------------------------------------------------------------
 
     def _journal(
-        self, kind: int, offset: int, raw: bytes, bad: BadInputError | None = None
+        self, side: int, offset: int, raw: bytes, bad: BadInputError | None = None
     ) -> None:
         # The changelog topic is as public as the alerts. An accepted event is journaled as its
         # contract fields (``contract_bytes``): ids exact, no field a card number could hide in.
         # Bad input keeps its raw text, masked, and the reason it was refused for.
+        kind = entry_kind(side)
         if bad is None:
             entry = encode_entry(Entry(kind, offset, raw))
         else:

@@ -26,6 +26,7 @@ it (a record batch header is 61 bytes; keys here are ids)."""
 class Topics:
     transactions: str = "pos.transactions"
     settlements: str = "pos.settlements"
+    feedback: str = "pos.feedback"
     alerts: str = "pos.alerts"
     deadletter: str = "pos.deadletter"
 
@@ -161,6 +162,7 @@ def settings_from_env(
         topics=Topics(
             transactions=env.get("POSGUARD_TOPIC_TRANSACTIONS") or d.topics.transactions,
             settlements=env.get("POSGUARD_TOPIC_SETTLEMENTS") or d.topics.settlements,
+            feedback=env.get("POSGUARD_TOPIC_FEEDBACK") or d.topics.feedback,
             alerts=env.get("POSGUARD_TOPIC_ALERTS") or d.topics.alerts,
             deadletter=env.get("POSGUARD_TOPIC_DEADLETTER") or d.topics.deadletter,
         ),

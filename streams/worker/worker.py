@@ -39,7 +39,7 @@ from streams.worker.end_offsets import ask_if_held, flush_when_idle, read_upto
 from streams.worker.flow import MergeFlow
 from streams.worker.gauges import refresh_gauges
 from streams.worker.journal_table import JournalTable
-from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace
+from streams.worker.merge import FEEDBACK, SETTLEMENTS, SIDES, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
 from streams.worker.modelwatch import ModelWatcher
 from streams.worker.partition import InputPartition
@@ -71,12 +71,16 @@ class StreamWorker:
         self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
         self.inputs: dict[int, InputPartition] = {}
         t = settings.topics
-        self.names = (t.transactions, t.settlements)
-        self._side = {t.transactions: TRANSACTIONS, t.settlements: SETTLEMENTS}
+        self.names = (t.transactions, t.settlements, t.feedback)
+        self._side = {
+            t.transactions: TRANSACTIONS,
+            t.settlements: SETTLEMENTS,
+            t.feedback: FEEDBACK,
+        }
         # Labelled children resolved once, and fed in sums (``count_arrivals``): a Prometheus
         # counter takes a lock on every increment, which cost more per message than the count.
         self._events_in = tuple(self.metrics.events_in.labels(name) for name in self.names)
-        self._arrived = [0, 0]
+        self._arrived = [0] * len(SIDES)
         self._consumed = 0
         self._last_input = time.monotonic()
         self.collector = CollectorPolicy()
@@ -214,7 +218,7 @@ class StreamWorker:
                 self._arrived[side] = 0
 
     def events_in_total(self) -> int:
-        """Input messages consumed since start, both topics."""
+        """Input messages consumed since start, every input topic."""
         self.count_arrivals()
         return self._consumed
 
@@ -316,7 +320,7 @@ class StreamWorker:
         self._send_sales(p, part, idle=False, force=True)
         self.takeovers[p] = take_over(p, pipe, self.journals, self.snapshots)
         pipe.engine.patterns.on_scored = self._on_scored  # the rebuild above is not observed
-        for side in (TRANSACTIONS, SETTLEMENTS):
+        for side in SIDES:
             if pipe.next_offset(side):  # the journal holds input of this side up to there
                 self.guard.expect((p, side), pipe.next_offset(side))
         self.inputs[p] = part
@@ -359,7 +363,7 @@ class StreamWorker:
             self.journals.forget(p)
             self.snapshots.forget(p)
             self.taker.cancel(p)
-            for side in (TRANSACTIONS, SETTLEMENTS):
+            for side in SIDES:
                 self.guard.forget((p, side))
         for q in {tp.partition for tp in revoked if tp.topic == self.cards_topic.get_topic_name()}:
             self.cards.forget(q)

@@ -24,7 +24,7 @@ from streams.worker.app import build_app
 from streams.worker.cards import SaleBatch, encode_batch
 from streams.worker.published import write_snapshots
 from streams.worker.settings import WorkerSettings
-from tests.builders import line_doc, txn_doc
+from tests.builders import feedback_doc, line_doc, txn_doc
 from tests.support.stream import expected_from_replay, final_states, merged_messages
 
 
@@ -35,7 +35,8 @@ class _Broker:
         self.ends: dict[TP, int] = {}
 
     def highwater(self, tp: TP) -> int | None:
-        return self.ends.get(tp)
+        # A topic nothing was sent to is empty (a consumer learns that from its first fetch).
+        return self.ends.get(tp, 0)
 
     async def highwaters(self, *tps: TP) -> dict[TP, int]:
         return {tp: self.ends.get(tp, 0) for tp in tps}
@@ -255,7 +256,7 @@ def test_a_record_held_behind_an_active_topic_goes_once_the_broker_says_it_is_al
     async def scenario() -> None:
         harness = Harness(tmp_path, None, merge_grace_ms=30, merge_active_grace_ms=60_000)
         worker = harness.worker
-        transactions, settlements = worker.names
+        transactions, settlements, _ = worker.names
         declined = msgspec.json.encode(txn_doc("D1", 0, status="DECLINED"))
         paid = msgspec.json.encode(line_doc("S1", "D1", 60))
         later = msgspec.json.encode(txn_doc("T2", 120))
@@ -306,7 +307,7 @@ def test_a_restarted_card_stage_rewinds_card_input_past_the_committed_offset(
     assert _rewinds(second, cards.topic) == 1
 
 
-def _taking_over(first: Harness, tmp: Path, config_file: Path, **settings: Any) -> Harness:
+def _taking_over(first: Harness, tmp: Path, config_file: Path | None, **settings: Any) -> Harness:
     """An app on another machine, with what Faust would recover there: the changelog the first
     app wrote; it reads on where the first one stopped."""
     second = Harness(tmp, config_file, **settings)
@@ -403,3 +404,26 @@ def test_a_restarted_app_rewinds_input_committed_past_what_its_journal_holds(
     asyncio.run(asyncio.wait_for(scenario(), timeout=120))
     expected = expected_from_replay(data)
     assert final_states(first.published + second.published) == expected.final
+
+
+def test_outcomes_on_the_feedback_topic_are_journaled_and_learnt_and_bad_ones_dead_lettered(
+    tmp_path: Path,
+) -> None:
+    first = Harness(tmp_path / "a", None)
+    transactions, _, outcomes = first.worker.names
+    sale = msgspec.json.encode(txn_doc("S1", 0, terminal="T9"))
+    confirmed = msgspec.json.encode(feedback_doc("F1", "S1", 600))
+    bad = msgspec.json.encode({**feedback_doc("F2", "S1", 700), "kind": "PERHAPS"})
+    first.run([(transactions, sale), (outcomes, confirmed), (outcomes, bad)])
+    assert [(d["kind"], d["reason"]) for d in first.dead] == [("feedback", "SCHEMA_VIOLATION")]
+    assert first.dead[0]["source"] == {"topic": outcomes, "partition": 0, "offset": 1}
+    engine = first.worker.inputs[0].pipeline.engine
+    assert engine.outcomes.accepted == 1
+    assert engine.patterns.tracker.terminals["T9"].outcomes is not None
+    # Taken over from the journal: the outcome is learnt again, not dead-lettered twice.
+    second = _taking_over(first, tmp_path / "b", None)
+    second.run([(transactions, msgspec.json.encode(txn_doc("S2", 900, terminal="T9")))])
+    rebuilt = second.worker.inputs[0].pipeline.engine
+    assert rebuilt.outcomes.accepted == 1 and "F1" in rebuilt.outcomes.known
+    assert rebuilt.patterns.tracker.terminals["T9"].outcomes is not None
+    assert second.dead == []

@@ -27,6 +27,7 @@ def unique_topics() -> Topics:
     return Topics(
         transactions=f"t-{tag}.transactions",
         settlements=f"t-{tag}.settlements",
+        feedback=f"t-{tag}.feedback",
         alerts=f"t-{tag}.alerts",
         deadletter=f"t-{tag}.deadletter",
     )
@@ -36,6 +37,7 @@ def topic_env(topics: Topics) -> dict[str, str]:
     return {
         "POSGUARD_TOPIC_TRANSACTIONS": topics.transactions,
         "POSGUARD_TOPIC_SETTLEMENTS": topics.settlements,
+        "POSGUARD_TOPIC_FEEDBACK": topics.feedback,
         "POSGUARD_TOPIC_ALERTS": topics.alerts,
         "POSGUARD_TOPIC_DEADLETTER": topics.deadletter,
     }

@@ -19,7 +19,7 @@ from streams.config import Config
 from streams.deadletter import DeadLetter
 from streams.filereader import ReplayReport
 from streams.replay import replay
-from tests.builders import line_doc, txn_doc
+from tests.builders import feedback_doc, line_doc, txn_doc
 
 PAN = "4111111111111111"
 
@@ -58,6 +58,14 @@ line_docs = st.builds(
     st.sampled_from(["M1", "M2"]),
     st.sampled_from([100, 1000, 5000]),
     st.sampled_from(["SETTLED", "SETTLED", "REJECTED"]),
+)
+feedback_docs = st.builds(
+    lambda i, txn, t, m, kind: feedback_doc(f"F{i}", f"T{txn}", t * 600, merchant=m, kind=kind),
+    st.integers(0, 6),
+    st.integers(0, 16),
+    st.integers(0, 200),
+    st.sampled_from(["M1", "M2"]),
+    st.sampled_from(["FRAUD_CONFIRMED", "FRAUD_CONFIRMED", "CHARGEBACK", "LEGITIMATE"]),
 )
 garbage = st.sampled_from(
     [b"{not json", b"[]", b'{"txn_id": 1}', b'{"amount_minor": 1.5}', b"\xff\xfe", b"null"]

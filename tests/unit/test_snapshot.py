@@ -23,9 +23,10 @@ from streams.engine.snapshot import SnapshotRefusedError
 from streams.rules.refund_rate import RefundRateConfig
 from streams.simulate import SimulationSettings, generate, input_rows
 from streams.worker.journal import decode_entry
+from streams.worker.merge import FEEDBACK, SIDES
 from streams.worker.pipeline import Output, PartitionPipeline
 from tests.builders import line_doc, txn_doc
-from tests.unit.test_properties import common, line_docs, txn_docs
+from tests.unit.test_properties import common, feedback_docs, line_docs, txn_docs
 from tests.unit.test_stream_pipeline import (
     TOPICS,
     _as_arrived,
@@ -46,9 +47,11 @@ class _Run:
     """Feeds a pipeline both topics in a seeded random interleaving, and can take a snapshot
     once ``snapshot_after`` messages were delivered (at the first moment one can be taken)."""
 
-    def __init__(self, txns: list[bytes], lines: list[bytes], seed: int) -> None:
-        self.messages = (txns, lines)
-        self.next = [0, 0]
+    def __init__(
+        self, txns: list[bytes], lines: list[bytes], seed: int, outcomes: list[bytes] | None = None
+    ) -> None:
+        self.messages = (txns, lines, outcomes or [])
+        self.next = [0, 0, 0]
         self.rng = random.Random(seed)
 
     def caught_up(self, side: int) -> bool:
@@ -65,10 +68,10 @@ class _Run:
         taken: bytes | None = None
         taken_at = 0
         delivered = 0
-        while not (self.caught_up(0) and self.caught_up(1)):
+        while not all(self.caught_up(s) for s in SIDES):
             if stop_after is not None and delivered >= stop_after:
                 return out, taken, taken_at
-            side = self.rng.choice([s for s in (0, 1) if not self.caught_up(s)])
+            side = self.rng.choice([s for s in SIDES if not self.caught_up(s)])
             offset = self.next[side]
             pipe.offer(side, offset, self.messages[side][offset])
             self.next[side] += 1
@@ -83,9 +86,11 @@ class _Run:
         return out, taken, taken_at
 
 
-def _uninterrupted(txns: list[bytes], lines: list[bytes], seed: int) -> list[Alert]:
+def _uninterrupted(
+    txns: list[bytes], lines: list[bytes], seed: int, outcomes: list[bytes] | None = None
+) -> list[Alert]:
     pipe = PartitionPipeline(0, _config(), TOPICS)
-    out, _, _ = _Run(txns, lines, seed).feed(pipe)
+    out, _, _ = _Run(txns, lines, seed, outcomes).feed(pipe)
     return out.alerts + _velocity(out.sales)
 
 
@@ -96,12 +101,13 @@ def _crash_and_take_over(
     snapshot_after: int,
     crash_after: int,
     load: Callable[[PartitionPipeline, bytes], int] = PartitionPipeline.load_snapshot,
+    outcomes: list[bytes] | None = None,
 ) -> tuple[list[Alert], int, bool]:
     """Alerts emitted by a worker that took a snapshot and was killed, then by the one that
     took over from that snapshot and the journal after it (and got everything again from
     Kafka); how many journal entries it fed again; whether a snapshot was taken at all."""
     first = PartitionPipeline(0, _config(), TOPICS)
-    run = _Run(txns, lines, seed)
+    run = _Run(txns, lines, seed, outcomes)
     before, taken, taken_at = run.feed(first, crash_after, snapshot_after)
     second = PartitionPipeline(0, _config(), TOPICS)
     published = first.seq  # a snapshot is written after what its entries made is published
@@ -113,14 +119,15 @@ def _crash_and_take_over(
     second.restore(journal, published)
     after = Output()  # not take()'s own: an empty one is handed over and kept
     _collect(after, second.take())
-    again = _Run(txns, lines, seed + 1)  # redelivered from the start, in another interleaving
+    # Redelivered from the start, in another interleaving.
+    again = _Run(txns, lines, seed + 1, outcomes)
     rest, _, _ = again.feed(second)
     _collect(after, rest)
     # Everything delivered again is acknowledged, what the snapshot held once it is released.
     assert (
         sorted(set(after.done))
         == sorted(after.done)
-        == [(side, offset) for side in (0, 1) for offset in range(len(run.messages[side]))]
+        == [(side, offset) for side in SIDES for offset in range(len(run.messages[side]))]
     )
     emitted = before.alerts + after.alerts + _velocity(before.sales + after.sales)
     return emitted, len(journal), taken is not None
@@ -134,6 +141,7 @@ def _crash_and_take_over(
     st.integers(0, 2**32),
     st.integers(0, 60),
     st.integers(0, 60),
+    st.lists(feedback_docs, max_size=8),
 )
 def test_a_snapshot_taken_anywhere_then_a_crash_anywhere_changes_no_alert(
     txns: list[Any],
@@ -142,12 +150,16 @@ def test_a_snapshot_taken_anywhere_then_a_crash_anywhere_changes_no_alert(
     seed: int,
     snapshot_after: int,
     crash_after: int,
+    outcomes: list[Any],
 ) -> None:
     t_lines = _as_arrived(txns, offsets)
     s_lines = _as_arrived(lines, [], "settled_at")
-    expected = _uninterrupted(t_lines, s_lines, seed)
+    f_lines = _as_arrived(outcomes, [], "known_at")
+    expected = _uninterrupted(t_lines, s_lines, seed, f_lines)
     crash_after = max(crash_after, snapshot_after)
-    emitted, _, _ = _crash_and_take_over(t_lines, s_lines, seed, snapshot_after, crash_after)
+    emitted, _, _ = _crash_and_take_over(
+        t_lines, s_lines, seed, snapshot_after, crash_after, outcomes=f_lines
+    )
     assert _final(emitted) == _final(expected)
     assert _contents(emitted) <= _contents(expected)
 
@@ -214,7 +226,8 @@ def test_no_card_number_reaches_a_snapshot() -> None:
     open step, what the merge buffers) are kept as their contract fields, bad input masked."""
     pan = "4111111111111111"
     pipe = PartitionPipeline(0, _config(), TOPICS)
-    never: Callable[[int], bool] = lambda side: False  # noqa: E731
+    # Nothing is caught up but the (empty) feedback topic.
+    never: Callable[[int], bool] = lambda side: side == FEEDBACK  # noqa: E731
     pipe.offer(0, 0, msgspec.json.encode({**txn_doc("TA", 10), "note": f"card {pan}"}))
     pipe.offer(1, 0, msgspec.json.encode({**line_doc("SL", "TA", 20), "note": pan}))
     pipe.release(never)  # TA runs, into the open step

@@ -15,11 +15,11 @@ from streams.alerts import Alert
 from streams.config import Config
 from streams.worker.cards import CardStage, Sale, SaleBatch
 from streams.worker.journal import decode_entry
-from streams.worker.merge import SETTLEMENTS, TRANSACTIONS, Grace, TimeMerger
+from streams.worker.merge import FEEDBACK, SETTLEMENTS, SIDES, TRANSACTIONS, Grace, TimeMerger
 from streams.worker.pipeline import Output, PartitionPipeline
 from tests.unit.test_properties import _lines, _replay, common, garbage, line_docs, txn_docs
 
-TOPICS = ("tx", "st")
+TOPICS = ("tx", "st", "fb")
 _YEAR = 365 * 86400
 # Clock errors, in seconds, a generated transaction may carry: none (most), minutes, hours, days
 # and years, both ways.
@@ -48,11 +48,13 @@ def _as_arrived(docs: list[Any], offsets: list[int], key: str = "event_time") ->
 
 
 class Feed:
-    """Delivers two message lists to a pipeline in chunks, the way a consumer would."""
+    """Delivers the input topics' messages to a pipeline in chunks, the way a consumer would."""
 
-    def __init__(self, txns: list[bytes], lines: list[bytes]) -> None:
-        self.messages = (txns, lines)
-        self.next = [0, 0]
+    def __init__(
+        self, txns: list[bytes], lines: list[bytes], outcomes: list[bytes] | None = None
+    ) -> None:
+        self.messages = (txns, lines, outcomes or [])
+        self.next = [0, 0, 0]
 
     def caught_up(self, side: int) -> bool:
         return self.next[side] >= len(self.messages[side])
@@ -60,8 +62,8 @@ class Feed:
     def run(self, pipe: PartitionPipeline, rng: random.Random, stop_after: int | None) -> Output:
         out = Output()
         delivered = 0
-        while not (self.caught_up(0) and self.caught_up(1)):
-            side = rng.choice([s for s in (0, 1) if not self.caught_up(s)])
+        while not all(self.caught_up(s) for s in SIDES):
+            side = rng.choice([s for s in SIDES if not self.caught_up(s)])
             for _ in range(rng.randint(1, 5)):
                 if self.caught_up(side) or (stop_after is not None and delivered >= stop_after):
                     break
@@ -211,15 +213,36 @@ def _check_crash(
     assert _final(before.alerts + after.restored + after.alerts + velocity) == _final(expected)
 
 
+def _only_feedback_read(side: int) -> bool:
+    """The (empty) feedback topic is read to its end; the others may hold more."""
+    return side == FEEDBACK
+
+
 def test_merger_orders_by_event_time_and_waits_for_a_side_still_reading() -> None:
     merger: TimeMerger[str] = TimeMerger()
     merger.push(TRANSACTIONS, 10, "t10")
     merger.push(TRANSACTIONS, 30, "t30")
     merger.push(SETTLEMENTS, 20, "s20")
-    assert [x for _, x in merger.pop_ready(lambda s: False)] == ["t10", "s20"]
+    assert [x for _, x in merger.pop_ready(_only_feedback_read)] == ["t10", "s20"]
     # t30 alone: settlements may still hold something earlier; wait until they are caught up.
-    assert list(merger.pop_ready(lambda s: False)) == []
+    assert list(merger.pop_ready(_only_feedback_read)) == []
     assert [x for _, x in merger.pop_ready(lambda s: True)] == ["t30"]
+
+
+def test_merger_waits_for_the_feedback_topic_too_and_outcomes_wait_their_turn() -> None:
+    merger: TimeMerger[str] = TimeMerger()
+    merger.push(FEEDBACK, 25, "f25")
+    merger.push(TRANSACTIONS, 10, "t10")
+    merger.push(SETTLEMENTS, 30, "s30")
+    merger.push(TRANSACTIONS, 40, "t40")
+    # Then s30 waits: an outcome known earlier may still be on its way.
+    assert [x for _, x in merger.pop_ready(lambda s: False)] == ["t10", "f25"]
+    assert [x for _, x in merger.pop_ready(_only_feedback_read)] == ["s30"]
+    assert list(merger.pop_ready(_only_feedback_read)) == []  # t40 waits for the settlements
+    assert [x for _, x in merger.pop_ready(lambda s: True)] == ["t40"]
+    merger.push(FEEDBACK, 50, "f50")
+    merger.push(TRANSACTIONS, 50, "t50")
+    assert [x for _, x in merger.pop_ready(lambda s: True)] == ["t50", "f50"]  # ties: lower side
 
 
 def test_merger_ties_go_to_transactions_and_bad_input_never_waits() -> None:
@@ -227,7 +250,7 @@ def test_merger_ties_go_to_transactions_and_bad_input_never_waits() -> None:
     merger.push(SETTLEMENTS, 5, "s5")
     merger.push(TRANSACTIONS, None, "garbage")
     merger.push(TRANSACTIONS, 5, "t5")
-    assert [x for _, x in merger.pop_ready(lambda s: False)] == ["garbage", "t5"]
+    assert [x for _, x in merger.pop_ready(_only_feedback_read)] == ["garbage", "t5"]
     assert [x for _, x in merger.pop_ready(lambda s: True)] == ["s5"]
 
 
@@ -253,20 +276,20 @@ def test_merger_cuts_the_long_hold_short_when_the_broker_confirms_after_arrival(
     merger.push(SETTLEMENTS, 10, "s10", arrived=100.0)
     assert [x for _, x in merger.pop_ready(lambda s: True)] == ["s10"]
     merger.push(TRANSACTIONS, 20, "t20", arrived=100.2)
-    assert merger.held_back_by(100.2) == SETTLEMENTS
-    assert merger.held_back_by(100.1) is None  # not held that long yet
+    assert merger.held_back_by(100.2) == (SETTLEMENTS, FEEDBACK)  # both empty
+    assert merger.held_back_by(100.1) == ()  # not held that long yet
     # Asked before the transaction arrived: the answer may predate settlements written before it.
-    early = (float("-inf"), 100.19)
+    early = (float("-inf"), 100.19, float("-inf"))
     assert list(merger.pop_ready(lambda s: True, Grace(100.35, 0.1, 1.0, early))) == []
     # Asked after it arrived, but the short grace is not over yet.
-    asked = (float("-inf"), 100.21)
+    asked = (float("-inf"), 100.21, float("-inf"))
     assert list(merger.pop_ready(lambda s: True, Grace(100.25, 0.1, 1.0, asked))) == []
     # Both: it goes, long before the long grace; unless the consumer has unread settlements.
     assert list(merger.pop_ready(lambda s: False, Grace(100.31, 0.1, 1.0, asked))) == []
     assert [x for _, x in merger.pop_ready(lambda s: True, Grace(100.31, 0.1, 1.0, asked))] == [
         "t20"
     ]
-    assert merger.held_back_by(200.0) is None
+    assert merger.held_back_by(200.0) == ()
 
 
 def test_journal_trims_entries_older_than_retention() -> None:
