@@ -16,7 +16,8 @@ class FeatureState(msgspec.Struct, array_like=True, frozen=True):
     """A ``FeatureTracker``'s state as plain rows, for a snapshot: per merchant ``(id, amounts'
     n and log mean, hours, sales, attempts, refund ratio, decline ratio)``, per terminal ``(id,
     n, log mean, attempts)``, per card ``(token, sales, declines, last sale, last seen, n, log
-    mean)``; merchants and terminals then their sales per day, and all three their outcomes."""
+    mean)``; merchants and terminals then their sales per day, all three their outcomes, and cards
+    the variance of their log amounts."""
 
     merchants: list[
         tuple[
@@ -43,5 +44,6 @@ class FeatureState(msgspec.Struct, array_like=True, frozen=True):
             int,
             float,
             OutcomeRows | None,
+            float,
         ]
     ]

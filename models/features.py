@@ -38,6 +38,7 @@ FEATURE_NAMES: Final = (
     "log_seconds_since_card_sale",
     "amount_vs_card",
     "log_amount",
+    "card_amount_zscore",
     "terminal_frauds_1d",
     "terminal_frauds_7d",
     "terminal_frauds_28d",
@@ -61,6 +62,9 @@ ALPHA: Final = 0.02
 ENTRY_RISK: Final = {"CHIP": 0.0, "CONTACTLESS": 0.0, "QR": 0.0, "SWIPE": 1.0, "KEYED": 2.0}
 UNKNOWN_ENTRY_RISK: Final = 0.5
 _LN_10: Final = math.log(10)
+_VAR_FLOOR: Final = 0.01
+"""Added to a card's log-amount variance: a card that always spends the same is not infinitely
+surprised by a cent more (a tenth in log terms is one standard deviation)."""
 
 
 def _ewma(current: float, value: float, n: int) -> float:
@@ -107,6 +111,9 @@ class CardProfile:
     amounts: AmountProfile = field(default_factory=AmountProfile)
     """The card's own typical sale: a stolen card spends unlike its owner, wherever it is used."""
     outcomes: OutcomeHistory | None = None
+    log_var: float = 0.0
+    """How much the card's log amounts vary around ``amounts`` (weighted like its mean): five
+    times the usual is nothing for a card that spends anything, a lot for one that never does."""
 
 
 class SaleContext(NamedTuple):
@@ -277,6 +284,7 @@ class FeatureTracker:
             math.log1p(min(since, NEVER_SEEN_SECONDS)),
             0.0 if c_n == 0 else log_amount - c_mean,
             log_amount - currency_exponent * _LN_10,
+            0.0 if c_n < 2 else (log_amount - c_mean) / math.sqrt(card.log_var + _VAR_FLOOR),
             *t_risk,
             *m_risk,
             0.0 if c_outcomes is None else float(c_outcomes.count(ts, RATE_DAYS)),
@@ -295,7 +303,10 @@ class FeatureTracker:
         t_amounts.log_mean = t_mean + (log_amount - t_mean) * (ALPHA if weight < ALPHA else weight)
         c_n = c_amounts.n = c_n + 1
         weight = 1.0 / c_n
-        c_amounts.log_mean = c_mean + (log_amount - c_mean) * (ALPHA if weight < ALPHA else weight)
+        weight = ALPHA if weight < ALPHA else weight
+        deviation = log_amount - c_mean
+        c_amounts.log_mean = c_mean + deviation * weight
+        card.log_var = (1.0 - weight) * (card.log_var + weight * deviation * deviation)
         hours[hour] += 1
         n = merchant.sales = merchant.sales + 1
         weight = 1.0 / n
@@ -372,6 +383,7 @@ class FeatureTracker:
                     c.amounts.n,
                     c.amounts.log_mean,
                     _outcome_rows(c.outcomes),
+                    c.log_var,
                 )
                 for key, c in self.cards.items()
             ],
@@ -406,8 +418,9 @@ class FeatureTracker:
                 last_seen,
                 AmountProfile(n, log_mean),
                 _outcome_history(o),
+                log_var,
             )
-            for key, sales, declines, last_sale, last_seen, n, log_mean, o in state.cards
+            for key, sales, declines, last_sale, last_seen, n, log_mean, o, log_var in state.cards
         }
 
     def expire(self, now: int) -> None:
@@ -431,6 +444,17 @@ _NO_RISK: Final = (0.0, 0.0, 0.0, 0.0, NO_FRAUD_DAYS)
 _NO_MERCHANT_RISK: Final = (0.0, 0.0, NO_FRAUD_DAYS)
 OUTCOME_FEATURES: Final = FEATURE_NAMES[-9:]
 """The features that read outcomes; the rest never do."""
+FOREST_FEATURES: Final = tuple(
+    name
+    for name in FEATURE_NAMES
+    if name not in OUTCOME_FEATURES
+    and name not in ("local_hour", "day_of_week", "merchant_refund_ratio", "merchant_decline_ratio")
+)
+"""What the isolation forest judges a sale by. Not the outcome features (a fleet without
+outcomes has none, and with outcomes the supervised model learns from them), nor the sale's bare
+hour and weekday (a Sunday sale is not strange; how rare its hour is for the merchant is kept) or
+the merchant's refund and decline ratios (they describe the merchant, not the sale): in an
+isolation forest every feature without signal dilutes the ones with it."""
 NO_OUTCOMES: Final = (0.0, 0.0, 0.0, 0.0, NO_FRAUD_DAYS, 0.0, 0.0, NO_FRAUD_DAYS, 0.0)
 """Their values while no outcome is known."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from models.boosted import MIN_FRAUDS, fit_boosted
-from models.features import FEATURE_NAMES
+from models.features import FEATURE_NAMES, FOREST_FEATURES
 from models.forest import ForestModel
 from models.train import fit_model
 from streams.config import Config
@@ -135,9 +135,10 @@ def train_from_history(
             if settings.scorer == "auto"
             else "asked for"
         )
+    columns = [FEATURE_NAMES.index(name) for name in FOREST_FEATURES]
     model, _ = fit_model(
-        np.asarray(rows),
-        FEATURE_NAMES,
+        np.asarray(rows)[:, columns],
+        FOREST_FEATURES,
         target_alert_rate=settings.target_alert_rate,
         n_trees=settings.n_trees,
         max_samples=settings.max_samples,

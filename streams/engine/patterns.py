@@ -41,8 +41,9 @@ class SuspiciousPatterns:
         self.track = track
         self.tracker = FeatureTracker()
         self.scorer: Scorer | None = None
-        self._reorder = False
-        """The model's feature order differs from ``FEATURE_NAMES`` (decided once per model)."""
+        self._columns: list[int] | None = None
+        """Where the model's features are in a row, when it reads other features or another
+        order than ``FEATURE_NAMES`` (decided once per model)."""
         self.scored = 0
         # Called with every scored row (replay's evaluation and training read them).
         self.on_scored: Callable[[Transaction, list[float], float | None], None] | None = None
@@ -56,7 +57,9 @@ class SuspiciousPatterns:
                     f"{', '.join(sorted(missing))}"
                 )
             self.track = True
-            self._reorder = scorer.feature_names != list(FEATURE_NAMES)
+            names = scorer.feature_names
+            reordered = names != list(FEATURE_NAMES)
+            self._columns = [FEATURE_NAMES.index(n) for n in names] if reordered else None
         self.scorer = scorer
 
     def observe(self, on_scored: Callable[[Transaction, list[float], float | None], None]) -> None:
@@ -90,8 +93,9 @@ class SuspiciousPatterns:
         score: float | None = None
         if scorer is not None and self.rule.enabled:
             model_row = row
-            if self._reorder:
-                model_row = scorer.row_from_mapping(dict(zip(FEATURE_NAMES, row, strict=True)))
+            columns = self._columns
+            if columns is not None:
+                model_row = [row[i] for i in columns]
             self.scored += 1
             if self.on_scored is None:  # only the decision is wanted: ordinary rows stop early
                 score = scorer.score_if_anomalous(model_row)
@@ -223,6 +227,14 @@ def describe_feature(name: str, value: float, t: Transaction, ctx: SaleContext) 
         return _amount_words(t, ctx.terminal_typical_minor, "this terminal")
     if name == "amount_vs_card":
         return _amount_words(t, ctx.card_typical_minor, "this card")
+    if name == "card_amount_zscore":
+        if value == 0.0:
+            return "a card with too few sales to know its usual spending"
+        side = "above" if value > 0 else "below"
+        return (
+            f"{abs(value):.1f} times this card's usual variation {side} its typical sale, "
+            "measured on the log of its amounts"
+        )
     if name == "log_amount":
         return f"an amount of {format_amount(t.amount_minor, t.currency)}"
     if name in ("local_hour", "hour_rarity"):

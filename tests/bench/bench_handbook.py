@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from models.boosted import fit_boosted
-from models.features import FEATURE_NAMES, NO_OUTCOMES, OUTCOME_FEATURES
+from models.features import FEATURE_NAMES, FOREST_FEATURES, NO_OUTCOMES, OUTCOME_FEATURES
 from models.metrics import average_precision, card_precision_at_k, roc_auc
 from models.scorer import Scorer
 from models.train import fit_model
@@ -112,11 +112,12 @@ def run(settings: HandbookSettings, base: Path) -> dict[str, Any]:
     np.savez(base / "handbook-rows.npz", x=x, day=day, customer=customer, kind=kind)
     train = (day >= TRAIN_START_DAY) & (day < TRAIN_START_DAY + TRAIN_DAYS)
     test = test_mask(day, customer, fraud)
-    forest, _ = fit_model(blind[train], FEATURE_NAMES, seed=settings.seed)
+    columns = [FEATURE_NAMES.index(name) for name in FOREST_FEATURES]
+    forest, _ = fit_model(blind[train][:, columns], FOREST_FEATURES, seed=settings.seed)
     boosted, _ = fit_boosted(x[train], fraud[train], FEATURE_NAMES, seed=settings.seed)
     y = fraud[test]
     tested = (y, kind[test], day[test], customer[test])
-    without = scores(tested[0], Scorer(forest).score_batch(blind[test]), *tested[1:])
+    without = scores(tested[0], Scorer(forest).score_batch(blind[test][:, columns]), *tested[1:])
     with_outcomes = scores(tested[0], Scorer(boosted).score_batch(x[test]), *tested[1:])
     # What no model can beat without outcomes: a compromised terminal's sales are its customers'
     # ordinary sales. The ceiling ranks the other two kinds first, those sales at random.
