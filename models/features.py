@@ -249,7 +249,7 @@ class FeatureTracker:
         if t_outcomes is None:
             t_risk = _NO_RISK
         else:
-            t_sales = t_days.count(ts, RATE_DAYS)
+            t_sales = t_days.count_upto(ts, RATE_DAYS)
             t_risk = (
                 float(t_outcomes.count(ts, 1)),
                 float(t_outcomes.count(ts, 7)),
@@ -260,7 +260,7 @@ class FeatureTracker:
         if m_outcomes is None:
             m_risk = _NO_MERCHANT_RISK
         else:
-            m_sales = m_days.count(ts, RATE_DAYS)
+            m_sales = m_days.count_upto(ts, RATE_DAYS)
             m_risk = (
                 float(m_outcomes.count(ts, 7)),
                 m_outcomes.count(ts, RATE_DAYS) / (m_sales if m_sales > 1 else 1),

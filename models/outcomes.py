@@ -86,35 +86,44 @@ class OutcomeHistory:
 
 
 class SalesByDay:
-    """Sales per UTC day over the last ``RATE_DAYS`` days."""
+    """Sales per UTC day over the last ``RATE_DAYS`` days: today's as plain numbers (a sale costs
+    a comparison and an increment), earlier days' in a short queue."""
 
-    __slots__ = ("days",)
+    __slots__ = ("count", "day", "past")
 
     def __init__(self, days: list[tuple[int, int]] | None = None) -> None:
-        self.days: deque[list[int]] = deque([d, n] for d, n in days or ())
+        self.day = -1
+        self.count = 0
+        self.past: deque[tuple[int, int]] = deque()
+        for day, n in days or ():
+            if self.day >= 0:
+                self.past.append((self.day, self.count))
+            self.day, self.count = day, n
 
     def add(self, ts: int) -> None:
         day = ts // DAY_US
-        days = self.days
-        if days and days[-1][0] == day:
-            days[-1][1] += 1
+        if day <= self.day:  # today, or a late sale: counted on the newest day kept
+            self.count += 1
             return
-        if days and days[-1][0] > day:  # a late sale: counted on the newest day kept
-            days[-1][1] += 1
-            return
-        days.append([day, 1])
-        while days[0][0] <= day - RATE_DAYS:
-            days.popleft()
+        past = self.past
+        if self.day >= 0:
+            past.append((self.day, self.count))
+        self.day, self.count = day, 1
+        while past and past[0][0] <= day - RATE_DAYS:
+            past.popleft()
 
-    def count(self, now: int, days_back: int) -> int:
+    def count_upto(self, now: int, days_back: int) -> int:
         """Sales on the ``days_back`` UTC days up to and including ``now``'s."""
         first = now // DAY_US - days_back + 1
-        total = 0
-        for day, n in reversed(self.days):
+        total = self.count if self.day >= first else 0
+        for day, n in reversed(self.past):
             if day < first:
                 break
             total += n
         return total
 
     def rows(self) -> list[tuple[int, int]]:
-        return [(d, n) for d, n in self.days]
+        rows = list(self.past)
+        if self.day >= 0:
+            rows.append((self.day, self.count))
+        return rows

@@ -10,12 +10,14 @@ import pytest
 
 from models.metrics import card_precision_at_k
 from streams.decode import EventDecoder
-from streams.events import Transaction
+from streams.events import Feedback, Transaction
 from streams.simulate.handbook import (
     AMOUNT_LIMIT,
+    FEEDBACK_DELAY_DAYS,
     HandbookSettings,
     HandbookTransactions,
     generate,
+    write_feedback,
     write_transactions,
 )
 
@@ -74,6 +76,34 @@ def test_written_transactions_are_posguard_input(
     assert [e.amount_minor for e in sales] == data.cents[:500].tolist()
     # Four terminals per merchant: a merchant's terminals are numbered within it.
     assert len({e.merchant_id for e in sales}) < len({e.terminal_id for e in sales})
+
+
+def test_every_fraud_is_confirmed_a_week_later_about_its_own_sale(
+    data: HandbookTransactions, tmp_path: Path
+) -> None:
+    settings = HandbookSettings(
+        customers=300, terminals=600, days=60, seed=3, terminals_per_merchant=4
+    )
+    count = 5000
+    ids = write_transactions(data, settings, tmp_path / "t.jsonl", count)
+    written = write_feedback(data, settings, tmp_path / "f.jsonl", count)
+    sales = {
+        s.txn_id: s
+        for s in map(
+            EventDecoder("transaction").decode, (tmp_path / "t.jsonl").read_bytes().splitlines()
+        )
+    }
+    decoder = EventDecoder("feedback")
+    outcomes = [decoder.decode(x) for x in (tmp_path / "f.jsonl").read_bytes().splitlines()]
+    assert written == len(outcomes) == int((data.kind[:count] > 0).sum()) > 0
+    frauds = {ids[i] for i in np.flatnonzero(data.kind[:count] > 0)}
+    assert {f.txn_id for f in outcomes} == frauds
+    for f in outcomes:
+        assert isinstance(f, Feedback)
+        sale = sales[f.txn_id]
+        assert f.merchant_id == sale.merchant_id and f.kind == "FRAUD_CONFIRMED"
+        assert f.ts - sale.ts == FEEDBACK_DELAY_DAYS * 86_400_000_000
+    assert [f.ts for f in outcomes] == sorted(f.ts for f in outcomes)  # as a topic holds them
 
 
 def test_card_precision_counts_cards_once_and_forgets_those_already_found() -> None:
