@@ -210,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="percent of approved sales to alert on (default 0.1)",
     )
     tr.add_argument("--trees", type=int, default=100)
-    tr.add_argument("--max-samples", type=int, default=256)
+    tr.add_argument(
+        "--max-samples", type=int, default=1024, help="sales per isolation tree (default 1024)"
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.set_defaults(func=cmd_train)
 

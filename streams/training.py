@@ -35,7 +35,11 @@ SCORERS = ("auto", "isolation-forest", "gradient-boosting")
 class TrainingSettings:
     target_alert_rate: float = 0.001
     n_trees: int = 100
-    max_samples: int = 256
+    max_samples: int = 1024
+    """Sales each isolation tree is grown on. More than the usual 256: a stolen card spending five
+    times its own usual is a subtle outlier among a fleet's big genuine sales, and trees grown on
+    more sales isolate it sooner (handbook benchmark: card precision@100 0.023-0.026 with 256,
+    0.034-0.044 with 1,024; posguard's own simulator: ROC-AUC 0.998 and 0.999)."""
     seed: int = 0
     scorer: str = "auto"
     """``auto``: gradient boosting when the feedback confirms enough frauds, else the forest."""

@@ -44,7 +44,7 @@ from streams.simulate.handbook import (
     write_feedback,
     write_transactions,
 )
-from streams.training import feature_rows
+from streams.training import TrainingSettings, feature_rows
 
 TRAIN_START_DAY = 115  # 2018-07-25, 115 days after 2018-04-01
 TRAIN_DAYS = DELAY_DAYS = TEST_DAYS = 7
@@ -113,7 +113,12 @@ def run(settings: HandbookSettings, base: Path) -> dict[str, Any]:
     train = (day >= TRAIN_START_DAY) & (day < TRAIN_START_DAY + TRAIN_DAYS)
     test = test_mask(day, customer, fraud)
     columns = [FEATURE_NAMES.index(name) for name in FOREST_FEATURES]
-    forest, _ = fit_model(blind[train][:, columns], FOREST_FEATURES, seed=settings.seed)
+    forest, _ = fit_model(
+        blind[train][:, columns],
+        FOREST_FEATURES,
+        seed=settings.seed,
+        max_samples=TrainingSettings().max_samples,  # as ``posguard train`` fits it
+    )
     boosted, _ = fit_boosted(x[train], fraud[train], FEATURE_NAMES, seed=settings.seed)
     y = fraud[test]
     tested = (y, kind[test], day[test], customer[test])
