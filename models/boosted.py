@@ -18,7 +18,7 @@ import numpy.typing as npt
 from sklearn import __version__ as sklearn_version
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from models.forest import ForestModel, seal
+from models.forest import ForestModel, node_arrays, seal
 from models.scorer import Scorer
 
 MIN_FRAUDS = 20
@@ -51,14 +51,7 @@ def export_boosted(model: Any) -> dict[str, npt.NDArray[Any]]:
         leaf_values.append(np.where(leaf, -nodes["value"], 0.0))
         roots.append(offset)
         offset += len(nodes)
-    return {
-        "left": np.concatenate(lefts),
-        "right": np.concatenate(rights),
-        "feature": np.concatenate(feats),
-        "threshold": np.concatenate(thresholds),
-        "leaf_value": np.concatenate(leaf_values),
-        "roots": np.asarray(roots, dtype=np.int64),
-    }
+    return node_arrays(lefts, rights, feats, thresholds, leaf_values, roots)
 
 
 def fit_boosted(

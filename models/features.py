@@ -193,12 +193,7 @@ class FeatureTracker:
         updated inline rather than through calls: on this path a call costs as much as the
         arithmetic it wraps.
         """
-        merchant = self.merchants.get(merchant_id)
-        if merchant is None:
-            merchant = self.merchants[merchant_id] = MerchantProfile()
-        terminal = self.terminals.get(terminal_id)
-        if terminal is None:
-            terminal = self.terminals[terminal_id] = TerminalProfile()
+        merchant, terminal = self._profiles(merchant_id, terminal_id)
         card = self.cards.get(card_token)
         if card is None:
             card = self.cards[card_token] = CardProfile()
@@ -316,6 +311,17 @@ class FeatureTracker:
         card.last_sale = ts if previous is None or ts > previous else previous
         return row, context
 
+    def _profiles(
+        self, merchant_id: str, terminal_id: str
+    ) -> tuple[MerchantProfile, TerminalProfile]:
+        merchant = self.merchants.get(merchant_id)
+        if merchant is None:
+            merchant = self.merchants[merchant_id] = MerchantProfile()
+        terminal = self.terminals.get(terminal_id)
+        if terminal is None:
+            terminal = self.terminals[terminal_id] = TerminalProfile()
+        return merchant, terminal
+
     def on_outcome(
         self,
         *,
@@ -328,12 +334,7 @@ class FeatureTracker:
     ) -> None:
         """An outcome about an approved sale, at its event time ``known_at`` (the engine hands
         it over in event-time order, after every sale made before it)."""
-        merchant = self.merchants.get(merchant_id)
-        if merchant is None:
-            merchant = self.merchants[merchant_id] = MerchantProfile()
-        terminal = self.terminals.get(terminal_id)
-        if terminal is None:
-            terminal = self.terminals[terminal_id] = TerminalProfile()
+        merchant, terminal = self._profiles(merchant_id, terminal_id)
         card = self.cards.get(card_token)
         for holder in (merchant, terminal, card):
             if holder is None:

@@ -117,6 +117,25 @@ class ForestModel:
         return {name: getattr(self, name) for name, _ in _ARRAYS}
 
 
+def node_arrays(
+    lefts: list[Any],
+    rights: list[Any],
+    feats: list[Any],
+    thresholds: list[Any],
+    leaf_values: list[Any],
+    roots: list[int],
+) -> dict[str, npt.NDArray[Any]]:
+    """The model file's arrays from each tree's own (child indices already global)."""
+    return {
+        "left": np.concatenate(lefts),
+        "right": np.concatenate(rights),
+        "feature": np.concatenate(feats),
+        "threshold": np.concatenate(thresholds),
+        "leaf_value": np.concatenate(leaf_values),
+        "roots": np.asarray(roots, dtype=np.int64),
+    }
+
+
 def _checksum(metadata: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> str:
     digest = hashlib.sha256()
     plain = {k: v for k, v in metadata.items() if k not in ("checksum", "model_version")}

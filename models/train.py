@@ -14,7 +14,7 @@ from sklearn import __version__ as sklearn_version
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
-from models.forest import ForestModel, seal
+from models.forest import ForestModel, node_arrays, seal
 from models.scorer import Scorer
 
 
@@ -38,14 +38,7 @@ def export_forest(forest: Any) -> dict[str, npt.NDArray[Any]]:
         offset += t.node_count
     if n_features < 1:
         raise ValueError("the forest has no features")
-    return {
-        "left": np.concatenate(lefts),
-        "right": np.concatenate(rights),
-        "feature": np.concatenate(feats),
-        "threshold": np.concatenate(thresholds),
-        "leaf_value": np.concatenate(leaf_values),
-        "roots": np.asarray(roots, dtype=np.int64),
-    }
+    return node_arrays(lefts, rights, feats, thresholds, leaf_values, roots)
 
 
 def fit_model(
