@@ -61,7 +61,8 @@ class ModelWatcher:
         return True
 
     def _state(self) -> str:
-        return "off" if self.scorer is None else f"on with model {self.scorer.version}"
+        s = self.scorer
+        return "off" if s is None else f"on with model {s.version} ({s.model.kind})"
 
     def status(self) -> dict[str, Any]:
         s = self.scorer
@@ -74,6 +75,8 @@ class ModelWatcher:
             meta = s.model.metadata
             body.update(
                 version=s.version,
+                kind=s.model.kind,
+                frauds_learnt=meta.get("training_frauds"),
                 threshold=s.threshold,
                 target_alert_rate=meta["target_alert_rate"],
                 training_window=meta.get("training_window"),

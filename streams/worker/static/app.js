@@ -115,7 +115,7 @@ async function loadDetail() {
   let model = "";
   if (details.top_features) {
     model = `<h3>Why the model flagged it</h3>
-      <p>Anomaly score <b>${esc(details.score)}</b> (threshold ${esc(details.threshold)}, model ${esc(details.model_version)})</p>
+      <p>${details.model_kind === "gradient-boosted trees" ? "Fraud probability" : "Anomaly score"} <b>${esc(details.score)}</b> (threshold ${esc(details.threshold)}, model ${esc(details.model_version)})</p>
       <ol>${details.top_features.map((f) => `<li>${esc(f.explanation)}</li>`).join("")}</ol>`;
   }
   const facts = Object.entries(details).filter(([k, v]) => k !== "top_features" && typeof v !== "object");
@@ -246,7 +246,7 @@ async function refresh() {
     $("#feed").className = gap ? "badge bad" : "badge good";
     const m = stats.model;
     $("#model").textContent = m.enabled ? `model ${m.version}` : `model off${m.error ? " (error)" : ""}`;
-    $("#model").title = m.error || (m.enabled ? `threshold ${m.threshold}` : "no POSGUARD_MODEL configured");
+    $("#model").title = m.error || (m.enabled ? `${m.kind}, threshold ${m.threshold}` : "no POSGUARD_MODEL configured");
     $("#model").className = m.enabled ? "badge good" : "badge";
     $("#type-counts").innerHTML = TYPES.filter((t) => stats.total[t]).map((t) =>
       `<span class="chip" data-type="${t}">${t}<b>${stats.open[t] || 0}</b> open / ${stats.total[t]}</span>`).join("");
