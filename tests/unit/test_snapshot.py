@@ -9,6 +9,7 @@ import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -190,14 +191,47 @@ def test_a_simulated_fleet_goes_on_from_a_snapshot_as_if_never_stopped(at: float
     assert len(expected) > 50
 
 
+def _outcomes(txns: list[bytes]) -> list[bytes]:
+    """Every 40th approved sale of the fleet confirmed fraud a day later, every 120th found
+    legitimate two days later, in the order they became known."""
+    found = []
+    for k, raw in enumerate(txns):
+        with contextlib.suppress(msgspec.DecodeError, UnicodeDecodeError):  # bad input too
+            doc = msgspec.json.decode(raw)
+            if not isinstance(doc, dict) or doc.get("type") != "SALE" or k % 40:
+                continue
+            moment = datetime.fromisoformat(doc["event_time"]) + timedelta(days=1)
+            kind = "LEGITIMATE" if k % 120 == 0 else "FRAUD_CONFIRMED"
+            known = moment + timedelta(days=1) if kind == "LEGITIMATE" else moment
+            found.append(
+                (
+                    known,
+                    {
+                        "feedback_id": f"F{k}",
+                        "txn_id": doc["txn_id"],
+                        "merchant_id": doc["merchant_id"],
+                        "kind": kind,
+                        "known_at": known.isoformat(),
+                    },
+                )
+            )
+    found.sort(key=lambda item: item[0])
+    return [msgspec.json.encode(doc) for _, doc in found]
+
+
 def test_a_snapshot_holds_the_state_exactly() -> None:
     """Loaded and taken again, a snapshot is the same bytes: nothing is dropped or changed on
-    the way (a field a future change forgets shows here first)."""
+    the way (a field a future change forgets shows here first), outcomes and what the features
+    learnt from them included."""
     txns, lines = _fleet()
+    outcomes = _outcomes(txns)
     pipe = PartitionPipeline(0, _config(), TOPICS)
-    total = len(txns) + len(lines)
-    _, taken, _ = _Run(txns, lines, 3).feed(pipe, int(total * 0.6), int(total * 0.6) - 200)
+    total = len(txns) + len(lines) + len(outcomes)
+    run = _Run(txns, lines, 3, outcomes)
+    _, taken, _ = run.feed(pipe, int(total * 0.6), int(total * 0.6) - 200)
     assert taken is not None
+    assert pipe.engine.outcomes.accepted > 20
+    assert any(t.outcomes is not None for t in pipe.engine.patterns.tracker.terminals.values())
     again = PartitionPipeline(0, _config(), TOPICS)
     again.load_snapshot(taken)
     assert again.snapshot() == taken
