@@ -245,11 +245,12 @@ class FeatureTracker:
             t_risk = _NO_RISK
         else:
             t_sales = t_days.count_upto(ts, RATE_DAYS)
+            t_frauds = t_outcomes.count(ts, RATE_DAYS)
             t_risk = (
                 float(t_outcomes.count(ts, 1)),
                 float(t_outcomes.count(ts, 7)),
-                float(t_outcomes.count(ts, RATE_DAYS)),
-                t_outcomes.count(ts, RATE_DAYS) / (t_sales if t_sales > 1 else 1),
+                float(t_frauds),
+                t_frauds / (t_sales if t_sales > 1 else 1),
                 t_outcomes.days_since(ts),
             )
         if m_outcomes is None:

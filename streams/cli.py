@@ -24,6 +24,7 @@ from streams.commands import (
 from streams.config import ConfigError
 from streams.kafka_probe import BrokerSecurityError, BrokerUnavailableError
 from streams.kafka_security import add_security_flags
+from streams.training import SCORERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--scorer",
-        choices=["auto", "isolation-forest", "gradient-boosting"],
+        choices=SCORERS,
         default="auto",
         help="auto (default): gradient boosting when the feedback confirms at least 20 frauds "
         "among the training sales, else the isolation forest",

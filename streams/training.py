@@ -22,9 +22,10 @@ from models.boosted import MIN_FRAUDS, fit_boosted
 from models.features import FEATURE_NAMES, FOREST_FEATURES
 from models.forest import ForestModel
 from models.train import fit_model
+from streams.cardmask import IdCheck
 from streams.config import Config
-from streams.decode import BadInputError, EventDecoder
 from streams.events import Feedback, Transaction
+from streams.filereader import FileReader, ReplayReport
 from streams.replay import replay
 from streams.timefmt import format_us
 
@@ -73,25 +74,18 @@ def feature_rows(
     return rows, sales
 
 
-def fraud_labels(feedback: Path, id_check: str = "networks") -> set[tuple[str, str]]:
+def fraud_labels(feedback: Path, id_check: IdCheck = "networks") -> set[tuple[str, str]]:
     """``(merchant_id, txn_id)`` of the sales the feedback file, read to its end, calls fraud:
     per sale the outcome known last decides (on a tie, the one later in the file). Bad lines are
     skipped here; replay dead-letters them."""
-    decoder = EventDecoder("feedback", id_check)  # type: ignore[arg-type]
+    reader = FileReader(feedback, "feedback", lambda _d: None, ReplayReport(), None, id_check)
     last: dict[tuple[str, str], tuple[int, bool]] = {}
-    with feedback.open("rb") as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            try:
-                f = decoder.decode(raw.removeprefix(b"\xef\xbb\xbf"))
-            except BadInputError:
-                continue
-            assert isinstance(f, Feedback)
-            key = (f.merchant_id, f.txn_id)
-            known = last.get(key)
-            if known is None or f.ts >= known[0]:
-                last[key] = (f.ts, f.fraud)
+    for f in reader.events():
+        assert isinstance(f, Feedback)
+        key = (f.merchant_id, f.txn_id)
+        known = last.get(key)
+        if known is None or f.ts >= known[0]:
+            last[key] = (f.ts, f.fraud)
     return {key for key, (_, fraud) in last.items() if fraud}
 
 
