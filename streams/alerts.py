@@ -47,11 +47,12 @@ class Alert(msgspec.Struct, kw_only=True):
 _encoder = msgspec.json.Encoder()
 
 
-def encode_acknowledged(alert: Alert, detected_at: str, acknowledgement: dict[str, str]) -> bytes:
-    """An alert update carrying an operator's acknowledgement (an extra field beyond the
-    contract's: consumers that upsert by ``alert_id`` keep working)."""
+def encode_with_case(alert: Alert, detected_at: str, case_fields: dict[str, Any]) -> bytes:
+    """An alert update carrying its case (``case_fields``: the contract's ``case`` object, and
+    ``acknowledgement`` for consumers from before cases); ``status`` stays the system's own
+    judgment. Consumers that upsert by ``alert_id`` keep working."""
     doc = msgspec.to_builtins(msgspec.structs.replace(alert, detected_at=detected_at))
-    doc["acknowledgement"] = acknowledgement
+    doc.update(case_fields)
     return _encoder.encode(doc)
 
 

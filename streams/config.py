@@ -28,6 +28,10 @@ Example (every key optional)::
 
     [input]
     card_numbers_in_ids = "networks"   # or "luhn" (stricter), "off"
+
+    [cases.sla]        # how long a case may wait for an operator, by the alert's severity
+    CRITICAL = "4h"
+    HIGH = "24h"
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from fractions import Fraction
 from typing import Any, Final, Literal, Protocol, TypeAlias, TypeVar
 
 from streams.cardmask import IdCheck
+from streams.cases import DEFAULT_SLA_S
 from streams.money import parse_rate
 from streams.timefmt import parse_duration
 
@@ -180,6 +185,9 @@ class Config:
     card_numbers_in_ids: IdCheck = "networks"
     # How long evidence is kept after its event time (refunds reach back this far).
     retention_us: int = 35 * 86400_000_000
+    # How long a case may wait for an operator, by severity, in seconds (not detection: the
+    # worker's case view and its overdue gauge).
+    case_sla_s: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SLA_S))
     # Settings of the rules outside the ledger (``streams/rules/registry.py``), by section;
     # a rule not named here runs with its defaults.
     rules: Mapping[str, Any] = field(default_factory=dict)

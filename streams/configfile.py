@@ -1,8 +1,8 @@
 """The configuration file: a TOML document overlaid on ``Config``'s defaults.
 
 Sections and keys are the rule registry's (``streams/rules/registry.py``) plus ``[fees]``,
-``[retention]`` and ``[input]``; an unknown section or key is refused with its path, so a typo
-never silently falls back to a default. The file's format is described in ``streams/config.py``.
+``[retention]``, ``[input]`` and ``[cases]``; an unknown section or key is refused with its path,
+so a typo never silently falls back to a default. The format is described in ``streams/config.py``.
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ def config_from_mapping(data: Mapping[str, Any], base: Config | None = None) -> 
                 changes["retention_us"] = parse_duration(table.get("evidence", "35d"))
             except ValueError as exc:
                 raise ConfigError(f"[retention] evidence: {exc}") from None
+        elif section == "cases":
+            changes["case_sla_s"] = _case_sla(table, config.case_sla_s)
         elif section == "fees":
             if not isinstance(table, dict):
                 raise ConfigError("[fees] must be a table")
@@ -118,11 +120,34 @@ def config_from_mapping(data: Mapping[str, Any], base: Config | None = None) -> 
                 current = config.rule(section, spec.config)
                 rules[section] = _apply_rule(current, table, section, own)
         else:
-            known = ", ".join(sorted({*SECTIONS, "fees", "retention", "input"}))
+            known = ", ".join(sorted({*SECTIONS, "fees", "retention", "input", "cases"}))
             raise ConfigError(f"unknown section [{section}] (known: {known})")
     if rules != config.rules:
         changes["rules"] = rules
     return replace(config, **changes)
+
+
+def _case_sla(table: Any, base: Mapping[str, int]) -> dict[str, int]:
+    if (
+        not isinstance(table, dict)
+        or set(table) - {"sla"}
+        or not isinstance(table.get("sla", {}), dict)
+    ):
+        raise ConfigError("[cases] takes one table: [cases.sla] with CRITICAL = '4h' and so on")
+    sla = dict(base)
+    for severity, value in table.get("sla", {}).items():
+        if severity not in SEVERITIES:
+            raise ConfigError(
+                f"[cases.sla] has no severity {severity!r} (known: {', '.join(SEVERITIES)})"
+            )
+        try:
+            duration_us = parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"[cases.sla] {severity}: {exc}") from None
+        if duration_us <= 0:
+            raise ConfigError(f"[cases.sla] {severity}: expected a duration above zero")
+        sla[severity] = duration_us // 1_000_000
+    return sla
 
 
 def _id_check(table: Any) -> IdCheck:

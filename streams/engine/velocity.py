@@ -68,17 +68,23 @@ class Velocity:
             f"merchant{'s' if len(merchants) > 1 else ''} within {describe_duration(span)}: "
             "check for card testing or a stolen card."
         )
+        # Which merchant each sale was at: an operator's verdict on the card goes back to each
+        # sale's own partition as feedback (``streams/worker/casebook.py``).
+        txn_merchants: dict[str, str] = {s[2]: s[1] for s in in_window}
         details = {
             "card_token": card_token,
             "reasons": reasons,
             "sales_in_window": len(in_window),
             "merchants": merchants,
             "window_seconds": window // 1_000_000,
+            "txn_merchants": txn_merchants,
         }
         if alert is not None and ts - history.last_ts <= window:
             known = set(alert.txn_ids)
             merged = alert.txn_ids + [i for i in txn_ids if i not in known]
             if merged != alert.txn_ids:
+                earlier: dict[str, str] = alert.details.get("txn_merchants", {})
+                details["txn_merchants"] = {**earlier, **txn_merchants}
                 history.alert = self.out.update(
                     alert, ts, summary=summary, txn_ids=merged, details=details
                 )

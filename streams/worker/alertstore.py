@@ -7,13 +7,15 @@ is served from the worker's state, never from re-reading the alerts topic.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
 
 from streams.alerts import Alert
+from streams.cases import DEFAULT_SLA_S, Case, case_fields
 from streams.money import format_amount
 from streams.stake import money_at_stake
 from streams.timefmt import to_us
@@ -29,8 +31,19 @@ class StoredAlert:
     detected_at: str
     history: list[dict[str, str]] = field(default_factory=list)
     partition: int = 0
-    """Input partition whose engine raised it (acknowledgements are kept in that partition)."""
-    acknowledgement: dict[str, str] | None = None
+    """Input partition whose engine raised it (its case is kept in that partition)."""
+    case: Case | None = None
+
+    def case_state(self, now: datetime) -> str:
+        return "NEW" if self.case is None else self.case.effective_state(now)
+
+    def overdue(self, sla_s: Mapping[str, int], now: datetime) -> bool:
+        """Past its SLA, still waiting for an operator, and still open in the system's view."""
+        return (
+            self.case is not None
+            and self.alert.status == "OPEN"
+            and self.case.overdue(self.alert.severity, sla_s, now)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +55,9 @@ class AlertQuery:
     terminal_id: str | None = None
     text: str | None = None
     """Case-insensitive substring of the alert id, a transaction id or a settlement id."""
+    case_state: str | None = None
+    owner: str | None = None
+    overdue: bool = False
     limit: int = 50
     offset: int = 0
 
@@ -49,7 +65,10 @@ class AlertQuery:
 class AlertStore:
     """Latest alert per id. Resolved alerts older than ``keep_us`` of event time are dropped."""
 
-    def __init__(self, keep_us: int) -> None:
+    def __init__(self, keep_us: int, sla_s: Mapping[str, int] = DEFAULT_SLA_S) -> None:
+        self.sla_s = sla_s
+        self.pruned: list[StoredAlert] = []
+        """Dropped alerts that had a case, for the case table to forget (``Casebook``)."""
         self._alerts: dict[str, StoredAlert] = {}
         self._keep_us = keep_us
         self._newest = -(2**63)
@@ -69,26 +88,6 @@ class AlertStore:
         self._updates += 1
         if not self._updates % _PRUNE_EVERY:
             self._prune()
-
-    def acknowledge(self, alert_id: str, ack: dict[str, str]) -> StoredAlert | None:
-        """Record an operator's acknowledgement (who, when, note); ``None`` for an unknown id.
-        The latest acknowledgement wins; each one is kept in the history."""
-        known = self._alerts.get(alert_id)
-        if known is None:
-            return None
-        if known.acknowledgement == ack:
-            return known
-        known.acknowledgement = ack
-        note = f": {ack['note']}" if ack.get("note") else ""
-        known.history.append(
-            {
-                "status": "ACKNOWLEDGED",
-                "at": ack["at"],
-                "by": ack["by"],
-                "summary": f"Acknowledged by {ack['by']}{note}",
-            }
-        )
-        return known
 
     def stats(self) -> dict[str, Any]:
         """Counts per type (open / all) and alerts opened per event-time hour, per type."""
@@ -122,10 +121,17 @@ class AlertStore:
         """Open alerts counted by ``(type, severity)``."""
         return Counter((a.type, a.severity) for a in self.open_alerts())
 
-    def query(self, q: AlertQuery) -> tuple[int, list[StoredAlert]]:
+    def query(self, q: AlertQuery, now: datetime | None = None) -> tuple[int, list[StoredAlert]]:
         """``(total matching, one page)``, newest event time first."""
+        found = self.matching(q, now)
+        found.sort(key=lambda s: (s.ts, s.alert.alert_id), reverse=True)
+        return len(found), found[q.offset : q.offset + q.limit]
+
+    def matching(self, q: AlertQuery, now: datetime | None = None) -> list[StoredAlert]:
+        """Every alert the query's filters match (unsorted, not paged)."""
         text = q.text.lower() if q.text else None
-        found = [
+        now = now or datetime.now(UTC)
+        return [
             s
             for s in self._alerts.values()
             if (q.status is None or s.alert.status == q.status)
@@ -134,16 +140,27 @@ class AlertStore:
             and (q.merchant_id is None or s.alert.merchant_id == q.merchant_id)
             and (q.terminal_id is None or s.alert.terminal_id == q.terminal_id)
             and (text is None or _mentions(s.alert, text))
+            and (q.case_state is None or s.case_state(now) == q.case_state)
+            and (q.owner is None or (s.case is not None and s.case.owner == q.owner))
+            and (not q.overdue or s.overdue(self.sla_s, now))
         ]
-        found.sort(key=lambda s: (s.ts, s.alert.alert_id), reverse=True)
-        return len(found), found[q.offset : q.offset + q.limit]
+
+    def cases(self) -> list[StoredAlert]:
+        return list(self._alerts.values())
 
     def _prune(self) -> None:
+        """Drop resolved alerts past retention, unless an operator is working their case."""
         horizon = self._newest - self._keep_us
         for key in [
-            k for k, s in self._alerts.items() if s.alert.status == "RESOLVED" and s.ts < horizon
+            k
+            for k, s in self._alerts.items()
+            if s.alert.status == "RESOLVED"
+            and s.ts < horizon
+            and (s.case is None or s.case.state in ("NEW", "CLOSED"))
         ]:
-            del self._alerts[key]
+            dropped = self._alerts.pop(key)
+            if dropped.case is not None:
+                self.pruned.append(dropped)
 
 
 def _mentions(alert: Alert, text: str) -> bool:
@@ -154,12 +171,14 @@ def _mentions(alert: Alert, text: str) -> bool:
     )
 
 
-def to_json(stored: StoredAlert) -> dict[str, Any]:
-    """The contract's alert fields plus its history, acknowledgement and money at stake."""
+def to_json(
+    stored: StoredAlert, sla_s: Mapping[str, int] = DEFAULT_SLA_S, now: datetime | None = None
+) -> dict[str, Any]:
+    """The contract's alert fields plus its history, case and money at stake."""
     data: dict[str, Any] = msgspec.to_builtins(stored.alert)
     data["detected_at"] = stored.detected_at
     data["history"] = stored.history
-    data["acknowledgement"] = stored.acknowledgement
+    data.update(case_fields(stored.case, stored.alert.severity, sla_s, now or datetime.now(UTC)))
     stake = money_at_stake(stored.alert)
     data["at_stake"] = (
         None

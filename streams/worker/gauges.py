@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from faust.types import TP
 
+from streams.config import SEVERITIES
+from streams.worker.case_web import case_summary
 from streams.worker.fleet import merchant_summaries
 
 if TYPE_CHECKING:
@@ -56,3 +58,21 @@ def refresh_gauges(worker: StreamWorker) -> None:
                 behind += max(0, hw - pipe.next_offset(side))
         m.consumer_lag.labels(name).set(behind)
     m.buffered.labels(worker.settings.cards_topic).set(worker.cards.buffered())
+    _refresh_case_gauges(worker)
+
+
+def _refresh_case_gauges(worker: StreamWorker) -> None:
+    m = worker.metrics
+    summary = case_summary(worker.store)
+    for state, n in summary["states"].items():
+        m.cases.labels(state).set(n)
+    for severity in SEVERITIES:
+        m.cases_overdue.labels(severity).set(summary["overdue"].get(severity, 0))
+    m.case_verdicts.clear()
+    m.alert_precision.clear()
+    for kind, verdicts in summary["precision"].items():
+        for disposition, n in verdicts.items():
+            if disposition != "precision":
+                m.case_verdicts.labels(kind, disposition).set(n)
+        if verdicts["precision"] is not None:
+            m.alert_precision.labels(kind).set(verdicts["precision"])

@@ -103,6 +103,31 @@ class Metrics:
             ["topic"],
             registry=registry,
         )
+        self.cases = Gauge(
+            "posguard_cases",
+            "Alerts this worker holds, by the state of their case",
+            ["state"],
+            registry=registry,
+        )
+        self.cases_overdue = Gauge(
+            "posguard_cases_overdue",
+            "Open alerts whose case is past its SLA and still waiting for an operator",
+            ["severity"],
+            registry=registry,
+        )
+        self.case_verdicts = Gauge(
+            "posguard_case_verdicts",
+            "Closed cases by alert type and the operator's disposition",
+            ["type", "disposition"],
+            registry=registry,
+        )
+        self.alert_precision = Gauge(
+            "posguard_alert_precision",
+            "Production precision per alert type: confirmed / (confirmed + false positive) "
+            "among closed cases (absent before the first verdict)",
+            ["type"],
+            registry=registry,
+        )
         self.model_score = Histogram(
             "posguard_model_score",
             "Isolation-forest anomaly score of each approved sale (higher is stranger)",

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.alerts import now_rfc3339
+from streams.cases import CaseError
 from streams.rules.registry import describe_types
-from streams.worker.alertstore import AlertQuery, to_json
+from streams.worker.alertstore import to_json
+from streams.worker.case_web import (
+    action_from,
+    bulk_targets,
+    case_summary,
+    export_csv,
+    query_from,
+)
 from streams.worker.evidence import alert_evidence
 from streams.worker.fleet import fleet_totals, merchant_summaries
 from streams.worker.static import content_type, static_file
@@ -39,35 +49,21 @@ def alert_page(worker: StreamWorker, alert_id: str) -> dict[str, Any] | None:
     stored = worker.store.get(alert_id)
     if stored is None:
         return None
-    body = to_json(stored)
+    body = to_json(stored, worker.store.sla_s)
     body["evidence"] = alert_evidence(stored.alert, worker.engines(), worker.config)
     return body
 
 
 def alerts_page(worker: StreamWorker, params: Any) -> dict[str, Any]:
-    def opt(name: str) -> str | None:
-        value = params.get(name)
-        return str(value) if value else None
-
+    """One page of the filtered list (``ValueError`` for bad paging or filter values)."""
     limit = min(_MAX_PAGE, max(1, int(params.get("limit", 50))))
     offset = max(0, int(params.get("offset", 0)))
-    total, page = worker.store.query(
-        AlertQuery(
-            status=opt("status"),
-            type=opt("type"),
-            severity=opt("severity"),
-            merchant_id=opt("merchant"),
-            terminal_id=opt("terminal"),
-            text=opt("q"),
-            limit=limit,
-            offset=offset,
-        )
-    )
+    total, page = worker.store.query(query_from(params, limit, offset))
     return {
         "total": total,
         "limit": limit,
         "offset": offset,
-        "alerts": [to_json(s) for s in page],
+        "alerts": [to_json(s, worker.store.sla_s) for s in page],
     }
 
 
@@ -115,22 +111,70 @@ def register_pages(app: faust.App, worker: StreamWorker) -> None:
             return denied(view)
         return view.json({"types": describe_types(worker.config)})
 
+    async def act(view: Any, request: Any, alert_id: str, ack: bool) -> Any:
+        if not authorized(worker, request):
+            return denied(view)
+        try:
+            body = await request.json()
+            if ack:  # the acknowledgement API from before cases: {by, note}
+                body = {"action": "acknowledge", "by": body.get("by"), "comment": body.get("note")}
+            done = worker.cases.act(alert_id, action_from(body, now_rfc3339()))
+        except (ValueError, AttributeError) as exc:
+            message = str(exc) if isinstance(exc, CaseError) else "expected a JSON object"
+            return view.json({"error": message}, status=400)
+        if done is None:
+            return view.json({"error": f"no alert {alert_id}"}, status=404)
+        return view.json(done)
+
     @app.page("/api/alerts/{alert_id}/ack")
     class AckView(faust.web.View):
         async def post(self, request: Any, alert_id: str) -> Any:
+            return await act(self, request, alert_id, ack=True)
+
+    @app.page("/api/alerts/{alert_id}/case")
+    class CaseView(faust.web.View):
+        async def post(self, request: Any, alert_id: str) -> Any:
+            return await act(self, request, alert_id, ack=False)
+
+    @app.page("/api/cases/bulk")
+    class BulkView(faust.web.View):
+        """``{"filter": {status, type, ..., case, owner, overdue}, "action": {action, by, ...}}``:
+        one action on every alert the filter matches (up to ``MAX_BULK``)."""
+
+        async def post(self, request: Any) -> Any:
             if not authorized(worker, request):
                 return denied(self)
             try:
                 body = await request.json()
-                by, note = str(body.get("by") or "").strip(), str(body.get("note") or "")
-            except (ValueError, AttributeError):
-                return self.json({"error": "expected JSON {by, note}"}, status=400)
-            if not by:
-                return self.json({"error": "say who acknowledges (by)"}, status=400)
-            done = worker.acknowledge(alert_id, by, note)
-            if done is None:
-                return self.json({"error": f"no alert {alert_id}"}, status=404)
-            return self.json(done)
+                action = action_from(body.get("action"), now_rfc3339())
+                targets = bulk_targets(worker.store, body.get("filter") or {})
+            except (ValueError, AttributeError) as exc:
+                message = str(exc) if isinstance(exc, ValueError) else "expected a JSON object"
+                return self.json({"error": message}, status=400)
+            return self.json(worker.cases.act_on_many(targets, action))
+
+    @app.page("/api/cases")
+    async def api_cases(view: Any, request: Any) -> Any:
+        if not authorized(worker, request):
+            return denied(view)
+        return view.json(case_summary(worker.store))
+
+    @app.page("/api/alerts.csv")
+    async def api_alerts_csv(view: Any, request: Any) -> Any:
+        if not authorized(worker, request):
+            return denied(view)
+        try:
+            found = worker.store.matching(query_from(request.query))
+        except ValueError as exc:
+            return view.json({"error": str(exc)}, status=400)
+        text = export_csv(found, worker.store.sla_s, datetime.now(UTC))
+        return view.bytes(
+            text.encode(),
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": 'attachment; filename="posguard-alerts.csv"',
+            },
+        )
 
     @app.page("/api/alerts")
     async def api_alerts(view: Any, request: Any) -> Any:
@@ -138,8 +182,8 @@ def register_pages(app: faust.App, worker: StreamWorker) -> None:
             return denied(view)
         try:
             body = alerts_page(worker, request.query)
-        except ValueError:
-            return view.json({"error": "limit and offset must be integers"}, status=400)
+        except ValueError as exc:
+            return view.json({"error": f"bad filter or paging: {exc}"}, status=400)
         return view.json(body)
 
     @app.page("/api/alerts/{alert_id}")

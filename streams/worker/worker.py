@@ -1,5 +1,5 @@
 """The stream worker's state and decisions around the engine: each owned partition's pipeline,
-its journal and acknowledgements, the card stages, and the timers' work.
+its journal and operators' cases, the card stages, and the timers' work.
 
 Everything that decides what an alert is lives in ``PartitionPipeline`` and the engine; this
 module moves bytes between Kafka and them:
@@ -29,10 +29,10 @@ from prometheus_client import CollectorRegistry
 from streams.alerts import Alert, encode_alert, now_rfc3339
 from streams.config import Config
 from streams.engine.core import Engine
-from streams.worker.acknowledgements import Acknowledgements
 from streams.worker.acting import acting_for
 from streams.worker.alertstore import AlertStore
 from streams.worker.card_work import CardStages
+from streams.worker.casebook import Casebook
 from streams.worker.collector import CollectorPolicy
 from streams.worker.contiguity import Admit, OffsetGuard
 from streams.worker.end_offsets import ask_if_held, flush_when_idle, read_upto
@@ -65,7 +65,7 @@ class StreamWorker:
         self.config = config
         self.registry = CollectorRegistry(auto_describe=True)
         self.metrics = Metrics(self.registry)
-        self.store = AlertStore(config.retention_us)
+        self.store = AlertStore(config.retention_us, config.case_sla_s)
         self.model = ModelWatcher(settings.model_file)
         self.model.poll()  # before any partition is built: every event is judged by the model
         self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
@@ -96,13 +96,20 @@ class StreamWorker:
         self.dead_topic = raw_topic(app, settings.partitions, t.deadletter)
         # Approved sales keyed by card, for card velocity across partitions (cards.py).
         self.cards_topic = raw_topic(app, settings.partitions, settings.cards_topic)
-        self.acks = bytes_table(
+        # Named "acks" since acknowledgements, the first thing kept there: existing ones read.
+        self.case_table = bytes_table(
             app,
             settings.partitions,
             "acks",
-            "Operators' acknowledgements by alert id, in the partition of the alert",
+            "Operators' cases (their histories) by alert id, in the partition of the alert",
         )
-        self.acknowledgements = Acknowledgements(self.acks, self.store, self.alerts_topic)
+        self.cases = Casebook(
+            self.case_table,
+            self.store,
+            self.alerts_topic,
+            raw_topic(app, settings.partitions, t.feedback),
+            config.case_sla_s,
+        )
         self.lag_series: deque[tuple[int, float]] = deque(maxlen=1800)
         self.dead_series: deque[list[int]] = deque(maxlen=1440)
         self.journal = bytes_table(
@@ -141,7 +148,7 @@ class StreamWorker:
             _BATCH,
             self._admit,
             self._publish,
-            self.acknowledgements.restore,
+            self.cases.restore,
         )
 
     # -- messages ---------------------------------------------------------------------------------
@@ -280,6 +287,9 @@ class StreamWorker:
                 self.alerts_topic.send_soon(
                     key=alert.alert_id.encode(), value=encode_alert(alert, detected)
                 )
+                self.cases.record(alert, is_new)
+            if self.store.pruned:
+                self.cases.forget_pruned()
 
     def write_journal(self, p: int, part: InputPartition, idle: bool = False) -> None:
         """Append the partition's unwritten entries in batches, send the sales they made to
@@ -325,11 +335,8 @@ class StreamWorker:
                 self.guard.expect((p, side), pipe.next_offset(side))
         self.inputs[p] = part
         self.carry_out(p, part, pipe.take())
-        self.acknowledgements.restore(p)
+        self.cases.restore(p)
         return part
-
-    def acknowledge(self, alert_id: str, by: str, note: str) -> dict[str, Any] | None:
-        return self.acknowledgements.acknowledge(alert_id, by, note)
 
     def on_card_batch(self, event: EventT[bytes]) -> None:
         """A batch of sales for one of the card partitions (``card_work.py``)."""

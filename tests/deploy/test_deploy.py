@@ -48,6 +48,7 @@ def test_every_paging_concern_has_a_rule() -> None:
         "PosguardConsumerLag",
         "PosguardDeadLetterRate",
         "PosguardInputRewinds",
+        "PosguardCasesOverdue",
     ):
         assert by_name[name]["labels"]["severity"] == "warning"
 

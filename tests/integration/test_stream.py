@@ -223,7 +223,8 @@ def test_card_velocity_across_partitions_and_workers_equals_replay(
             return [a for a in _published(broker_url, topics) if a["type"] == "VELOCITY"]
 
         ok = wait_until(lambda: final_states(velocity_alerts()) == velocity, timeout_s=60)
-        assert ok, (final_states(velocity_alerts()), velocity)
+        logs = "\n".join(f"--- worker {i}\n{w.log_tail()}" for i, w in enumerate(workers))
+        assert ok, (final_states(velocity_alerts()), velocity, logs)
         for alert_id, contents in versions(velocity_alerts()).items():
             assert contents <= expected.versions[alert_id], alert_id
     finally:

@@ -55,6 +55,9 @@ _PROTECTED = [
     "/api/merchants",
     "/api/model",
     "/api/types",
+    "/api/cases",
+    "/api/alerts.csv",
+    "/api/alerts.csv?type=VELOCITY",
 ]
 _WRONG = {
     "missing": {},
@@ -79,12 +82,13 @@ def test_missing_wrong_and_forged_tokens_are_refused(
     assert b"token required" in body
 
 
-def test_acknowledging_needs_the_token_too(worker: WorkerProcess) -> None:
-    status, _, _ = _request(worker, "/api/alerts/DC-0/ack", method="POST")
+@pytest.mark.parametrize(
+    "path", ["/api/alerts/DC-0/ack", "/api/alerts/DC-0/case", "/api/cases/bulk"]
+)
+def test_case_actions_need_the_token_too(worker: WorkerProcess, path: str) -> None:
+    status, _, _ = _request(worker, path, method="POST")
     assert status == 401
-    status, _, _ = _request(
-        worker, "/api/alerts/DC-0/ack", {"Cookie": "posguard_token=forged"}, method="POST"
-    )
+    status, _, _ = _request(worker, path, {"Cookie": "posguard_token=forged"}, method="POST")
     assert status == 401
 
 

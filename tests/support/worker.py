@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -107,6 +108,30 @@ class WorkerProcess:
         with urllib.request.urlopen(request, timeout=5) as r:
             return json.loads(r.read())
 
+    def post(self, path: str, body: Any) -> tuple[int, Any]:
+        """POST ``body`` as JSON: the status and the decoded answer (errors included)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def text(self, path: str) -> str:
+        """A page as text (CSV export)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return str(r.read().decode())
+
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             text: str = r.read().decode()
@@ -115,6 +140,13 @@ class WorkerProcess:
     def events_in(self) -> int:
         """Input messages consumed (from ``/healthz``: cheap enough to poll every 50 ms)."""
         return int(self.get("/healthz")["events_in"])
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the worker's log, for a failing test's message."""
+        if self.log is None or not self.log.exists():
+            return "(no log)"
+        text = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
 
     def kill9(self) -> None:
         assert self.process is not None

@@ -72,9 +72,16 @@ function setFilter(name, value) {
   showTab("alerts");
 }
 
-function query() {
+function filters() {
   const params = new URLSearchParams();
-  for (const el of $("#filters").elements) if (el.name && el.value) params.set(el.name, el.value.trim());
+  for (const el of $("#filters").elements) {
+    if (!el.name || !el.value || (el.type === "checkbox" && !el.checked)) continue;
+    params.set(el.name, el.value.trim());
+  }
+  return params;
+}
+function query() {
+  const params = filters();
   params.set("limit", PAGE);
   params.set("offset", state.offset);
   return params.toString();
@@ -84,13 +91,15 @@ function query() {
 async function loadAlerts() {
   const page = await api(`/api/alerts?${query()}`);
   const rows = page.alerts.map((a) => `
-    <tr class="sev-${esc(a.severity)} ${a.status === "RESOLVED" ? "resolved" : ""}" data-id="${esc(a.alert_id)}">
+    <tr class="sev-${esc(a.severity)} ${a.status === "RESOLVED" ? "resolved" : ""} ${a.case.overdue ? "overdue-row" : ""}" data-id="${esc(a.alert_id)}">
       <td class="sev ${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.type)}</td>
-      <td>${esc(a.status)}${a.acknowledgement ? '<span class="acked">ack</span>' : ""}</td>
+      <td>${esc(a.status)}</td>
+      <td class="case">${caseCell(a.case)}</td>
       <td>${esc(a.merchant_id)}</td><td>${esc(a.terminal_id ?? "")}</td>
       <td class="money" title="${esc(a.at_stake?.why ?? "")}">${esc(a.at_stake?.amount ?? "")}</td>
       <td>${esc(a.event_time)}</td><td>${esc(a.summary)}</td></tr>`);
-  $("#alerts tbody").innerHTML = rows.join("") || '<tr><td colspan="8">No alerts match.</td></tr>';
+  $("#alerts tbody").innerHTML = rows.join("") || '<tr><td colspan="9">No alerts match.</td></tr>';
+  $("#export").href = `/api/alerts.csv?${filters()}`;
   const last = Math.min(page.offset + page.alerts.length, page.total);
   $("#page-info").textContent = `${page.total ? page.offset + 1 : 0}–${last} of ${page.total}`;
   $("#prev").disabled = page.offset === 0;
@@ -101,15 +110,81 @@ $("#alerts tbody").addEventListener("click", (e) => {
   if (row) { state.selected = row.dataset.id; loadDetail(); }
 });
 
+function caseCell(c) {
+  const who = c.owner ? ` · ${esc(c.owner)}` : "";
+  const what = c.state === "CLOSED" ? ` · ${esc(DISPOSITIONS[c.disposition] ?? c.disposition)}` : "";
+  return `${esc(c.state)}${who}${what}${c.overdue ? '<span class="overdue">overdue</span>' : ""}`;
+}
+const DISPOSITIONS = { CONFIRMED: "confirmed", FALSE_POSITIVE: "false positive", DUPLICATE: "duplicate", RECOVERED: "money recovered" };
+const me = () => ($("#me")?.value || localStorage.getItem("posguard_me") || "").trim();
+
+async function caseAction(alertId, body) {
+  const response = await fetch(`/api/alerts/${encodeURIComponent(alertId)}/case`, {
+    method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ by: me(), ...body }),
+  });
+  const answer = await response.json();
+  $("#case-error").hidden = response.ok;
+  if (!response.ok) { $("#case-error").textContent = answer.error; return; }
+  await loadDetail();
+  await loadAlerts();
+}
+
+function casePanel(a) {
+  const c = a.case;
+  const closed = c.state === "CLOSED";
+  const sla = c.sla_due ? `SLA due ${esc(c.sla_due)}${c.overdue ? '<span class="overdue">overdue</span>' : ""}` : "";
+  const recovered = c.recovered ? ` (${esc(c.recovered)})` : "";
+  const ack = a.acknowledgement;
+  return `
+    <h3>Case</h3>
+    <p id="case-state">State <b>${esc(c.state)}</b>${c.owner ? ` · owner <b>${esc(c.owner)}</b>` : ""}${c.snoozed_until ? ` · snoozed until ${esc(c.snoozed_until)}` : ""}${closed ? ` · ${esc(DISPOSITIONS[c.disposition] ?? c.disposition)}${c.duplicate_of ? ` of ${esc(c.duplicate_of)}` : ""}${recovered}` : ""}<br>${sla}</p>
+    ${ack ? `<p id="ack-state">Acknowledged by <b>${esc(ack.by)}</b> at ${esc(ack.at)}${ack.note ? `: ${esc(ack.note)}` : ""}</p>` : ""}
+    ${c.comment ? `<p>Comment: ${esc(c.comment)}</p>` : ""}
+    <p id="case-error" class="error" hidden></p>
+    <input id="me" placeholder="your name (who acts)" value="${esc(me())}">
+    ${closed ? `<form id="reopen" class="case-form"><textarea name="comment" placeholder="why reopen"></textarea><button type="submit">Reopen</button></form>` : `
+    <form id="ack" class="case-form"><textarea name="note" placeholder="note (what you are doing about it)"></textarea>
+      <div class="row"><input name="owner" placeholder="owner (default: you)"><button type="submit">Acknowledge</button></div></form>
+    <form id="snooze" class="case-form"><div class="row"><select name="hours"><option value="1">1 hour</option><option value="4">4 hours</option><option value="24" selected>1 day</option><option value="72">3 days</option></select><button type="submit">Snooze</button></div></form>
+    <form id="close-case" class="case-form">
+      <div class="row"><select name="disposition"><option value="CONFIRMED">confirmed</option><option value="FALSE_POSITIVE">false positive</option><option value="DUPLICATE">duplicate of another alert</option><option value="RECOVERED">money recovered</option></select>
+      <input name="duplicate_of" placeholder="duplicate of (alert id)"><input name="recovered" placeholder="amount recovered" size="9"><input name="currency" placeholder="EUR" size="4" value="${esc(a.at_stake?.currency ?? "")}"></div>
+      <textarea name="comment" placeholder="comment (what was found)"></textarea><button type="submit">Close case</button></form>`}
+    <form id="comment" class="case-form"><textarea name="comment" placeholder="comment"></textarea><button type="submit">Add comment</button></form>
+    <h3>Case history</h3>
+    <ul id="case-history">${c.history.map((h) => `<li>${esc(h.at)} · <b>${esc(h.by)}</b> · ${esc(h.action)}${h.owner ? ` → ${esc(h.owner)}` : ""}${h.until ? ` until ${esc(h.until)}` : ""}${h.disposition ? ` as ${esc(DISPOSITIONS[h.disposition] ?? h.disposition)}` : ""}${h.comment ? `: ${esc(h.comment)}` : ""}</li>`).join("") || "<li>nobody acted yet</li>"}</ul>`;
+}
+
+function wireCaseForms(a) {
+  $("#me").addEventListener("change", (e) => localStorage.setItem("posguard_me", e.target.value.trim()));
+  const on = (id, make) => {
+    const form = $(id);
+    if (form) form.addEventListener("submit", (e) => { e.preventDefault(); caseAction(a.alert_id, make(new FormData(form))); });
+  };
+  on("#ack", (f) => ({ action: "acknowledge", comment: f.get("note"), owner: f.get("owner") }));
+  on("#snooze", (f) => ({ action: "snooze", until: new Date(Date.now() + Number(f.get("hours")) * 3600e3).toISOString() }));
+  on("#close-case", (f) => ({ action: "close", disposition: f.get("disposition"), duplicate_of: f.get("duplicate_of"),
+    recovered: f.get("recovered"), currency: f.get("currency"), comment: f.get("comment") }));
+  on("#reopen", (f) => ({ action: "reopen", comment: f.get("comment") }));
+  on("#comment", (f) => ({ action: "comment", comment: f.get("comment") }));
+}
+
 function table(headers, rows) {
   return `<table><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead>
     <tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
 }
 
-async function loadDetail() {
-  if (!state.selected) return;
+// The live poll re-renders the detail only when the alert changed and nobody is typing in it.
+$("#detail").addEventListener("input", (e) => { if (e.target.id !== "me") state.typing = true; });
+async function loadDetail(forced = true) {
+  if (!state.selected || (!forced && state.typing)) return;
   let a;
   try { a = await api(`/api/alerts/${encodeURIComponent(state.selected)}`); } catch { return; }
+  const seen = JSON.stringify(a);
+  if (!forced && seen === state.shown) return;
+  state.shown = seen;
+  state.typing = false;
   const ev = a.evidence || { transactions: [], settlements: [], not_in_state: [] };
   const details = a.details || {};
   let model = "";
@@ -136,23 +211,42 @@ async function loadDetail() {
     ${facts.length ? `<h3>Details</h3>${table(["", ""], facts)}` : ""}
     <h3>History</h3>
     <ul id="history">${a.history.map((h) => `<li>${esc(h.status)} · ${esc(h.event_time ?? h.at)} · ${esc(h.summary)}</li>`).join("")}</ul>
-    <h3>Acknowledge</h3>
-    ${ack ? `<p id="ack-state">Acknowledged by <b>${esc(ack.by)}</b> at ${esc(ack.at)}${ack.note ? `: ${esc(ack.note)}` : ""}</p>` : ""}
-    <form id="ack"><input name="by" placeholder="your name" required><textarea name="note" placeholder="note (what you are doing about it)"></textarea>
-    <button type="submit">Acknowledge</button></form>`;
+    ${casePanel(a)}`;
   $("#detail").hidden = false;
   document.querySelector(".split").classList.add("with-detail");
   $("#to-merchant").addEventListener("click", (e) => { e.preventDefault(); setFilter("merchant", a.merchant_id); });
-  $("#ack").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const form = new FormData(e.target);
-    await api(`/api/alerts/${encodeURIComponent(a.alert_id)}/ack`, {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ by: form.get("by"), note: form.get("note") }),
-    });
-    loadDetail();
-    loadAlerts();
+  wireCaseForms(a);
+}
+
+$("#bulk").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const action = { action: f.get("action"), by: me(), comment: f.get("comment") };
+  if (action.action === "close") Object.assign(action, { disposition: f.get("disposition"), duplicate_of: f.get("duplicate_of") });
+  const total = (await api(`/api/alerts?${query()}`)).total;
+  if (!me()) { $("#bulk-result").textContent = "open an alert and give your name first"; return; }
+  if (!window.confirm(`${action.action} ${total} alerts?`)) return;
+  const response = await fetch("/api/cases/bulk", {
+    method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ filter: Object.fromEntries(filters()), action }),
   });
+  const answer = await response.json();
+  const refused = Object.keys(answer.refused || {}).length;
+  $("#bulk-result").textContent = response.ok ? `${answer.changed} changed${refused ? `, ${refused} refused` : ""}` : answer.error;
+  loadAlerts();
+});
+
+// -- cases and precision ---------------------------------------------------------------------
+async function loadCases() {
+  const summary = await api("/api/cases");
+  const overdue = Object.values(summary.overdue).reduce((x, y) => x + y, 0);
+  $("#case-states").innerHTML = Object.entries(summary.states).map(([s, n]) =>
+    `<div class="card"><div class="label">${esc(s)}</div><div class="value">${n}</div></div>`).join("") +
+    `<div class="card crit"><div class="label">Overdue (past SLA)</div><div class="value" id="c-overdue">${overdue}</div></div>`;
+  const rows = Object.entries(summary.precision).map(([type, v]) => `<tr><td>${esc(type)}</td><td>${v.CONFIRMED || 0}</td>
+    <td>${v.FALSE_POSITIVE || 0}</td><td>${v.DUPLICATE || 0}</td><td>${v.RECOVERED || 0}</td>
+    <td><b>${v.precision === null ? "–" : `${(v.precision * 100).toFixed(1)} %`}</b></td></tr>`);
+  $("#precision tbody").innerHTML = rows.join("") || '<tr><td colspan="6">No case closed with a verdict yet.</td></tr>';
 }
 
 // -- merchants -------------------------------------------------------------------------------
@@ -253,8 +347,9 @@ async function refresh() {
     const crit = await api("/api/alerts?status=OPEN&severity=CRITICAL&limit=1");
     const high = await api("/api/alerts?status=OPEN&severity=HIGH&limit=1");
     $("#c-crit").textContent = `${crit.total} / ${high.total}`;
-    if (state.tab === "alerts") { await loadAlerts(); await loadDetail(); }
+    if (state.tab === "alerts") { await loadAlerts(); await loadDetail(false); }
     if (state.tab === "merchants") renderMerchants();
+    if (state.tab === "cases") await loadCases();
     if (state.tab === "charts") {
       const series = TYPES.filter((t) => stats.opened_per_hour[t]).map((t) => ({ name: t, points: stats.opened_per_hour[t] }));
       bars($("#chart-alerts"), series, series.map((s) => colour(s.name)), true);
