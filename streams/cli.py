@@ -11,6 +11,7 @@ from streams.commands import (
     EXIT_USAGE,
     UsageError,
     VersionAction,
+    cmd_backtest,
     cmd_demo,
     cmd_evaluate,
     cmd_model_info,
@@ -66,6 +67,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: for inputs over 16 MB on a terminal)",
     )
     rp.set_defaults(func=cmd_replay)
+
+    bt = sub.add_parser(
+        "backtest",
+        help="what a proposed configuration would change, on past input",
+        description="Replay the same files under the current and a proposed configuration and "
+        "print, per alert type, the alerts added, removed and changed, with the money at stake; "
+        "--out writes each difference as JSON Lines.",
+    )
+    bt.add_argument("--config", required=True, metavar="PROPOSED", help="the proposed TOML file")
+    bt.add_argument(
+        "--current", metavar="FILE", help="the configuration in force (default: the defaults)"
+    )
+    bt.add_argument("--transactions", required=True, metavar="FILE")
+    bt.add_argument("--settlements", required=True, metavar="FILE")
+    bt.add_argument("--feedback", metavar="FILE", help="outcomes, merged on known_at")
+    bt.add_argument("--model", metavar="FILE", help="score approved sales in both runs")
+    bt.add_argument("--out", metavar="FILE", help="the differences as JSON Lines")
+    bt.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="progress bar on stderr (auto: for inputs over 16 MB on a terminal)",
+    )
+    bt.set_defaults(func=cmd_backtest)
 
     sp = sub.add_parser(
         "simulate",

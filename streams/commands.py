@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from models.forest import ModelFileError, load_model, save_model
 from models.scorer import Scorer
+from streams.backtest import DiffWriter, format_backtest, run_backtest
 from streams.configfile import load_config
 from streams.evaluate import evaluate_directory, format_evaluation
 from streams.kafka_security import KafkaSecurity, security_from
@@ -97,13 +98,35 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _progress_bar(stack: ExitStack, total: int, mode: str) -> Callable[[int], None] | None:
+def _progress_bar(
+    stack: ExitStack, total: int, mode: str, desc: str = "replay"
+) -> Callable[[int], None] | None:
     if mode == "never" or (mode == "auto" and (total < 16 << 20 or not sys.stderr.isatty())):
         return None
     bar = stack.enter_context(
-        tqdm(total=total, unit="B", unit_scale=True, desc="replay", file=sys.stderr, leave=False)
+        tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, leave=False)
     )
     return bar.update  # type: ignore[no-any-return]
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    txns = _readable(args.transactions)
+    lines = _readable(args.settlements)
+    outcomes = _readable(args.feedback) if args.feedback else None
+    current = load_config(args.current)
+    proposed = load_config(args.config)
+    scorer = _load_scorer(args.model)
+    inputs = [txns, lines] if outcomes is None else [txns, lines, outcomes]
+    with ExitStack() as stack:
+        out = _open_for_writing(stack, args.out)
+        write = DiffWriter(out) if out is not None else (lambda _diff: None)
+        # Both runs read every input: the bar covers twice its size.
+        progress = _progress_bar(stack, 2 * input_size(inputs), args.progress, "backtest")
+        result = run_backtest((txns, lines, outcomes), current, proposed, write, progress, scorer)
+    sys.stdout.write(format_backtest(result) + "\n")
+    if args.out is not None:
+        sys.stderr.write(f"{result.differences:,} differences written to {args.out}\n")
+    return EXIT_OK
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
