@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="outcomes (confirmed fraud, chargebacks, confirmed genuine), merged on known_at",
     )
     rp.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
+    rp.add_argument(
+        "--config-log",
+        metavar="FILE",
+        help="live configuration versions (JSON Lines, as the configuration topic holds them): "
+        "each applies from its effective_at, as in the stream",
+    )
     rp.add_argument("--out", metavar="FILE", help="alert events (default: stdout)")
     rp.add_argument("--dead-letter", metavar="FILE", help="bad input lines (default: stderr)")
     rp.add_argument("--model", metavar="FILE", help="score approved sales (SUSPICIOUS_PATTERN)")

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from models.forest import ModelFileError, load_model, save_model
 from models.scorer import Scorer
 from streams.backtest import DiffWriter, format_backtest, run_backtest
+from streams.config_log import read_config_log
 from streams.configfile import load_config
 from streams.evaluate import evaluate_directory, format_evaluation
 from streams.kafka_security import KafkaSecurity, security_from
@@ -71,6 +72,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     lines = _readable(args.settlements)
     outcomes = _readable(args.feedback) if args.feedback else None
     config = load_config(args.config)
+    versions = read_config_log(_readable(args.config_log)) if args.config_log else []
     scorer = _load_scorer(args.model)
     with ExitStack() as stack:
         out = _open_for_writing(stack, args.out) or sys.stdout.buffer
@@ -90,6 +92,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             scorer,
             sort_by_event_time=args.sort_by_event_time,
             feedback=outcomes,
+            config_log=versions,
         )
         out.flush()
     sys.stderr.write(format_report(report) + "\n")

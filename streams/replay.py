@@ -13,7 +13,7 @@ import gc
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -23,8 +23,10 @@ import msgspec
 from models.scorer import Scorer
 from streams.alerts import Alert, encode_alert, now_rfc3339
 from streams.config import Config
+from streams.config_log import ConfigSchedule, LiveVersion, stamp
 from streams.deadletter import DeadLetter, make_dead_letter
 from streams.engine import Engine, Rejection
+from streams.engine.reconfigure import reconfigured
 from streams.events import Event, EventKind, Settlement, Transaction
 from streams.filereader import DeadLetterSink, FileReader, ProgressHook, ReplayReport
 from streams.money import format_amount
@@ -89,6 +91,7 @@ def replay(
     parallel: bool | None = None,
     sort_by_event_time: bool = False,
     feedback: Path | None = None,
+    config_log: Sequence[LiveVersion] = (),
 ) -> ReplayReport:
     """Run detection over two JSON Lines files; every alert event goes to ``on_alert``.
 
@@ -100,6 +103,8 @@ def replay(
     approved sale's feature row (and score, when a model is loaded) is handed over as computed.
     Without settlements (``None``) only the transactions are replayed, e.g. to train a model.
     ``feedback`` (outcomes) is merged in on its ``known_at``, as the stream merges its topic.
+    ``config_log`` (live configuration versions) switches the configuration where the stream
+    does: before the first event at or after each version's ``effective_at``.
     With ``parallel`` (by default, for a transactions file of at least 4 MiB) and no
     ``on_scored`` or ``feedback``, part of the work runs in a second process
     (``streams.replay_sidecar``): the same alerts, in the same order, on two cores.
@@ -115,7 +120,8 @@ def replay(
             sort_by_event_time,
             scorer,
             on_scored,
-            parallel,
+            parallel and not config_log,
+            ConfigSchedule(config_log),
         )
     for alert in alerts:
         on_alert(alert)
@@ -133,6 +139,7 @@ def _replay_once(
     scorer: Scorer | None,
     on_scored: ScoredHook | None,
     parallel: bool,
+    schedule: ConfigSchedule,
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     report = ReplayReport()
     alerts: list[Alert] = []
@@ -154,6 +161,7 @@ def _replay_once(
             progress,
             by_event_time,
             on_scored,
+            schedule,
         )
     finally:
         if sidecar is not None:
@@ -169,6 +177,7 @@ def _run(
     progress: ProgressHook | None,
     by_event_time: bool,
     on_scored: ScoredHook | None,
+    schedule: ConfigSchedule,
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     transactions, settlements, feedback = files
     scored: list[tuple[Transaction, list[float], float | None]] = []
@@ -183,6 +192,8 @@ def _run(
 
     def drain() -> None:
         produced, rejections = engine.take()
+        if schedule.in_force:
+            stamp(produced, schedule.in_force)
         for alert in produced:
             report.alert_events[(alert.type, alert.status)] += 1
             final[alert.alert_id] = (alert.type, alert.status)
@@ -197,11 +208,23 @@ def _run(
     if settlements is not None:
         line_reader = FileReader(settlements, "settlement", dead.append, report, progress, id_check)
         lines = line_reader.ordered(by_event_time)
-    merged = merge_by_time(txn_reader.ordered(by_event_time, engine.admit), lines)
+
+    def admit_in_force(t: Transaction) -> None:  # a configuration switch replaces the engine
+        engine.admit(t)
+
+    admit = admit_in_force if schedule.known else engine.admit
+    merged = merge_by_time(txn_reader.ordered(by_event_time, admit), lines)
     if feedback is not None:
         outcomes = FileReader(feedback, "feedback", dead.append, report, progress, id_check)
         merged = merge_by_time(merged, outcomes.ordered(by_event_time))
+    switch_at = schedule.next_effective_us()
     for event in merged:
+        if switch_at is not None and event.at >= switch_at:
+            engine.flush()
+            drain()
+            for version in schedule.due(event.at):
+                engine = reconfigured(engine, version.config)
+            submit, out, switch_at = engine.submit, engine.out, schedule.next_effective_us()
         submit(event, True)
         if out.alerts or out.rejections:
             drain()
