@@ -23,6 +23,7 @@ from streams.commands import (
     cmd_worker,
 )
 from streams.config import ConfigError
+from streams.config_command import add_config_commands
 from streams.kafka_probe import BrokerSecurityError, BrokerUnavailableError
 from streams.kafka_security import add_security_flags
 from streams.training import SCORERS
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: for inputs over 16 MB on a terminal)",
     )
     rp.set_defaults(func=cmd_replay)
+
+    add_config_commands(sub)
 
     bt = sub.add_parser(
         "backtest",

@@ -72,7 +72,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     lines = _readable(args.settlements)
     outcomes = _readable(args.feedback) if args.feedback else None
     config = load_config(args.config)
-    versions = read_config_log(_readable(args.config_log)) if args.config_log else []
+    versions = read_config_log(_readable(args.config_log), config) if args.config_log else []
     scorer = _load_scorer(args.model)
     with ExitStack() as stack:
         out = _open_for_writing(stack, args.out) or sys.stdout.buffer

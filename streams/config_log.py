@@ -57,8 +57,10 @@ class LiveVersion:
 _decoder = msgspec.json.Decoder(ConfigVersion)
 
 
-def check_version(message: ConfigVersion, base: Config | None = None) -> LiveVersion:
-    """``ConfigError`` (naming the version and the key) for a version that cannot be used."""
+def check_version(message: ConfigVersion, fixed: Config | None = None) -> LiveVersion:
+    """``ConfigError`` (naming the version and the key) for a version that cannot be used. A
+    version is a whole configuration (over the defaults); what a running engine cannot change,
+    evidence retention and the id check, must equal ``fixed``'s (the one it started with)."""
     where = f"configuration version {message.version}"
     if isinstance(message.version, bool) or message.version < 1:
         raise ConfigError(f"{where}: the version must be a positive integer")
@@ -71,21 +73,29 @@ def check_version(message: ConfigVersion, base: Config | None = None) -> LiveVer
     if when.tzinfo is None:
         raise ConfigError(f"{where}: effective_at needs an offset (Z or +hh:mm)")
     try:
-        config = config_from_mapping(message.config, base)
+        config = config_from_mapping(message.config)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    if fixed is not None and (
+        config.retention_us != fixed.retention_us
+        or config.card_numbers_in_ids != fixed.card_numbers_in_ids
+    ):
+        raise ConfigError(
+            f"{where}: [retention] and [input] change only with a restart (the journal and the "
+            "decoders depend on them); keep them as the worker's configuration file has them"
+        )
     return LiveVersion(message, config, to_us(when))
 
 
-def decode_version(raw: bytes, base: Config | None = None) -> LiveVersion:
+def decode_version(raw: bytes, fixed: Config | None = None) -> LiveVersion:
     try:
         message = _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ConfigError(f"not a configuration version ({exc})") from None
-    return check_version(message, base)
+    return check_version(message, fixed)
 
 
-def read_config_log(path: Path, base: Config | None = None) -> list[LiveVersion]:
+def read_config_log(path: Path, fixed: Config | None = None) -> list[LiveVersion]:
     """A change log file (JSON Lines of versions, as the topic holds them)."""
     versions: list[LiveVersion] = []
     try:
@@ -95,7 +105,7 @@ def read_config_log(path: Path, base: Config | None = None) -> list[LiveVersion]
     for number, line in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):
         if line.strip():
             try:
-                versions.append(decode_version(line, base))
+                versions.append(decode_version(line, fixed))
             except ConfigError as exc:
                 raise ConfigError(f"{path}:{number}: {exc}") from None
     return versions
@@ -137,6 +147,11 @@ class ConfigSchedule:
             if version.version > self.in_force:
                 self.in_force = version.version
                 yield version
+
+    def set_in_force(self, version: int) -> None:
+        """A rebuild switched to ``version`` (the journal says where): older ones are done."""
+        self.in_force = max(self.in_force, version)
+        self._pending = [v for v in self._pending if v.version > self.in_force]
 
     def next_effective_us(self) -> int | None:
         return self._pending[0].effective_us if self._pending else None

@@ -10,6 +10,8 @@ point, and the header is rewritten for the new engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from models.scorer import Scorer
@@ -21,17 +23,27 @@ _header = msgspec.json.Decoder(tuple[str, msgspec.Raw])
 _encoder = msgspec.json.Encoder()
 
 
-def reconfigured(engine: Engine, config: Config) -> Engine:
-    """A new engine running ``config`` with ``engine``'s state and model; ``engine``'s outbox
-    must have been handed over (the alerts it raised belong to the old configuration)."""
+def local_engine(config: Config, scorer: Scorer | None) -> Engine:
+    return Engine(config, scorer)
+
+
+def reconfigured(
+    engine: Engine,
+    config: Config,
+    build: Callable[[Config, Scorer | None], Engine] = local_engine,
+) -> Engine:
+    """A new engine running ``config`` (``build`` makes it, as the driver makes its engines)
+    with ``engine``'s state and model; ``engine``'s outbox must have been handed over (the
+    alerts it raised belong to the old configuration)."""
     scorer: Scorer | None = engine.patterns.scorer if engine.offload.patterns else None
     held = engine._reports
     data = snapshot.take(engine, len(held))
     _, body = _header.decode(data)
-    fresh = Engine(config, scorer)
+    fresh = build(config, scorer)
     snapshot.load(fresh, _encoder.encode((snapshot.format_version(fresh), body)))
     fresh._reports = held
-    observe = engine.patterns.on_scored if engine.offload.patterns else None
-    if observe is not None:
-        fresh.patterns.observe(observe)
+    if engine.offload.patterns is not None:
+        fresh.patterns.track = engine.patterns.track
+        if engine.patterns.on_scored is not None:
+            fresh.patterns.observe(engine.patterns.on_scored)
     return fresh

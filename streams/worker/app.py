@@ -10,6 +10,7 @@ import faust
 from faust.types import TP
 
 from streams.config import Config
+from streams.worker.live_config import LiveConfig
 from streams.worker.settings import WorkerSettings
 from streams.worker.transport import LowLatencyApp, faust_credentials
 from streams.worker.web import register_pages
@@ -27,7 +28,9 @@ _COLLECTOR_S = 1.0
 _MODEL_POLL_S = 2.0
 
 
-def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, StreamWorker]:
+def build_app(
+    settings: WorkerSettings, config: Config, live: LiveConfig | None = None
+) -> tuple[faust.App, StreamWorker]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.exposed_without_token:
         log.warning(
@@ -65,7 +68,7 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     )
     # Faust's own Prometheus sensor is not attached: it runs on every message and cost a tenth of
     # the worker's time (py-spy); posguard's metrics cover throughput, lag and latency.
-    worker = StreamWorker(app, settings, config)
+    worker = StreamWorker(app, settings, config, live)
     harden(cast(Any, app.web).web_app)
 
     @app.agent(worker.input_topic, concurrency=1)
@@ -97,6 +100,10 @@ def build_app(settings: WorkerSettings, config: Config) -> tuple[faust.App, Stre
     @app.timer(_COLLECTOR_S)
     async def collector() -> None:
         worker.collector.tick(worker.idle_seconds())
+
+    @app.timer(_TICK_S)
+    async def live_config() -> None:
+        worker.live.learn(worker)
 
     @app.timer(_MODEL_POLL_S)
     async def model_reload() -> None:

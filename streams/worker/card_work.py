@@ -18,6 +18,7 @@ from faust.types import TP, EventT
 
 from streams.alerts import Alert
 from streams.config import Config
+from streams.config_log import LiveVersion
 from streams.worker.acting import acting_for
 from streams.worker.cards import CardStage, decode_batch
 from streams.worker.contiguity import OffsetGuard
@@ -58,6 +59,7 @@ class CardStages:
         admit: Admit,
         publish: Publish,
         restored: Callable[[int], None],
+        versions: Callable[[], list[LiveVersion]] = list,
     ) -> None:
         """``admit`` says whether to handle a message (the worker's offset guard), ``publish``
         sends a partition's alerts, ``restored`` reapplies operators' acknowledgements of a
@@ -72,6 +74,7 @@ class CardStages:
         self._admit = admit
         self._publish = publish
         self._restored = restored
+        self._versions = versions
         self.owned: dict[int, CardPartition] = {}
 
     def on_batch(self, event: EventT[bytes]) -> None:
@@ -162,7 +165,7 @@ class CardStages:
                 self.write(q, card)
 
     def _rebuild(self, q: int) -> CardPartition:
-        stage = CardStage(q, self.partitions, self.config)
+        stage = CardStage(q, self.partitions, self.config, self._versions())
         entries = self.journals.load(q)
         if entries:
             started = time.perf_counter()

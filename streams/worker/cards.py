@@ -40,6 +40,7 @@ from typing import Final
 import msgspec
 
 from streams.config import Config
+from streams.config_log import ConfigSchedule, LiveVersion, stamp
 from streams.engine.outbox import Outbox
 from streams.engine.state import SWEEP_EVERY_US
 from streams.engine.velocity import Velocity
@@ -141,11 +142,21 @@ class StageOutput(JournaledOutput):
 class CardStage:
     """Card velocity for one card partition, over the sales of every source partition."""
 
-    def __init__(self, partition: int, sources: int, config: Config) -> None:
+    def __init__(
+        self,
+        partition: int,
+        sources: int,
+        config: Config,
+        versions: Iterable[LiveVersion] = (),
+    ) -> None:
         self.partition = partition
         self._outbox = Outbox()
         self.velocity = Velocity(config, self._outbox)
         self._window_us = config.velocity.window_us
+        self.schedule = ConfigSchedule(versions)
+        """Live configuration: velocity switches before the first sale (in merged order) at or
+        after a version's ``effective_at``, where the engine of replay switches too."""
+        self._switch_at = self.schedule.next_effective_us()
         self.cursor = JournalCursor(config.retention_us + JOURNAL_MARGIN_US)
         self._queues: list[deque[tuple[int, float, Sale, int]]] = []
         self._clock: list[int] = []
@@ -253,7 +264,21 @@ class CardStage:
 
     # -- internals --------------------------------------------------------------------------------
 
+    def learn(self, version: LiveVersion) -> None:
+        if self.schedule.add(version):
+            self._switch_at = self.schedule.next_effective_us()
+
+    def _switch(self, eff: int) -> None:
+        for version in self.schedule.due(eff):
+            cards = self.velocity.cards
+            self.velocity = Velocity(version.config, self._outbox)
+            self.velocity.cards = cards
+            self._window_us = version.config.velocity.window_us
+        self._switch_at = self.schedule.next_effective_us()
+
     def _run(self, source: int, eff: int, sale: Sale, publish: bool) -> None:
+        if self._switch_at is not None and eff >= self._switch_at:
+            self._switch(eff)
         self.frontier = max(self.frontier, eff)
         self.velocity.on_card_sale(sale.ts, sale.card_token, sale.merchant_id, sale.txn_id)
         if self.frontier >= self._next_sweep:
@@ -262,6 +287,8 @@ class CardStage:
         alerts = self._outbox.alerts
         if alerts:
             self._outbox.alerts = []
+            if self.schedule.in_force:
+                stamp(alerts, self.schedule.in_force)
             (self.out.alerts if publish else self.out.restored).extend(alerts)
 
     def _journal(self, entry: Released) -> None:

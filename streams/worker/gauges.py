@@ -59,6 +59,9 @@ def refresh_gauges(worker: StreamWorker) -> None:
         m.consumer_lag.labels(name).set(behind)
     m.buffered.labels(worker.settings.cards_topic).set(worker.cards.buffered())
     _refresh_case_gauges(worker)
+    m.config_version.clear()
+    for p, part in worker.inputs.items():
+        m.config_version.labels(str(p)).set(part.pipeline.version)
 
 
 def _refresh_case_gauges(worker: StreamWorker) -> None:

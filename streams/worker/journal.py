@@ -36,6 +36,11 @@ other entries' kind is their input's side (``merge.TRANSACTIONS``, ``merge.SETTL
 for ``merge.FEEDBACK`` (see ``entry_kind``)."""
 
 
+CONFIG: Final = 4
+"""An entry's kind when the partition switched to a live configuration version (the entry's
+``offset`` is the version number): a rebuild switches at the same place (``config_log.py``)."""
+
+
 def entry_kind(side: int) -> int:
     """The journal entry kind of an input side (``FLUSH`` itself is not a side)."""
     return side if side < FLUSH else side + 1

@@ -128,6 +128,18 @@ class Metrics:
             ["type"],
             registry=registry,
         )
+        self.config_version = Gauge(
+            "posguard_config_version",
+            "The live configuration version each owned input partition runs (0: the file's)",
+            ["partition"],
+            registry=registry,
+        )
+        self.config_late = Counter(
+            "posguard_config_versions_late",
+            "Configuration versions that arrived after a partition had passed their effective "
+            "time (applied there from the next event: the stream then differs from replay)",
+            registry=registry,
+        )
         self.model_score = Histogram(
             "posguard_model_score",
             "Isolation-forest anomaly score of each approved sale (higher is stranger)",

@@ -17,15 +17,18 @@ from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.cardmask import mask_bytes, mask_text
 from streams.config import Config
+from streams.config_log import ConfigSchedule, LiveVersion, stamp
 from streams.deadletter import MAX_RAW_BYTES, DeadLetter, make_dead_letter
 from streams.decode import BadInputError, EventDecoder, contract_bytes
 from streams.engine import snapshot as engine_snapshot
 from streams.engine.core import Engine
 from streams.engine.outbox import Rejection
+from streams.engine.reconfigure import reconfigured
 from streams.engine.txn_rules import RoutedRules
 from streams.events import Event, EventKind
 from streams.worker.cards import Sale
 from streams.worker.journal import (
+    CONFIG,
     FLUSH,
     JOURNAL_MARGIN_US,
     Entry,
@@ -68,6 +71,8 @@ class _Snapshot(msgspec.Struct, array_like=True):
     next_offset: list[int]
     buffered: list[_Buffered]
     engine: msgspec.Raw
+    config_version: int = 0
+    """The live configuration version the engine ran (0: the worker's own)."""
 
 
 _snapshot_decoder = msgspec.json.Decoder(_Snapshot)
@@ -94,12 +99,19 @@ class PartitionPipeline:
         config: Config,
         topics: tuple[str, ...],
         scorer: Scorer | None = None,
+        versions: Iterable[LiveVersion] = (),
     ) -> None:
         self.partition = partition
         self.topics = topics
-        self.engine = Engine(config, rules=lambda c, out: RoutedRules(c, out, scorer))
-        # Features are always tracked, so a model loaded later judges with warm state.
-        self.engine.patterns.track = True
+        self._config = config
+        self.engine = self._build(config, scorer)
+        self.schedule = ConfigSchedule(versions)
+        """Live configuration versions: the engine switches before the first event at or after
+        each one's ``effective_at``, journaled (``CONFIG``) so a rebuild switches there too."""
+        self.version = 0
+        """The version the engine runs (0: ``config``)."""
+        self.late_versions: list[int] = []
+        """Versions learnt after this partition had passed their effective time."""
         check = config.card_numbers_in_ids
         self._decoders = tuple(EventDecoder(kind, check) for kind in _KINDS)
         self._merger: TimeMerger[_Pending] = TimeMerger()
@@ -110,6 +122,23 @@ class PartitionPipeline:
         """Per side, offsets buffered by a snapshot this pipeline was loaded from, and whether
         Kafka delivered them again yet: acknowledged once both released and delivered again."""
         self.out = Output()
+
+    @staticmethod
+    def _build(config: Config, scorer: Scorer | None) -> Engine:
+        engine = Engine(config, rules=lambda c, out: RoutedRules(c, out, scorer))
+        # Features are always tracked, so a model loaded later judges with warm state.
+        engine.patterns.track = True
+        return engine
+
+    def learn(self, version: LiveVersion) -> bool:
+        """A configuration version from the topic; True when it was new. One whose effective
+        time this partition already passed applies from its next event (and is reported)."""
+        if not self.schedule.add(version):
+            return False
+        last = self.engine._last_run
+        if version.version > self.version and last is not None and version.effective_us <= last:
+            self.late_versions.append(version.version)
+        return True
 
     # -- feeding ----------------------------------------------------------------------------------
 
@@ -144,6 +173,9 @@ class PartitionPipeline:
             if isinstance(item, BadInputError):
                 self._journal(side, offset, raw, item)
             else:
+                switch_at = self.schedule.next_effective_us()
+                if switch_at is not None and item.at >= switch_at:
+                    self._switch_due(item.at)
                 self._journal(side, offset, contract_bytes(item))
             self._apply(side, offset, raw, item, publish=True)
             if ack:
@@ -223,6 +255,7 @@ class PartitionPipeline:
             list(self._next_offset),
             buffered,
             msgspec.Raw(engine),
+            self.version,
         )
         return msgspec.json.encode(state)
 
@@ -236,7 +269,13 @@ class PartitionPipeline:
             raise engine_snapshot.SnapshotRefusedError(
                 f"the snapshot does not decode ({error})"
             ) from None
-        engine_snapshot.load(self.engine, state.engine)
+        if state.config_version:
+            engine = self._build(self._known(state.config_version).config, self._scorer())
+            engine_snapshot.load(engine, state.engine)
+            self.engine = engine
+            self._now_running(state.config_version)
+        else:
+            engine_snapshot.load(self.engine, state.engine)
         self.cursor.load_state(state.cursor)
         if len(state.next_offset) != len(SIDES):
             raise engine_snapshot.SnapshotRefusedError(
@@ -271,6 +310,9 @@ class PartitionPipeline:
             if entry.kind == FLUSH:
                 self.engine.flush()
                 self._drain(publish)
+                continue
+            if entry.kind == CONFIG:
+                self._switch(self._known(entry.offset), publish)
                 continue
             side = entry_side(entry.kind)
             item: Event | BadInputError
@@ -327,9 +369,41 @@ class PartitionPipeline:
         self.engine.submit(item, True)
         self._drain(publish)
 
+    def _switch_due(self, at: int) -> None:
+        """Switch to every version due before an event at ``at``: journaled first, so the
+        alerts and sales the old configuration's open step still makes belong to it."""
+        for version in list(self.schedule.due(at)):
+            if version.version > self.version:
+                self.out.write(self.cursor, encode_entry(Entry(CONFIG, version.version, b"")))
+                self._switch(version, publish=True)
+
+    def _switch(self, version: LiveVersion, publish: bool) -> None:
+        self.engine.flush()
+        self._drain(publish)
+        self.engine = reconfigured(self.engine, version.config, self._build)
+        self._now_running(version.version)
+
+    def _now_running(self, version: int) -> None:
+        self.version = version
+        self.schedule.set_in_force(version)
+
+    def _known(self, version: int) -> LiveVersion:
+        found = self.schedule.known.get(version)
+        if found is None:
+            raise engine_snapshot.SnapshotRefusedError(
+                f"partition {self.partition} ran configuration version {version}, which the "
+                "configuration topic does not hold"
+            )
+        return found
+
+    def _scorer(self) -> Scorer | None:
+        return self.engine.patterns.scorer
+
     def _drain(self, publish: bool) -> None:
         alerts, rejections = self.engine.take()
         out = self.out
+        if alerts and self.version:
+            stamp(alerts, self.version)
         if alerts:
             (out.alerts if publish else out.restored).extend(alerts)
         if rejections and publish:

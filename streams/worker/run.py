@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 
-from streams.config import Config
+from kafka.errors import KafkaError
+
+from streams.config import Config, ConfigError
+from streams.config_topic import ConfigFollower, ensure_config_topic, read_versions
 from streams.kafka_probe import BrokerSecurityError, BrokerUnavailableError
+from streams.worker.live_config import LiveConfig
 from streams.worker.settings import WorkerSettings
 from streams.worker.topics import TopicLayoutError, ensure_topics
 
@@ -33,7 +37,12 @@ def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warnin
     settings = settings.with_overrides(
         partitions=layout.partitions, max_message_bytes=layout.max_message_bytes
     )
-    app, worker = build_app(settings, config)
+    try:
+        live, follower = _live_config(settings, config)
+    except (ConfigError, KafkaError) as exc:
+        sys.stderr.write(f"posguard worker: configuration topic {settings.topics.config}: {exc}\n")
+        return EXIT_BROKER
+    app, worker = build_app(settings, config, live)
     sys.stderr.write(
         f"posguard worker: consuming {settings.broker_url} ({settings.kafka.describe()}); "
         f"API and metrics on http://{settings.web_host}:{settings.web_port}/; messages of at "
@@ -41,5 +50,24 @@ def run_worker(settings: WorkerSettings, config: Config, loglevel: str = "warnin
     )
     logging.getLogger("posguard").setLevel(logging.INFO)
     worker.collector.start()
+    follower.start()
     Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
     return 0
+
+
+def _live_config(settings: WorkerSettings, config: Config) -> tuple[LiveConfig, ConfigFollower]:
+    """Every version on the configuration topic (read before any partition is built: a
+    journal may name one), and a reader for those pushed later."""
+    topic = settings.topics.config
+    if ensure_config_topic(settings.bootstrap, settings.kafka, topic, settings.replication):
+        sys.stderr.write(f"posguard worker: created topic {topic}\n")
+    read = read_versions(settings.bootstrap, settings.kafka, topic, config)
+    for refused in read.refused:
+        sys.stderr.write(f"posguard worker: {topic} {refused} (ignored)\n")
+    live = LiveConfig(read.versions)
+    follower = ConfigFollower(settings.bootstrap, settings.kafka, topic, config, read.end)
+    live.arrived = follower.arrived
+    if read.versions:
+        newest = max(v.version for v in read.versions)
+        sys.stderr.write(f"posguard worker: configuration versions up to {newest} known\n")
+    return live, follower

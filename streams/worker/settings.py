@@ -29,6 +29,8 @@ class Topics:
     feedback: str = "pos.feedback"
     alerts: str = "pos.alerts"
     deadletter: str = "pos.deadletter"
+    config: str = "pos.config"
+    """Live configuration versions (``streams/config_topic.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,5 +167,6 @@ def settings_from_env(
             feedback=env.get("POSGUARD_TOPIC_FEEDBACK") or d.topics.feedback,
             alerts=env.get("POSGUARD_TOPIC_ALERTS") or d.topics.alerts,
             deadletter=env.get("POSGUARD_TOPIC_DEADLETTER") or d.topics.deadletter,
+            config=env.get("POSGUARD_TOPIC_CONFIG") or d.topics.config,
         ),
     )

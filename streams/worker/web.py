@@ -201,6 +201,12 @@ def register_pages(app: faust.App, worker: StreamWorker) -> None:
             return denied(view)
         return view.json(merchants_page(worker))
 
+    @app.page("/api/config")
+    async def api_config(view: Any, request: Any) -> Any:
+        if not authorized(worker, request):
+            return denied(view)
+        return view.json(worker.live.status(worker))
+
     @app.page("/api/model")
     async def api_model(view: Any, request: Any) -> Any:
         if not authorized(worker, request):

@@ -39,6 +39,7 @@ from streams.worker.end_offsets import ask_if_held, flush_when_idle, read_upto
 from streams.worker.flow import MergeFlow
 from streams.worker.gauges import refresh_gauges
 from streams.worker.journal_table import JournalTable
+from streams.worker.live_config import LiveConfig
 from streams.worker.merge import FEEDBACK, SETTLEMENTS, SIDES, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
 from streams.worker.modelwatch import ModelWatcher
@@ -59,8 +60,15 @@ _BATCH = 500
 class StreamWorker:
     """State of one worker process: a pipeline per assigned partition, and what they emitted."""
 
-    def __init__(self, app: faust.App, settings: WorkerSettings, config: Config) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: WorkerSettings,
+        config: Config,
+        live: LiveConfig | None = None,
+    ) -> None:
         self.app = app
+        self.live = live or LiveConfig()
         self.settings = settings
         self.config = config
         self.registry = CollectorRegistry(auto_describe=True)
@@ -149,6 +157,7 @@ class StreamWorker:
             self._admit,
             self._publish,
             self.cases.restore,
+            self.live.known,
         )
 
     # -- messages ---------------------------------------------------------------------------------
@@ -324,7 +333,7 @@ class StreamWorker:
     def _rebuild(self, p: int) -> InputPartition:
         """Partition ``p`` with its pipeline restored from its snapshot and journal tables
         (recovered by Faust before any message of the partition is delivered)."""
-        pipe = PartitionPipeline(p, self.config, self.names, self.model.scorer)
+        pipe = PartitionPipeline(p, self.config, self.names, self.model.scorer, self.live.known())
         part = InputPartition(pipe)
         # Card stages wait for this partition while its engine is rebuilt (it is not idle).
         self._send_sales(p, part, idle=False, force=True)
