@@ -16,6 +16,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from streams.config_topic import push_version
+from streams.kafka_security import KafkaSecurity
 from streams.simulate.produce import produce
 from streams.timefmt import to_us
 from streams.worker.settings import bootstrap_servers
@@ -211,3 +213,29 @@ def test_the_alert_list_stays_responsive_with_10000_open_alerts(
     )
     browser.save_screenshot(str(ARTIFACTS / "alerts-10000-open.png"))
     assert first < 30 and paging < 15 and filtering < 15
+
+
+def test_the_configuration_view_shows_pushed_versions(worker: WorkerProcess, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    pushed = push_version(
+        bootstrap_servers(worker.broker_url),
+        KafkaSecurity(),
+        worker.topics.config,
+        {"duplicate_charge": {"window": "60s"}, "velocity": {"max_sales": 4}},
+        "2030-01-01T00:00:00Z",
+        "Dee (risk)",
+        "tighter duplicates before the holidays",
+    )
+    log_in(browser, worker)
+    browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=config]").click()
+    until(browser, lambda b: "Dee (risk)" in b.find_element(By.ID, "config-versions").text)
+    row = browser.find_element(
+        By.CSS_SELECTOR, f'#config-versions tr[data-version="{pushed.version}"]'
+    )
+    assert "2030-01-01T00:00:00Z" in row.text and "tighter duplicates" in row.text
+    until(browser, lambda b: '"max_sales": 4' in b.find_element(By.ID, "config-document").text)
+    # Not in force yet: the stream has not reached 2030.
+    assert "partition 0: the worker's file" in browser.find_element(By.ID, "config-in-force").text
+    browser.save_screenshot(str(ARTIFACTS / "configuration-versions.png"))
+    browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=alerts]").click()

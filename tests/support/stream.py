@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import msgspec
 from models.forest import load_model
 from models.scorer import Scorer
 from streams.alerts import Alert
+from streams.config_log import LiveVersion
 from streams.configfile import load_config
 from streams.deadletter import DeadLetter
 from streams.replay import replay
@@ -35,7 +36,9 @@ class Expected:
     events: int = 0
 
 
-def expected_from_replay(data: Path, model: Path | None = None) -> Expected:
+def expected_from_replay(
+    data: Path, model: Path | None = None, config_log: Sequence[LiveVersion] = ()
+) -> Expected:
     alerts: list[Alert] = []
     dead: list[DeadLetter] = []
     config = load_config(data / "config.toml")
@@ -46,6 +49,7 @@ def expected_from_replay(data: Path, model: Path | None = None) -> Expected:
         alerts.append,
         dead.append,
         scorer=Scorer(load_model(model)) if model is not None else None,
+        config_log=config_log,
     )
     as_dicts = [msgspec.to_builtins(a) for a in alerts]
     events = sum(

@@ -31,6 +31,7 @@ def unique_topics() -> Topics:
         feedback=f"t-{tag}.feedback",
         alerts=f"t-{tag}.alerts",
         deadletter=f"t-{tag}.deadletter",
+        config=f"t-{tag}.config",
     )
 
 
@@ -41,6 +42,7 @@ def topic_env(topics: Topics) -> dict[str, str]:
         "POSGUARD_TOPIC_FEEDBACK": topics.feedback,
         "POSGUARD_TOPIC_ALERTS": topics.alerts,
         "POSGUARD_TOPIC_DEADLETTER": topics.deadletter,
+        "POSGUARD_TOPIC_CONFIG": topics.config,
     }
 
 

@@ -236,6 +236,24 @@ $("#bulk").addEventListener("submit", async (e) => {
   loadAlerts();
 });
 
+// -- live configuration ----------------------------------------------------------------------
+async function loadConfig() {
+  const c = await api("/api/config");
+  const running = Object.entries(c.in_force).map(([p, v]) => `partition ${esc(p)}: ${v ? `version ${v}` : "the worker's file"}`);
+  $("#config-in-force").textContent = running.length ? `In force: ${running.join(", ")}.` : "No partition owned yet.";
+  if (c.late.length) $("#config-in-force").textContent += ` Arrived late: ${c.late.map((l) => `version ${l.version} on partition ${l.partition}`).join(", ")}.`;
+  $("#config-versions tbody").innerHTML = c.versions.map((v) => `
+    <tr data-version="${v.version}" class="${state.configVersion === v.version ? "selected" : ""}"><td>${v.version}</td><td>${esc(v.effective_at)}</td><td>${esc(v.by)}</td><td>${esc(v.at)}</td>
+    <td>${esc(v.comment)}</td><td>${esc(v.partitions_in_force.join(", ") || "–")}</td></tr>`).join("")
+    || `<tr><td colspan="6">No version pushed to ${esc(c.topic)} yet: the worker runs its configuration file.</td></tr>`;
+  const shown = c.versions.find((v) => v.version === state.configVersion) || c.versions[0];
+  $("#config-document").textContent = shown ? `version ${shown.version}:\n${JSON.stringify(shown.config, null, 2)}` : "";
+}
+$("#config-versions tbody").addEventListener("click", (e) => {
+  const row = e.target.closest("tr[data-version]");
+  if (row) { state.configVersion = Number(row.dataset.version); loadConfig(); }
+});
+
 // -- cases and precision ---------------------------------------------------------------------
 async function loadCases() {
   const summary = await api("/api/cases");
@@ -350,6 +368,7 @@ async function refresh() {
     if (state.tab === "alerts") { await loadAlerts(); await loadDetail(false); }
     if (state.tab === "merchants") renderMerchants();
     if (state.tab === "cases") await loadCases();
+    if (state.tab === "config") await loadConfig();
     if (state.tab === "charts") {
       const series = TYPES.filter((t) => stats.opened_per_hour[t]).map((t) => ({ name: t, points: stats.opened_per_hour[t] }));
       bars($("#chart-alerts"), series, series.map((s) => colour(s.name)), true);

@@ -1,0 +1,76 @@
+"""A configuration version pushed while the stream runs: the worker switches where replay with
+the same change log switches, so the stream's alerts are replay's (on both brokers)."""
+
+from __future__ import annotations
+
+import threading
+import tomllib
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streams.config_log import VERSION_KEY, ConfigVersion, check_version
+from streams.config_topic import push_version
+from streams.kafka_security import KafkaSecurity
+from streams.worker.settings import bootstrap_servers
+from tests.integration.test_stream import _produce, _published, _worker
+from tests.support.stream import Expected, expected_from_replay, final_states, versions, wait_until
+from tests.support.worker import unique_topics
+
+pytestmark = pytest.mark.integration
+
+EFFECTIVE_AT = "2026-03-04T00:00:00Z"
+"""Half way through the simulated four days."""
+CHANGE = {
+    "velocity": {"max_sales": 3},
+    "duplicate_charge": {"window": "20s"},
+    "terminal_fault": {"min_attempts": 3},
+}
+
+
+def test_a_version_pushed_mid_stream_gives_replays_alerts(
+    broker_url: str, simulated: tuple[Path, Expected], tmp_path: Path
+) -> None:
+    data, plain = simulated
+    document = tomllib.loads((data / "config.toml").read_text())
+    for section, keys in CHANGE.items():
+        document.setdefault(section, {}).update(keys)
+    pushed = ConfigVersion(1, EFFECTIVE_AT, document, "ops-lead", "2026-12-06T10:00:00Z", "tune")
+    expected = expected_from_replay(data, data / "model.npz", [check_version(pushed)])
+    assert expected.final != plain.final, "the change makes a difference on this input"
+    topics = unique_topics()
+    worker = _worker(broker_url, topics, tmp_path, f"posguard-{uuid.uuid4().hex[:8]}", data)
+    worker.start()
+    # Paced: the stream reaches the effective time about ten seconds in.
+    producer = threading.Thread(target=_produce, args=(broker_url, topics, data, 18_000.0))
+    producer.start()
+    try:
+        assert wait_until(lambda: worker.events_in() >= expected.events * 0.05, 60, 0.1)
+        done = push_version(
+            bootstrap_servers(broker_url),
+            KafkaSecurity(),
+            topics.config,
+            document,
+            EFFECTIVE_AT,
+            "ops-lead",
+            "tune",
+        )
+        assert done.version == 1
+        producer.join()
+        ok = wait_until(lambda: final_states(_published(broker_url, topics)) == expected.final, 90)
+        alerts = _published(broker_url, topics)
+        got = final_states(alerts)
+        missing = {k: v for k, v in expected.final.items() if got.get(k) != v}
+        extra = {k: v for k, v in got.items() if k not in expected.final}
+        assert ok and not missing and not extra, (missing, extra)
+        for alert_id, contents in versions(alerts).items():
+            assert contents <= expected.versions[alert_id], alert_id
+        stamped = [a for a in alerts if isinstance(d := a["details"], dict) and d.get(VERSION_KEY)]
+        assert stamped and {a["details"][VERSION_KEY] for a in stamped} == {1}  # type: ignore[index]
+        status = worker.get("/api/config")
+        assert status["in_force"] == {"0": 1} and not status["late"]
+        assert status["versions"][0]["by"] == "ops-lead"
+    finally:
+        producer.join()
+        worker.stop()
