@@ -16,7 +16,9 @@ from tests.builders import HOUR, line_doc, txn_doc
 POSGUARD = Path(sys.executable).parent / "posguard"
 
 
-def posguard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def posguard(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(POSGUARD), *args],
         check=False,
@@ -24,7 +26,7 @@ def posguard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
         text=True,
         cwd=cwd,
         timeout=120,
-        env={**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning:streams"},
+        env={**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning:streams", **(env or {})},
     )
 
 

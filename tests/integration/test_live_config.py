@@ -74,3 +74,31 @@ def test_a_version_pushed_mid_stream_gives_replays_alerts(
     finally:
         producer.join()
         worker.stop()
+
+
+def test_config_push_and_list_on_the_command_line(tmp_path: Path) -> None:
+    from tests.cli.test_cli import posguard
+    from tests.support.brokers import tansu
+
+    good = tmp_path / "proposed.toml"
+    good.write_text('[duplicate_charge]\nwindow = "45s"\n')
+    bad = tmp_path / "typo.toml"
+    bad.write_text('[duplicate_charge]\nwindw = "45s"\n')
+    topics = unique_topics()
+    with tansu() as url:
+        env = {"POSGUARD_TOPIC_CONFIG": topics.config}
+        flags = ["--kafka", url]
+        first = posguard("config", "push", str(good), *flags, "--effective-at", "now+10m",
+                         "--by", "ana", "--comment", "narrower", env=env)  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        assert "configuration version 1 pushed" in first.stdout
+        refused = posguard("config", "push", str(bad), *flags, env=env)
+        assert refused.returncode == 2 and "windw" in refused.stderr
+        second = posguard("config", "push", str(good), *flags, "--effective-at",
+                          "2026-03-05T00:00:00+01:00", env=env)  # fmt: skip
+        assert second.returncode == 0 and "version 2" in second.stdout, second.stderr
+        listed = posguard("config", "list", *flags, env=env)
+        assert listed.returncode == 0, listed.stderr
+        lines = listed.stdout.splitlines()
+        assert [line.split()[0] for line in lines] == ["2", "1"], lines
+        assert "by ana" in lines[1] and "narrower" in lines[1]
