@@ -29,6 +29,15 @@ from streams.kafka_security import add_security_flags
 from streams.training import SCORERS
 
 
+def _progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="progress bar on stderr (auto: for inputs over 16 MB on a terminal)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posguard",
@@ -67,12 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sort each file by event time in memory first (the stream never does: this shows "
         "what an ordered feed would have given, not what the stream decided)",
     )
-    rp.add_argument(
-        "--progress",
-        choices=["auto", "always", "never"],
-        default="auto",
-        help="progress bar on stderr (auto: for inputs over 16 MB on a terminal)",
-    )
+    _progress_flag(rp)
     rp.set_defaults(func=cmd_replay)
 
     add_config_commands(sub)
@@ -93,12 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--feedback", metavar="FILE", help="outcomes, merged on known_at")
     bt.add_argument("--model", metavar="FILE", help="score approved sales in both runs")
     bt.add_argument("--out", metavar="FILE", help="the differences as JSON Lines")
-    bt.add_argument(
-        "--progress",
-        choices=["auto", "always", "never"],
-        default="auto",
-        help="progress bar on stderr (auto: for inputs over 16 MB on a terminal)",
-    )
+    _progress_flag(bt)
     bt.set_defaults(func=cmd_backtest)
 
     sp = sub.add_parser(

@@ -222,7 +222,7 @@ def test_card_velocity_across_partitions_and_workers_equals_replay(
         def velocity_alerts() -> list[dict[str, object]]:
             return [a for a in _published(broker_url, topics) if a["type"] == "VELOCITY"]
 
-        ok = wait_until(lambda: final_states(velocity_alerts()) == velocity, timeout_s=60)
+        ok = wait_until(lambda: final_states(velocity_alerts()) == velocity, timeout_s=120)
         logs = "\n".join(f"--- worker {i}\n{w.log_tail()}" for i, w in enumerate(workers))
         assert ok, (final_states(velocity_alerts()), velocity, logs)
         for alert_id, contents in versions(velocity_alerts()).items():
