@@ -60,6 +60,21 @@ def _decode(value: bytes) -> tuple[Kept | None, Case]:
     return None, decode_history(value)
 
 
+class _Where(msgspec.Struct):
+    partition: int
+
+
+_where_decoder = msgspec.json.Decoder(_Where)
+
+
+def _partition_of(value: bytes) -> int | None:
+    """The partition a table value belongs to, without decoding the rest; None for a value
+    written before alerts were kept with their cases."""
+    if value[:1] == b"{" and b'"history"' in value:
+        return _where_decoder.decode(value).partition
+    return None
+
+
 class Casebook:
     def __init__(
         self,
@@ -129,12 +144,16 @@ class Casebook:
         rebuilt); an alert the rebuild did not make again (it lies before the snapshot) comes
         back from the table as it was last published."""
         for key, value in list(self.table.data.items()):
+            stored = self.store.get(key.decode())
+            if stored is not None and stored.partition != p:
+                continue  # another partition's (only the partition is read of the others)
             try:
+                if stored is None and _partition_of(value) not in (p, None):
+                    continue
                 kept, case = _decode(value)
             except (msgspec.DecodeError, msgspec.ValidationError, CaseError, KeyError) as exc:
                 log.warning("case of %r cannot be read (%s): kept as new", key, exc)
                 continue
-            stored = self.store.get(key.decode())
             if stored is None and kept is not None and kept.partition == p:
                 self.store.apply(kept.alert, kept.detected_at, p)
                 stored = self.store.get(key.decode())

@@ -103,11 +103,11 @@ class PartitionPipeline:
     ) -> None:
         self.partition = partition
         self.topics = topics
-        self._config = config
         self.engine = self._build(config, scorer)
         self.schedule = ConfigSchedule(versions)
         """Live configuration versions: the engine switches before the first event at or after
         each one's ``effective_at``, journaled (``CONFIG``) so a rebuild switches there too."""
+        self._switch_at = self.schedule.next_effective_us()
         self.version = 0
         """The version the engine runs (0: ``config``)."""
         self.late_versions: list[int] = []
@@ -135,6 +135,7 @@ class PartitionPipeline:
         time this partition already passed applies from its next event (and is reported)."""
         if not self.schedule.add(version):
             return False
+        self._switch_at = self.schedule.next_effective_us()
         last = self.engine._last_run
         if version.version > self.version and last is not None and version.effective_us <= last:
             self.late_versions.append(version.version)
@@ -173,8 +174,7 @@ class PartitionPipeline:
             if isinstance(item, BadInputError):
                 self._journal(side, offset, raw, item)
             else:
-                switch_at = self.schedule.next_effective_us()
-                if switch_at is not None and item.at >= switch_at:
+                if self._switch_at is not None and item.at >= self._switch_at:
                     self._switch_due(item.at)
                 self._journal(side, offset, contract_bytes(item))
             self._apply(side, offset, raw, item, publish=True)
@@ -386,6 +386,7 @@ class PartitionPipeline:
     def _now_running(self, version: int) -> None:
         self.version = version
         self.schedule.set_in_force(version)
+        self._switch_at = self.schedule.next_effective_us()
 
     def _known(self, version: int) -> LiveVersion:
         found = self.schedule.known.get(version)
