@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 
 from streams.simulate import SimulationSettings, write_simulation
-from streams.simulate.produce import produce, rows_from_file
-from streams.worker.settings import bootstrap_servers
 from tests.support.brokers import tansu
 from tests.support.browser import ARTIFACTS, TOKEN
 from tests.support.stream import expected_from_replay, wait_until
 from tests.support.tools import require
-from tests.support.worker import WorkerProcess, unique_topics
+from tests.support.worker import WorkerProcess, produce_dir, unique_topics
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +30,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
             config=data / "config.toml", token=TOKEN,
         ).start()  # fmt: skip
         try:
-            produce(
-                bootstrap_servers(url),
-                topics,
-                rows_from_file(data / "transactions.jsonl", "event_time"),
-                rows_from_file(data / "settlements.jsonl", "settled_at"),
-            )
+            produce_dir(url, topics, data)
             assert wait_until(
                 lambda: process.get("/api/alerts?limit=1")["total"] == len(expected.final), 60
             )

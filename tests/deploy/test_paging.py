@@ -29,12 +29,10 @@ import yaml
 from streams.cardmask import is_card_number
 from streams.embedded_broker import free_port, stop_process, wait_for_port
 from streams.simulate import SimulationSettings, write_simulation
-from streams.simulate.produce import produce, rows_from_file
-from streams.worker.settings import bootstrap_servers
 from tests.support.brokers import tansu
 from tests.support.stream import wait_until
 from tests.support.tools import require
-from tests.support.worker import WorkerProcess, unique_topics
+from tests.support.worker import WorkerProcess, produce_dir, unique_topics
 
 pytestmark = pytest.mark.integration
 
@@ -160,12 +158,7 @@ def gap_worker(tmp_path: Path) -> Iterator[WorkerProcess]:
             config=data / "config.toml",
         ).start()  # fmt: skip
         try:
-            produce(
-                bootstrap_servers(url),
-                topics,
-                rows_from_file(data / "transactions.jsonl", "event_time"),
-                rows_from_file(data / "settlements.jsonl", "settled_at"),
-            )
+            produce_dir(url, topics, data)
 
             def settled_into_a_gap() -> bool:
                 open_gaps = worker.get("/api/alerts?status=OPEN&type=SETTLEMENT_FEED_GAP")

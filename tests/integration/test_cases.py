@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from streams.simulate.produce import produce, rows_from_file
 from streams.worker.settings import bootstrap_servers
 from tests.support.brokers import tansu
 from tests.support.stream import Expected, decode_all, wait_until
-from tests.support.worker import WorkerProcess, read_topic, unique_topics
+from tests.support.worker import WorkerProcess, produce_dir, read_topic, unique_topics
 
 pytestmark = pytest.mark.integration
 
@@ -56,12 +55,7 @@ def test_cases_round_trip_feed_the_model_and_survive_a_new_worker(
         group = f"cases-{uuid.uuid4().hex[:6]}"
         worker = WorkerProcess(url, topics, state, group, config=config, model=model).start()
         try:
-            produce(
-                bootstrap_servers(url),
-                topics,
-                rows_from_file(data / "transactions.jsonl", "event_time"),
-                rows_from_file(data / "settlements.jsonl", "settled_at"),
-            )
+            produce_dir(url, topics, data)
             assert wait_until(
                 lambda: worker.get("/api/alerts?limit=1")["total"] == len(expected.final), 60
             )

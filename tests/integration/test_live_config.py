@@ -16,12 +16,11 @@ from streams.kafka_security import KafkaSecurity
 from streams.worker.settings import bootstrap_servers
 from tests.integration.test_stream import (
     _assert_same_as_replay,
-    _produce,
     _published,
     _worker,
 )
 from tests.support.stream import Expected, expected_from_replay, wait_until
-from tests.support.worker import unique_topics
+from tests.support.worker import produce_dir, unique_topics
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +47,7 @@ def test_a_version_pushed_mid_stream_gives_replays_alerts(
     worker = _worker(broker_url, topics, tmp_path, f"posguard-{uuid.uuid4().hex[:8]}", data)
     worker.start()
     # Paced: the stream reaches the effective time about ten seconds in.
-    producer = threading.Thread(target=_produce, args=(broker_url, topics, data, 18_000.0))
+    producer = threading.Thread(target=produce_dir, args=(broker_url, topics, data, 18_000.0))
     producer.start()
     try:
         assert wait_until(lambda: worker.events_in() >= expected.events * 0.05, 60, 0.1)

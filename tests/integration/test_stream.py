@@ -17,24 +17,13 @@ import pytest
 from kafka.partitioner.default import murmur2
 
 from streams.cardmask import is_card_number
-from streams.simulate.produce import produce, rows_from_file
-from streams.worker.settings import Topics, bootstrap_servers
+from streams.worker.settings import Topics
 from tests.support.stream import Expected, decode_all, final_states, versions, wait_until
-from tests.support.worker import WorkerProcess, read_topic, unique_topics
+from tests.support.worker import WorkerProcess, produce_dir, read_topic, unique_topics
 
 pytestmark = pytest.mark.integration
 
 _DIGIT_RUN = re.compile(r"\d[\d -]{11,}\d")
-
-
-def _produce(broker_url: str, topics: Topics, data: Path, speed: float | None = None) -> None:
-    produce(
-        bootstrap_servers(broker_url),
-        topics,
-        rows_from_file(data / "transactions.jsonl", "event_time"),
-        rows_from_file(data / "settlements.jsonl", "settled_at"),
-        speed=speed,
-    )
 
 
 def _worker(
@@ -106,7 +95,7 @@ def test_stream_equals_replay_and_dead_letters_bad_input(
     group = f"posguard-{uuid.uuid4().hex[:8]}"
     worker = _worker(broker_url, topics, tmp_path, group, data).start()
     try:
-        _produce(broker_url, topics, data)
+        produce_dir(broker_url, topics, data)
         _assert_same_as_replay(broker_url, topics, expected)
         dead = decode_all(read_topic(broker_url, topics.deadletter))
         assert Counter(d["reason"] for d in dead) == expected.dead_reasons
@@ -176,7 +165,7 @@ def test_kill9_mid_stream_then_restart_changes_nothing(
     group = f"posguard-{uuid.uuid4().hex[:8]}"
     first = _worker(broker_url, topics, tmp_path, group, data).start()
     # Paced so the kill lands mid-stream: four days of event time in about ten seconds.
-    producer = threading.Thread(target=_produce, args=(broker_url, topics, data, 36_000.0))
+    producer = threading.Thread(target=produce_dir, args=(broker_url, topics, data, 36_000.0))
     producer.start()
     try:
         assert wait_until(lambda: first.events_in() >= expected.events * 0.4, 60, 0.1)
@@ -217,7 +206,7 @@ def test_card_velocity_across_partitions_and_workers_equals_replay(
             timeout_s=60,
             every_s=0.5,
         ), "each worker owns one partition"
-        _produce(broker_url, topics, data)
+        produce_dir(broker_url, topics, data)
 
         def velocity_alerts() -> list[dict[str, object]]:
             return [a for a in _published(broker_url, topics) if a["type"] == "VELOCITY"]

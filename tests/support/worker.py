@@ -18,6 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from streams.embedded_broker import free_port
+from streams.simulate.produce import produce, rows_from_file
 from streams.worker.settings import Topics, bootstrap_servers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +165,18 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def produce_dir(broker_url: str, topics: Topics, data: Path, speed: float | None = None) -> None:
+    """A data directory's transactions and settlements onto the input topics, as
+    ``posguard produce`` sends them (``speed``: event seconds per wall second)."""
+    produce(
+        bootstrap_servers(broker_url),
+        topics,
+        rows_from_file(data / "transactions.jsonl", "event_time"),
+        rows_from_file(data / "settlements.jsonl", "settled_at"),
+        speed=speed,
+    )
 
 
 def read_topic(broker_url: str, topic: str) -> list[bytes]:
