@@ -5,8 +5,6 @@ rebuild from the journal (which records each switch) after a crash at any point 
 from __future__ import annotations
 
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,14 +14,18 @@ from hypothesis import strategies as st
 from streams.alerts import Alert
 from streams.config import Config
 from streams.config_log import VERSION_KEY, ConfigVersion, LiveVersion, check_version
-from streams.deadletter import DeadLetter
-from streams.replay import replay
-from streams.worker.cards import CardStage, Sale, SaleBatch
 from streams.worker.journal import CONFIG, decode_entry
 from streams.worker.pipeline import Output, PartitionPipeline
 from tests.builders import when
-from tests.unit.test_properties import _lines, common, garbage, line_docs, txn_docs
-from tests.unit.test_stream_pipeline import TOPICS, Feed, _by_stage, _collect, _final
+from tests.unit.test_properties import _lines, _replay, common, garbage, line_docs, txn_docs
+from tests.unit.test_stream_pipeline import (
+    TOPICS,
+    Feed,
+    _by_stage,
+    _collect,
+    _final,
+    _velocity,
+)
 
 _CHANGES: list[dict[str, Any]] = [
     {"duplicate_charge": {"window": "30s"}},
@@ -42,26 +44,6 @@ def _versions(drawn: list[tuple[int, dict[str, Any]]]) -> list[LiveVersion]:
         check_version(ConfigVersion(n, when(at), change, "ana", "2026-12-06T10:00:00Z"))
         for n, (at, change) in enumerate(drawn, 1)
     ]
-
-
-def _replay(
-    txns: list[bytes], lines: list[bytes], versions: list[LiveVersion]
-) -> tuple[list[Alert], list[DeadLetter]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        tp, sp = Path(tmp) / "t.jsonl", Path(tmp) / "s.jsonl"
-        tp.write_bytes(b"\n".join(txns) + b"\n")
-        sp.write_bytes(b"\n".join(lines) + b"\n")
-        alerts: list[Alert] = []
-        dead: list[DeadLetter] = []
-        replay(tp, sp, Config(), alerts.append, dead.append, config_log=versions)
-    return alerts, dead
-
-
-def _velocity(sales: list[Sale], versions: list[LiveVersion]) -> list[Alert]:
-    stage = CardStage(0, 1, Config(), versions)
-    stage.offer(SaleBatch(0, 2**62, sales), 0, 0.0)
-    stage.release(0.0, float("inf"))
-    return stage.take().alerts
 
 
 def _docs(alerts: list[Alert]) -> list[Any]:
@@ -85,7 +67,7 @@ def test_a_version_switches_the_stream_where_it_switches_replay(
 ) -> None:
     versions = _versions(drawn)
     t_lines, s_lines = _lines(txns, bad, rng), _lines(lines, [], rng)
-    expected, dead = _replay(t_lines, s_lines, versions)
+    _, expected, dead = _replay(t_lines, s_lines, config_log=versions)
     pipe = PartitionPipeline(0, Config(), TOPICS, versions=versions)
     out = Feed(t_lines, s_lines).run(pipe, rng, None)
     got = out.alerts + _velocity(out.sales, versions)
@@ -112,7 +94,7 @@ def test_a_rebuild_from_the_journal_switches_where_the_live_run_did(
 ) -> None:
     versions = _versions(drawn)
     t_lines, s_lines = _lines(txns, [], rng), _lines(lines, [], rng)
-    expected, _ = _replay(t_lines, s_lines, versions)
+    _, expected, _ = _replay(t_lines, s_lines, config_log=versions)
     first = PartitionPipeline(0, Config(), TOPICS, versions=versions)
     before = Feed(t_lines, s_lines).run(first, rng, crash_at)
     trim = before.trim_below or 0

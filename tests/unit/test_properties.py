@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from streams.alerts import Alert, encode_alert
 from streams.cardmask import luhn_valid
 from streams.config import Config
+from streams.config_log import LiveVersion
 from streams.deadletter import DeadLetter
 from streams.filereader import ReplayReport
 from streams.replay import replay
@@ -88,7 +90,10 @@ def _utc(text: str) -> float:
 
 
 def _replay(
-    txns: list[bytes], lines: list[bytes], parallel: bool = False
+    txns: list[bytes],
+    lines: list[bytes],
+    parallel: bool = False,
+    config_log: Sequence[LiveVersion] = (),
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
     with tempfile.TemporaryDirectory() as tmp:
         tp, sp = Path(tmp) / "t.jsonl", Path(tmp) / "s.jsonl"
@@ -96,7 +101,9 @@ def _replay(
         sp.write_bytes(b"\n".join(lines) + b"\n")
         alerts: list[Alert] = []
         dead: list[DeadLetter] = []
-        report = replay(tp, sp, Config(), alerts.append, dead.append, parallel=parallel)
+        report = replay(
+            tp, sp, Config(), alerts.append, dead.append, parallel=parallel, config_log=config_log
+        )
     return report, alerts, dead
 
 

@@ -4,6 +4,7 @@ is killed and rebuilt from its journal, the engine decides what replay decides."
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from streams.alerts import Alert
 from streams.config import Config
+from streams.config_log import LiveVersion
 from streams.worker.cards import CardStage, Sale, SaleBatch
 from streams.worker.journal import decode_entry
 from streams.worker.merge import FEEDBACK, SETTLEMENTS, SIDES, TRANSACTIONS, Grace, TimeMerger
@@ -91,9 +93,9 @@ def _collect(into: Output, out: Output) -> None:
     into.sales.extend(out.sales)
 
 
-def _velocity(sales: list[Sale]) -> list[Alert]:
+def _velocity(sales: list[Sale], versions: Sequence[LiveVersion] = ()) -> list[Alert]:
     """What the card stage makes of one partition's routed sales (sent again or not)."""
-    stage = CardStage(0, 1, Config())
+    stage = CardStage(0, 1, Config(), versions)
     stage.offer(SaleBatch(0, 2**62, sales), 0, 0.0)
     stage.release(0.0, float("inf"))
     return stage.take().alerts
