@@ -28,6 +28,7 @@ COMPILED = [
     "streams/engine/core.py",
     "streams/engine/deadlines.py",
     "streams/engine/duplicates.py",
+    "streams/engine/expiry.py",
     "streams/engine/feed.py",
     "streams/engine/offload.py",
     "streams/engine/order.py",

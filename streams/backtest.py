@@ -130,15 +130,16 @@ def compare(
 
 
 def run_backtest(
-    inputs: tuple[Path, Path, Path | None],
+    inputs: tuple[Path, Path, Path | None, Path | None],
     current: Config,
     proposed: Config,
     write: Callable[[dict[str, Any]], None],
     progress: Callable[[int], None] | None = None,
     scorer: Scorer | None = None,
 ) -> Backtest:
-    """Replay ``inputs`` (transactions, settlements, feedback) under both configurations."""
-    transactions, settlements, feedback = inputs
+    """Replay ``inputs`` (transactions, settlements, feedback, pay-outs) under both
+    configurations."""
+    transactions, settlements, feedback, payouts = inputs
     runs: list[list[Alert]] = []
     reports: list[ReplayReport] = []
     for config in (current, proposed):
@@ -153,6 +154,7 @@ def run_backtest(
                 progress,
                 scorer,
                 feedback=feedback,
+                payouts=payouts,
             )
         )
         runs.append(alerts)

@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="outcomes (confirmed fraud, chargebacks, confirmed genuine), merged on known_at",
     )
+    rp.add_argument(
+        "--payouts",
+        metavar="FILE",
+        help="pay-outs (bank credits and debits, posguard import-statement), merged on value_date",
+    )
     rp.add_argument("--config", metavar="FILE", help="TOML file overriding the defaults")
     rp.add_argument(
         "--config-log",
@@ -95,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--transactions", required=True, metavar="FILE")
     bt.add_argument("--settlements", required=True, metavar="FILE")
     bt.add_argument("--feedback", metavar="FILE", help="outcomes, merged on known_at")
+    bt.add_argument("--payouts", metavar="FILE", help="pay-outs, merged on value_date")
     bt.add_argument("--model", metavar="FILE", help="score approved sales in both runs")
     bt.add_argument("--out", metavar="FILE", help="the differences as JSON Lines")
     _progress_flag(bt)

@@ -71,6 +71,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     txns = _readable(args.transactions)
     lines = _readable(args.settlements)
     outcomes = _readable(args.feedback) if args.feedback else None
+    payouts = _readable(args.payouts) if args.payouts else None
     config = load_config(args.config)
     versions = read_config_log(_readable(args.config_log), config) if args.config_log else []
     scorer = _load_scorer(args.model)
@@ -80,7 +81,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         alerts = JsonLinesWriter(out)
         # Without --dead-letter, bad input still is not lost: it goes to stderr.
         dead_letters = JsonLinesWriter(dead or sys.stderr.buffer)
-        inputs = [txns, lines] if outcomes is None else [txns, lines, outcomes]
+        inputs = [p for p in (txns, lines, outcomes, payouts) if p is not None]
         progress = _progress_bar(stack, input_size(inputs), args.progress)
         report = replay(
             txns,
@@ -93,6 +94,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             sort_by_event_time=args.sort_by_event_time,
             feedback=outcomes,
             config_log=versions,
+            payouts=payouts,
         )
         out.flush()
     sys.stderr.write(format_report(report) + "\n")
@@ -116,16 +118,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     txns = _readable(args.transactions)
     lines = _readable(args.settlements)
     outcomes = _readable(args.feedback) if args.feedback else None
+    payouts = _readable(args.payouts) if args.payouts else None
     current = load_config(args.current)
     proposed = load_config(args.config)
     scorer = _load_scorer(args.model)
-    inputs = [txns, lines] if outcomes is None else [txns, lines, outcomes]
+    inputs = [p for p in (txns, lines, outcomes, payouts) if p is not None]
     with ExitStack() as stack:
         out = _open_for_writing(stack, args.out)
         write = DiffWriter(out) if out is not None else (lambda _diff: None)
         # Both runs read every input: the bar covers twice its size.
         progress = _progress_bar(stack, 2 * input_size(inputs), args.progress, "backtest")
-        result = run_backtest((txns, lines, outcomes), current, proposed, write, progress, scorer)
+        result = run_backtest(
+            (txns, lines, outcomes, payouts), current, proposed, write, progress, scorer
+        )
     sys.stdout.write(format_backtest(result) + "\n")
     if args.out is not None:
         sys.stderr.write(f"{result.differences:,} differences written to {args.out}\n")

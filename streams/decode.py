@@ -17,6 +17,7 @@ from streams.events import (
     Event,
     EventKind,
     Feedback,
+    Payout,
     Settlement,
     Transaction,
 )
@@ -69,15 +70,19 @@ class EventDecoder:
         self._transactions = kind == "transaction"
         # The bound method, looked up once: a method call by name costs a lookup per event.
         self._feedback = kind == "feedback"
+        self._payout = kind == "payout"
         decoder: (
             msgspec.json.Decoder[Transaction]
             | msgspec.json.Decoder[Settlement]
             | msgspec.json.Decoder[Feedback]
+            | msgspec.json.Decoder[Payout]
         )
         if kind == "transaction":
             decoder = msgspec.json.Decoder(Transaction)
         elif kind == "settlement":
             decoder = msgspec.json.Decoder(Settlement)
+        elif kind == "payout":
+            decoder = msgspec.json.Decoder(Payout)
         else:
             decoder = msgspec.json.Decoder(Feedback)
         self._decode: Callable[[bytes], Event] = decoder.decode
@@ -93,6 +98,8 @@ class EventDecoder:
             raise BadInputError("INVALID_JSON", str(exc)) from None
         if self._feedback:
             return self._outcome(cast(Feedback, event))
+        if self._payout:
+            return self._paid(cast(Payout, event))
         event = cast(Transaction | Settlement, event)
         currency = event.currency
         if currency not in self._currencies:
@@ -181,14 +188,8 @@ class EventDecoder:
             raise BadInputError(
                 "SCHEMA_VIOLATION", "Object missing required field `currency` (with amount_minor)"
             )
-        currency = f.currency
-        if currency is not None and not (
-            currency.isascii() and currency.isalpha() and currency.isupper()
-        ):
-            raise BadInputError(
-                "SCHEMA_VIOLATION",
-                "Expected `str` of three upper-case letters A-Z (ISO 4217) - at `$.currency`",
-            )
+        if f.currency is not None:
+            _check_currency(f.currency)
         check = self.id_check
         if check != "off":
             for name, value in (
@@ -201,6 +202,34 @@ class EventDecoder:
                     _check_id(check, name, value)
         f.ts = f.at = to_us(f.known_at)
         return f
+
+
+    def _paid(self, p: Payout) -> Payout:
+        """The checks of a pay-out: a few a day per merchant, so no sharing of names here."""
+        _check_currency(p.currency)
+        check = self.id_check
+        if check != "off":
+            named: list[tuple[str, str | None]] = [
+                ("payout_id", p.payout_id),
+                ("merchant_id", p.merchant_id),
+                ("bank_reference", p.bank_reference),
+            ]
+            named.extend(("batch_ids", b) for b in p.batch_ids or ())
+            for name, value in named:
+                if value is not None and len(value) >= SHORTEST_CARD_NUMBER:
+                    _check_id(check, name, value)
+        if p.batch_ids is not None and len(set(p.batch_ids)) != len(p.batch_ids):
+            raise BadInputError("SCHEMA_VIOLATION", "batch_ids names a batch twice")
+        p.ts = p.at = to_us(p.value_date)
+        return p
+
+
+def _check_currency(currency: str) -> None:
+    if not (currency.isascii() and currency.isalpha() and currency.isupper()):
+        raise BadInputError(
+            "SCHEMA_VIOLATION",
+            "Expected `str` of three upper-case letters A-Z (ISO 4217) - at `$.currency`",
+        )
 
 
 def _check_id(check: IdCheck, name: str, value: str) -> None:

@@ -1,7 +1,7 @@
 """``posguard evaluate``: replay a simulated directory and score the alerts against its labels.
 
-An alert matches a label of the same type when they share a transaction or settlement id, or, for
-labels without ids (the feed gap), when the merchant matches. Per type: expected labels, labels
+An alert matches a label of the same type when they share a transaction, settlement or pay-out id
+(``details.payout_ids``), or, for labels without ids (the feed gap), when the merchant matches. Per type: expected labels, labels
 found with the right final status, false positives (alerts matching no label), precision, recall,
 and noise: alerts that opened and then resolved although no label asked for that.
 """
@@ -87,10 +87,15 @@ def _matches(alert: Alert, label: dict[str, Any]) -> bool:
     if alert.type != label["type"]:
         return False
     txn_ids, settlement_ids = label.get("txn_ids") or [], label.get("settlement_ids") or []
+    payout_ids = label.get("payout_ids") or []
+    if payout_ids and set(payout_ids) & set(alert.details.get("payout_ids") or []):
+        return True
     if txn_ids or settlement_ids:
         return bool(set(txn_ids) & set(alert.txn_ids)) or bool(
             set(settlement_ids) & set(alert.settlement_ids)
         )
+    if payout_ids:
+        return False
     return label.get("merchant_id") in (None, alert.merchant_id)
 
 
@@ -124,6 +129,7 @@ def evaluate_directory(data: Path, config: Config, scorer: Scorer | None = None)
         on_dead_letter,
         scorer=scorer,
         on_scored=on_scored if scorer is not None else None,
+        payouts=data / "payouts.jsonl" if (data / "payouts.jsonl").is_file() else None,
     )
     final = {aid: events[-1] for aid, events in history.items()}
     type_scores: list[TypeScore] = []

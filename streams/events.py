@@ -109,5 +109,31 @@ class Feedback(msgspec.Struct, kw_only=True, gc=False):
         return self.kind != "LEGITIMATE"
 
 
-Event: TypeAlias = Transaction | Settlement | Feedback
-EventKind: TypeAlias = Literal["transaction", "settlement", "feedback"]
+class Payout(msgspec.Struct, kw_only=True, gc=False):
+    """What reached the merchant's bank account (topic ``pos.payouts``): an acquirer's pay-out
+    advice or a bank statement entry, credits positive and debits negative; its event time is
+    ``value_date``."""
+
+    payout_id: Ident
+    merchant_id: Ident
+    amount_minor: SignedMinor
+    currency: Currency
+    value_date: Timestamp
+    batch_ids: Annotated[list[Ident], msgspec.Meta(max_length=1000)] | None = None
+    bank_reference: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    ts: int = msgspec.field(default=0, name=_HIDDEN_TS)
+    at: int = msgspec.field(default=0, name=_HIDDEN_AT)
+    origin: Any = msgspec.field(default=None, name=_HIDDEN_ORIGIN)
+
+
+Event: TypeAlias = Transaction | Settlement | Feedback | Payout
+EventKind: TypeAlias = Literal["transaction", "settlement", "feedback", "payout"]
+
+
+def event_kind(event: Event) -> EventKind:
+    """The input an event belongs to (as dead letters name it)."""
+    if isinstance(event, Transaction):
+        return "transaction"
+    if isinstance(event, Settlement):
+        return "settlement"
+    return "feedback" if isinstance(event, Feedback) else "payout"

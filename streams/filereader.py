@@ -26,6 +26,7 @@ class ReplayReport:
     transactions: int = 0
     settlements: int = 0
     outcomes: int = 0
+    payouts: int = 0
     lines: int = 0
     redeliveries: int = 0
     alert_events: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -39,6 +40,8 @@ class ReplayReport:
     """Approved transactions still awaiting settlement at the end of input (within retention)."""
     unsettled_minor: Counter[str] = field(default_factory=Counter)
     """Their money, per currency."""
+    unpaid_minor: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per merchant and currency, settlement batches not paid out at the end of input."""
     seconds: float = 0.0
 
 

@@ -27,7 +27,8 @@ from streams.config_log import ConfigSchedule, LiveVersion, stamp
 from streams.deadletter import DeadLetter, make_dead_letter
 from streams.engine import Engine, Rejection
 from streams.engine.reconfigure import reconfigured
-from streams.events import Event, EventKind, Settlement, Transaction
+from streams.engine.views import unpaid_totals
+from streams.events import Event, Transaction, event_kind
 from streams.filereader import DeadLetterSink, FileReader, ProgressHook, ReplayReport
 from streams.money import format_amount
 from streams.replay_sidecar import Sidecar, merge_alerts
@@ -92,6 +93,7 @@ def replay(
     sort_by_event_time: bool = False,
     feedback: Path | None = None,
     config_log: Sequence[LiveVersion] = (),
+    payouts: Path | None = None,
 ) -> ReplayReport:
     """Run detection over two JSON Lines files; every alert event goes to ``on_alert``.
 
@@ -102,7 +104,8 @@ def replay(
     With ``scorer``, approved sales are scored (SUSPICIOUS_PATTERN); with ``on_scored``, every
     approved sale's feature row (and score, when a model is loaded) is handed over as computed.
     Without settlements (``None``) only the transactions are replayed, e.g. to train a model.
-    ``feedback`` (outcomes) is merged in on its ``known_at``, as the stream merges its topic.
+    ``feedback`` (outcomes) is merged in on its ``known_at``, and ``payouts`` on their
+    ``value_date``, as the stream merges its topics.
     ``config_log`` (live configuration versions) switches the configuration where the stream
     does: before the first event at or after each version's ``effective_at``.
     With ``parallel`` (by default, for a transactions file of at least 4 MiB) and no
@@ -114,7 +117,7 @@ def replay(
         parallel = os.path.getsize(transactions) >= _PARALLEL_FROM_BYTES
     with _paused_gc():
         report, alerts, dead = _replay_once(
-            (transactions, settlements, feedback),
+            (transactions, settlements, feedback, payouts),
             config,
             progress,
             sort_by_event_time,
@@ -132,7 +135,7 @@ def replay(
 
 
 def _replay_once(
-    files: tuple[Path, Path | None, Path | None],
+    files: tuple[Path, Path | None, Path | None, Path | None],
     config: Config,
     progress: ProgressHook | None,
     by_event_time: bool,
@@ -145,7 +148,7 @@ def _replay_once(
     alerts: list[Alert] = []
     sidecar: Sidecar | None = None
     transactions = files[0]
-    if parallel and on_scored is None and files[2] is None:
+    if parallel and on_scored is None and files[2] is None and files[3] is None:
         model = scorer.model if scorer is not None and config.suspicious_pattern.enabled else None
         sidecar = Sidecar(transactions, config, model)
         engine = Engine(config, rules=lambda _config, out: sidecar.attach(alerts, out))
@@ -173,13 +176,13 @@ def _run(
     sidecar: Sidecar | None,
     alerts: list[Alert],
     report: ReplayReport,
-    files: tuple[Path, Path | None, Path | None],
+    files: tuple[Path, Path | None, Path | None, Path | None],
     progress: ProgressHook | None,
     by_event_time: bool,
     on_scored: ScoredHook | None,
     schedule: ConfigSchedule,
 ) -> tuple[ReplayReport, list[Alert], list[DeadLetter]]:
-    transactions, settlements, feedback = files
+    transactions, settlements, feedback, payouts = files
     scored: list[tuple[Transaction, list[float], float | None]] = []
     if on_scored is not None:
         engine.patterns.observe(lambda t, row, score: scored.append((t, row, score)))
@@ -217,6 +220,9 @@ def _run(
     if feedback is not None:
         outcomes = FileReader(feedback, "feedback", dead.append, report, progress, id_check)
         merged = merge_by_time(merged, outcomes.ordered(by_event_time))
+    if payouts is not None:
+        paid = FileReader(payouts, "payout", dead.append, report, progress, id_check)
+        merged = merge_by_time(merged, paid.ordered(by_event_time))
     switch_at = schedule.next_effective_us()
     for event in merged:
         if switch_at is not None and event.at >= switch_at:
@@ -238,6 +244,8 @@ def _run(
     report.settlements = engine.stats.settlements
     report.redeliveries = engine.stats.redeliveries + engine.outcomes.redeliveries
     report.outcomes = engine.outcomes.accepted
+    report.payouts = engine.stats.payouts
+    report.unpaid_minor = unpaid_totals(engine)
     for ms in engine.merchants.values():
         report.unsettled_count += ms.unsettled_count
         report.unsettled_minor.update({c: v for c, v in ms.unsettled_minor.items() if v})
@@ -250,13 +258,7 @@ def _run(
 
 def _rejected(rejection: Rejection) -> DeadLetter:
     event = rejection.event
-    kind: EventKind = (
-        "transaction"
-        if isinstance(event, Transaction)
-        else "settlement"
-        if isinstance(event, Settlement)
-        else "feedback"
-    )
+    kind = event_kind(event)
     origin = rejection.origin
     if origin is None:  # not from a file: describe the validated content instead
         return make_dead_letter(rejection.reason, rejection.detail, kind, {}, _encode_event(event))
@@ -295,6 +297,11 @@ def format_report(report: ReplayReport) -> str:
     ]
     if report.outcomes:
         out.append(f"outcomes learnt: {report.outcomes:,}")
+    if report.payouts:
+        out.append(f"pay-outs: {report.payouts:,}")
+    for merchant_id, amounts in sorted(report.unpaid_minor.items()):
+        money = ", ".join(format_amount(v, c) for c, v in sorted(amounts.items()))
+        out.append(f"settled, not paid out at the end of input: {merchant_id} {money}")
     for path in report.sorted_in_memory:
         out.append(f"note: {path} was sorted by event time before replay, as asked")
     for path, late in sorted(report.out_of_order.items()):

@@ -22,6 +22,7 @@ _encode = msgspec.json.encode
 _txn_decoder = EventDecoder("transaction")
 _line_decoder = EventDecoder("settlement")
 _feedback_decoder = EventDecoder("feedback")
+_payout_decoder = EventDecoder("payout")
 
 
 def when(seconds: float, offset_hours: int = 0) -> str:
@@ -83,6 +84,7 @@ def line_doc(
     channel: str = "CARD",
     refund: bool = False,
     offset_hours: int = 0,
+    batch: str | None = "B1",
 ) -> dict[str, Any]:
     if fee is None:
         fee = (
@@ -90,7 +92,7 @@ def line_doc(
         )
     if net is None:
         net = 0 if status == "REJECTED" else gross - fee
-    return {
+    doc: dict[str, Any] = {
         "settlement_id": settlement_id,
         "txn_id": txn_id,
         "merchant_id": merchant,
@@ -99,9 +101,35 @@ def line_doc(
         "net_minor": net,
         "currency": currency,
         "status": status,
-        "batch_id": "B1",
         "settled_at": when(t, offset_hours),
     }
+    if batch is not None:
+        doc["batch_id"] = batch
+    return doc
+
+
+def payout_doc(
+    payout_id: str,
+    amount: int,
+    t: float,
+    *,
+    merchant: str = "M1",
+    currency: str = "CNY",
+    batches: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A pay-out credited (debited, when negative) with value date BASE + ``t`` seconds."""
+    doc: dict[str, Any] = {
+        "payout_id": payout_id,
+        "merchant_id": merchant,
+        "amount_minor": amount,
+        "currency": currency,
+        "value_date": when(t),
+        **extra,
+    }
+    if batches is not None:
+        doc["batch_ids"] = batches
+    return doc
 
 
 def feedback_doc(
@@ -126,6 +154,10 @@ def feedback_doc(
 
 def feedback(feedback_id: str, txn_id: str, t: float, **kw: Any) -> Event:
     return _feedback_decoder.decode(_encode(feedback_doc(feedback_id, txn_id, t, **kw)))
+
+
+def payout(payout_id: str, amount: int, t: float, **kw: Any) -> Event:
+    return _payout_decoder.decode(_encode(payout_doc(payout_id, amount, t, **kw)))
 
 
 def txn(txn_id: str, t: float = 0, **kw: Any) -> Event:

@@ -15,14 +15,14 @@ processed at once as a step of its own; watermarks never move backwards.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from models.scorer import Scorer
 from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.clock import PartitionClock
+from streams.engine.expiry import Expiry, retained_at
 from streams.engine.feed import FeedMonitor
 from streams.engine.offload import Offload
 from streams.engine.order import canonical_order, same_content
@@ -38,6 +38,7 @@ from streams.events import (
     SETTLING_TYPES,
     Event,
     Feedback,
+    Payout,
     Settlement,
     Transaction,
 )
@@ -56,21 +57,7 @@ class EngineStats:
     transactions: int = 0
     settlements: int = 0
     redeliveries: int = 0
-
-
-@dataclass(slots=True)
-class _Expiry:
-    """Evidence in arrival order, dropped once older than the retention horizon: each retained
-    transaction's state and settlement line itself (8 bytes an entry, where a tuple of its time,
-    merchant and id took 120), which says its own time, merchant and id."""
-
-    entries: deque[TxnState | Settlement] = field(default_factory=deque)
-
-
-def _retained_at(entry: TxnState | Settlement) -> int:
-    if type(entry) is TxnState:
-        return entry.txn.at
-    return entry.ts  # type: ignore[union-attr]
+    payouts: int = 0
 
 
 class Engine:
@@ -104,10 +91,15 @@ class Engine:
         self.refunds = Refunds(self.config, self.out)
         self.outcomes = Outcomes(self.merchants, self.offload, self.out)
         self.rules: list[Rule] = _rules_outside_the_ledger(self.config, self.out)
+        for rule in self.rules:
+            rule.read_ledger(self.merchants)
+        self.payouts: dict[tuple[str, str], Payout] = {}
+        """Accepted pay-outs by merchant and ``payout_id`` (redeliveries are recognised), kept
+        for the retention."""
         self._step: list[Event] = []
         self._step_ts: int | None = None
         self._last_run: int | None = None
-        self._expiry = _Expiry()
+        self._expiry = Expiry()
         self._next_sweep: int | None = None
         self._next_feature_sweep: int | None = None
 
@@ -205,18 +197,24 @@ class Engine:
             self._last_run = ts
         if len(events) > 1:
             events = canonical_order(events)
-        saw_txn = saw_line = False
+        saw_txn = saw_line = saw_payout = False
         last_line = ""
         for event in events:
             if type(event) is Transaction:
                 saw_txn |= self._on_transaction(event)
+            elif type(event) is Settlement:
+                if self._on_settlement(event):
+                    saw_line = True
+                    last_line = event.settlement_id
             elif type(event) is Feedback:
                 self.outcomes.on_feedback(event)
-            elif self._on_settlement(event):  # type: ignore[arg-type]
-                saw_line = True
-                last_line = event.settlement_id  # type: ignore[union-attr]
+            else:
+                saw_payout |= self._on_payout(event)  # type: ignore[arg-type]
             event.origin = None
         if not (saw_txn or saw_line):
+            if saw_payout:
+                for rule in self.rules:
+                    rule.on_step_end(ts)
             return
         feed = self.feed
         if saw_txn:
@@ -234,13 +232,16 @@ class Engine:
             assert tw is not None
             if reconcile.unmatched_due(tw):
                 reconcile.judge_unmatched(tw, ts)
-            if _retained_at(self._expiry.entries[0]) < tw - self.config.retention_us:
-                self._expire(tw)
+            horizon = tw - self.config.retention_us
+            if retained_at(self._expiry.entries[0]) < horizon:
+                self._expiry.drop_before(horizon, self.merchants)
             if self._next_sweep is None or tw >= self._next_sweep:
                 self._next_sweep = tw + SWEEP_EVERY_US
                 self._sweep_short_lived(tw)
             for rule in self.rules:
                 rule.on_watermark(tw)
+        for rule in self.rules:
+            rule.on_step_end(ts)
 
     # -- transactions ---------------------------------------------------------------------------
 
@@ -337,14 +338,33 @@ class Engine:
             rule.on_settlement(ms, line)
         return True
 
-    def _redelivered(
-        self, known: Transaction | Settlement, again: Transaction | Settlement
-    ) -> None:
+    # -- pay-outs ------------------------------------------------------------------------------
+
+    def _on_payout(self, payout: Payout) -> bool:
+        key = (payout.merchant_id, payout.payout_id)
+        known = self.payouts.get(key)
+        if known is not None:
+            self._redelivered(known, payout)
+            return False
+        self.stats.payouts += 1
+        self.payouts[key] = payout
+        ms = self.merchants.get(payout.merchant_id)
+        if ms is None:
+            ms = self.merchants[payout.merchant_id] = MerchantState()
+        for rule in self.rules:
+            rule.on_payout(ms, payout)
+        return True
+
+    def _redelivered(self, known: Event, again: Event) -> None:
         if same_content(known, again):
             self.stats.redeliveries += 1
             return
-        what = "txn_id" if isinstance(again, Transaction) else "settlement_id"
-        ident = again.txn_id if isinstance(again, Transaction) else again.settlement_id
+        if isinstance(again, Transaction):
+            what, ident = "txn_id", again.txn_id
+        elif isinstance(again, Settlement):
+            what, ident = "settlement_id", again.settlement_id
+        else:
+            what, ident = "payout_id", again.payout_id  # type: ignore[union-attr]
         self.out.reject(
             again,
             "CONFLICT",
@@ -353,50 +373,12 @@ class Engine:
 
     # -- bounded state --------------------------------------------------------------------------
 
-    def _expire(self, tw: int) -> None:
-        """Drop evidence older than the retention horizon, and idle short-window state."""
-        horizon = tw - self.config.retention_us
-        entries = self._expiry.entries
-        merchants = self.merchants
-        while entries:
-            entry = entries[0]
-            if type(entry) is TxnState:
-                t = entry.txn
-                if t.at >= horizon:
-                    return
-                entries.popleft()
-                key = t.txn_id
-                ms = merchants[t.merchant_id]
-                if ms.txns.get(key) is entry:
-                    del ms.txns[key]
-                    if awaits_settlement(entry):
-                        ms.count_unsettled(t, -1)
-                ms.refund_excess.pop(key, None)
-                ms.pending_cancels.pop(key, None)
-                if t.original_txn_id is not None:
-                    ms.pending_cancels.pop(t.original_txn_id, None)
-                continue
-            line: Settlement = entry  # type: ignore[assignment]
-            if line.ts >= horizon:
-                return
-            entries.popleft()
-            key = line.settlement_id
-            ms = merchants[line.merchant_id]
-            if ms.settlements.get(key) is line:
-                del ms.settlements[key]
-            ms.unmatched.pop(key, None)
-            lines = ms.lines.get(line.txn_id)
-            if lines is not None:
-                kept = tuple(x for x in lines if x.settlement_id != key)
-                if kept:
-                    ms.lines[line.txn_id] = kept
-                else:
-                    del ms.lines[line.txn_id]
-                    ms.duplicate_settlements.pop(line.txn_id, None)
-
     def _sweep_short_lived(self, tw: int) -> None:
         for rule in self.rules:
             rule.expire(tw)
+        if self.payouts:
+            horizon = tw - self.config.retention_us
+            self.payouts = {k: p for k, p in self.payouts.items() if p.ts >= horizon}
         self.outcomes.expire(tw - self.config.retention_us)
         self.offload.sweep(tw)
         if self._next_feature_sweep is None or tw >= self._next_feature_sweep:

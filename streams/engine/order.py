@@ -1,9 +1,9 @@
 """The canonical order of the events of one engine step, and what counts as the same event.
 
 Events that share an engine time are applied in an order of their own content, never their
-arrival order: sales, then other transactions, then settlement lines, then outcomes, each by id;
-events that share an id (a redelivery, or a conflict, inside one step) by content. So the order in
-which a partition's topics happened to interleave never changes what the engine decides.
+arrival order: sales, then other transactions, then settlement lines, outcomes and pay-outs, each
+by id; events that share an id (a redelivery, or a conflict, inside one step) by content. So the
+order in which a partition's topics happened to interleave never changes what the engine decides.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from operator import attrgetter
 
 import msgspec
 
-from streams.events import Event, Settlement, Transaction
+from streams.events import Event, Feedback, Settlement, Transaction
 
 
 def content(event: Event) -> bytes:
@@ -28,9 +28,13 @@ def content(event: Event) -> bytes:
         plain = msgspec.structs.replace(
             event, origin=None, ts=0, at=0, settled_at=event.settled_at.astimezone(UTC)
         )
-    else:
+    elif isinstance(event, Feedback):
         plain = msgspec.structs.replace(
             event, origin=None, ts=0, at=0, known_at=event.known_at.astimezone(UTC)
+        )
+    else:
+        plain = msgspec.structs.replace(
+            event, origin=None, ts=0, at=0, value_date=event.value_date.astimezone(UTC)
         )
     return msgspec.json.encode(plain)
 
@@ -40,9 +44,9 @@ def same_content(a: Event, b: Event) -> bool:
 
 
 def canonical_order(events: list[Event]) -> list[Event]:
-    """Sales, then other transactions, then settlement lines, then outcomes, each by id. Where two
-    events share an id (a redelivery or a conflict in one step) they are ordered by content, so
-    which one counts as first never depends on arrival order."""
+    """Sales, then other transactions, then settlement lines, outcomes and pay-outs, each by id.
+    Where two events share an id (a redelivery or a conflict in one step) they are ordered by
+    content, so which one counts as first never depends on arrival order."""
     if len(events) == 2:  # the usual step of several events: two sales in the same second
         a, b = events[0], events[1]
         if type(a) is Transaction and type(b) is Transaction:
@@ -57,18 +61,22 @@ def canonical_order(events: list[Event]) -> list[Event]:
     others: list[Event] = []
     lines: list[Event] = []
     outcomes: list[Event] = []
+    payouts: list[Event] = []
     for e in events:
         if type(e) is Transaction:
             (sales if e.type == "SALE" else others).append(e)
         elif type(e) is Settlement:
             lines.append(e)
-        else:
+        elif type(e) is Feedback:
             outcomes.append(e)
+        else:
+            payouts.append(e)
     return [
         *_by_id_then_content(sales, _by_txn_id),
         *_by_id_then_content(others, _by_txn_id),
         *_by_id_then_content(lines, _by_settlement_id),
         *_by_id_then_content(outcomes, _by_feedback_id),
+        *_by_id_then_content(payouts, _by_payout_id),
     ]
 
 
@@ -91,3 +99,4 @@ def _by_id_then_content(events: list[Event], key: Callable[[Event], str]) -> lis
 _by_settlement_id: Callable[[Event], str] = attrgetter("settlement_id")
 _by_txn_id: Callable[[Event], str] = attrgetter("txn_id")
 _by_feedback_id: Callable[[Event], str] = attrgetter("feedback_id")
+_by_payout_id: Callable[[Event], str] = attrgetter("payout_id")

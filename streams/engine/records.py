@@ -15,7 +15,7 @@ import msgspec
 
 from models.feature_state import FeatureState
 from streams.alerts import Alert
-from streams.events import Feedback, Settlement, Transaction
+from streams.events import Feedback, Payout, Settlement, Transaction
 
 
 class TxnState(msgspec.Struct, gc=False):
@@ -110,7 +110,7 @@ class EngineSnapshot(msgspec.Struct, array_like=True):
     step_lines: list[Settlement]
     step_kinds: bytes
     """The open step's events in order: 0 for the next of ``step_txns``, 1 of ``step_lines``, 2
-    of ``step_outcomes``."""
+    of ``step_outcomes``, 3 of ``step_payouts``."""
     step_origins: list[tuple[int | str, int, bytes] | None]
     """Their ``origin`` (where the driver read them), typed: as a field it would come back with
     its bytes as text."""
@@ -128,3 +128,7 @@ class EngineSnapshot(msgspec.Struct, array_like=True):
     """The ``feedback_id`` of those still waiting for their sale, in the order they wait."""
     outcome_counts: tuple[int, int]
     step_outcomes: list[Feedback]
+    payouts: list[Payout] = []
+    """Accepted pay-outs still retained, in the order they were accepted."""
+    step_payouts: list[Payout] = []
+    payout_count: int = 0

@@ -36,7 +36,7 @@ from streams.decode import contract_bytes
 from streams.engine.records import EngineSnapshot, MerchantSnapshot, TerminalWindow, TxnState
 from streams.engine.state import MerchantState
 from streams.engine.txn_rules import LocalRules, TransactionRules
-from streams.events import Event, Feedback, Settlement, Transaction
+from streams.events import Event, Feedback, Payout, Settlement, Transaction
 
 if TYPE_CHECKING:
     from streams.engine.core import Engine
@@ -123,6 +123,9 @@ def take(engine: Engine, held: int = 0) -> bytes:
         waiting=[f.feedback_id for waiting in outcomes.waiting.values() for f in waiting],
         outcome_counts=(outcomes.accepted, outcomes.redeliveries),
         step_outcomes=[_unsourced(e) for e in step if type(e) is Feedback],
+        payouts=[_unsourced(p) for p in engine.payouts.values()],
+        step_payouts=[_unsourced(e) for e in step if type(e) is Payout],
+        payout_count=engine.stats.payouts,
     )
     return _encoder.encode((format_version(engine), msgspec.Raw(_encoder.encode(snapshot))))
 
@@ -174,6 +177,7 @@ def load(engine: Engine, data: bytes | msgspec.Raw) -> None:
         iter(s.step_txns),
         iter(s.step_lines),
         iter(s.step_outcomes),
+        iter(s.step_payouts),
     )
     engine._step = [next(steps[kind]) for kind in s.step_kinds]
     for event, origin in zip(engine._step, s.step_origins, strict=True):
@@ -193,9 +197,11 @@ def load(engine: Engine, data: bytes | msgspec.Raw) -> None:
         f = outcomes.known[feedback_id]
         outcomes.waiting.setdefault(f.txn_id, []).append(f)
     outcomes.accepted, outcomes.redeliveries = s.outcome_counts
+    engine.payouts = {(p.merchant_id, p.payout_id): p for p in s.payouts}
+    stats.payouts = s.payout_count
 
 
-_STEP_KIND: Final = {Transaction: 0, Settlement: 1, Feedback: 2}
+_STEP_KIND: Final = {Transaction: 0, Settlement: 1, Feedback: 2, Payout: 3}
 
 
 def _unsourced(event: Any) -> Any:

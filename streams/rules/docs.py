@@ -40,7 +40,8 @@ def rules_markdown(config: Config) -> str:
         rule = settings(config, spec)
         for kind in spec.kinds:
             lines.append(
-                f"| `{kind.name}` | `{kind.prefix}` | `[{spec.section}]` | {rule.severity} | "
+                f"| `{kind.name}` | `{kind.prefix}` | `[{spec.section}]` | "
+                f"{getattr(rule, kind.severity_field)} | "
                 f"{'yes' if rule.enabled else 'no'} | {'yes' if kind.stake else 'no'} | "
                 f"{spec.summary} |"
             )

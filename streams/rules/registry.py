@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from streams.config import Config, RuleSettings
-from streams.rules import ledger, refund_rate
+from streams.rules import ledger, payouts, refund_rate
 from streams.rules.spec import AlertKind, RuleSpec
 
 RULES: Final[tuple[RuleSpec, ...]] = (
@@ -27,6 +27,7 @@ RULES: Final[tuple[RuleSpec, ...]] = (
     ledger.SUSPICIOUS_PATTERN,
     ledger.TERMINAL_CLOCK,
     refund_rate.SPEC,
+    payouts.SPEC,
 )
 
 KINDS: Final[dict[str, AlertKind]] = {kind.name: kind for spec in RULES for kind in spec.kinds}
@@ -85,7 +86,7 @@ def describe_types(config: Config) -> list[dict[str, object]]:
                     "prefix": kind.prefix,
                     "title": kind.title,
                     "rule": spec.section,
-                    "severity": rule.severity,
+                    "severity": getattr(rule, kind.severity_field),
                     "enabled": rule.enabled,
                     "money_at_stake": kind.stake is not None,
                     "summary": spec.summary,

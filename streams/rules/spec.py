@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from streams.alerts import Alert
     from streams.engine.outbox import Outbox
     from streams.engine.state import MerchantState, TxnState
-    from streams.events import Settlement
+    from streams.events import Payout, Settlement
 
 
 class Stake(NamedTuple):
@@ -56,6 +56,9 @@ class AlertKind:
     prefix: str
     title: str
     stake: Callable[[Alert], Stake | None] | None = None
+    severity_field: str = "severity"
+    """The field of the rule's settings that holds this type's severity (a rule raising types
+    of different severities has one field each)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,10 @@ class Rule:
         """Take over ``state``, as ``state`` gave it (this rule is fresh, built from the same
         configuration)."""
 
+    def read_ledger(self, merchants: Mapping[str, MerchantState]) -> None:
+        """The engine's ledgers by merchant, read only, given once when the engine is built: the
+        evidence a rule names without keeping a copy of its own."""
+
     def on_transaction(self, ms: MerchantState, st: TxnState) -> None:
         """A transaction accepted into merchant ``ms``'s ledger (any type and status)."""
 
@@ -104,8 +111,16 @@ class Rule:
     def on_settlement(self, ms: MerchantState, line: Settlement) -> None:
         """A settlement line accepted into merchant ``ms``'s ledger."""
 
+    def on_payout(self, ms: MerchantState, payout: Payout) -> None:
+        """A pay-out accepted for merchant ``ms`` (redeliveries and conflicts never reach here)."""
+
     def on_watermark(self, tw: int) -> None:
         """The transaction watermark reached ``tw`` at the end of a step."""
+
+    def on_step_end(self, ts: int) -> None:
+        """The end of a step (engine time ``ts``) that accepted any event, after the ledger's
+        own judgments: where a rule judges what the step's events together decide (a
+        settlement batch's lines share one time and arrive in one step)."""
 
     def expire(self, tw: int) -> None:
         """The transaction watermark is ``tw``: forget what can no longer matter (called about

@@ -4,6 +4,7 @@ Deterministic per seed. Files written to the output directory:
 
 - ``transactions.jsonl`` and ``settlements.jsonl``: the contract's input, in event-time order, with
   exact redeliveries, a conflicting resend, bad lines and mixed time-zone offsets;
+- ``payouts.jsonl``: what the acquirer credited to each merchant's bank account (``payouts.py``);
 - ``labels.jsonl``: one line per alert the data must raise (type, evidence ids, final status) and
   one per dead letter it must produce;
 - ``config.toml``: the fee-rate override one merchant negotiated;
@@ -21,10 +22,18 @@ import msgspec
 from streams.money import format_rate
 from streams.simulate.input_faults import bad_input
 from streams.simulate.patterns import suspicious_patterns
+from streams.simulate.payouts import pay_out
 from streams.simulate.scenarios import ALL_SCENARIOS
 from streams.simulate.world import SimulationSettings, World
 
-__all__ = ["SimulationSettings", "World", "generate", "input_rows", "write_simulation"]
+__all__ = [
+    "SimulationSettings",
+    "World",
+    "generate",
+    "input_rows",
+    "payout_rows",
+    "write_simulation",
+]
 
 
 def generate(settings: SimulationSettings) -> World:
@@ -36,6 +45,7 @@ def generate(settings: SimulationSettings) -> World:
     bad_input(world)
     suspicious_patterns(world)
     world.settle_all()
+    world.payouts = pay_out(world)
     return world
 
 
@@ -82,6 +92,12 @@ def input_rows(world: World) -> tuple[list[tuple[int, int, bytes]], list[tuple[i
     return txn_rows, line_rows
 
 
+def payout_rows(world: World) -> list[tuple[int, int, bytes]]:
+    """Pay-out lines as ``(ts, order, raw)``, in file (value-date) order."""
+    encode = msgspec.json.encode
+    return [(p.value_ts, n, encode(p.to_json())) for n, p in enumerate(world.payouts)]
+
+
 def write_simulation(
     out_dir: Path, settings: SimulationSettings, world: World | None = None
 ) -> str:
@@ -91,6 +107,7 @@ def write_simulation(
     txn_rows, line_rows = input_rows(world)
     n_txn = _write_jsonl(out_dir / "transactions.jsonl", txn_rows)
     n_lines = _write_jsonl(out_dir / "settlements.jsonl", line_rows)
+    n_payouts = _write_jsonl(out_dir / "payouts.jsonl", payout_rows(world))
     with (out_dir / "labels.jsonl").open("wb") as fh:
         for label in world.labels:
             fh.write(msgspec.json.encode(label) + b"\n")
@@ -100,6 +117,7 @@ def write_simulation(
         "settings": dataclasses.asdict(settings),
         "transaction_lines": n_txn,
         "settlement_lines": n_lines,
+        "payouts": n_payouts,
         "merchants": len(world.fleet),
         "terminals": sum(len(m.terminals) for m in world.fleet),
         "labelled_alerts": alerts,
@@ -107,7 +125,8 @@ def write_simulation(
     }
     (out_dir / "manifest.json").write_bytes(msgspec.json.format(msgspec.json.encode(manifest)))
     return (
-        f"posguard simulate: {n_txn:,} transaction lines and {n_lines:,} settlement lines for "
+        f"posguard simulate: {n_txn:,} transaction lines, {n_lines:,} settlement lines and "
+        f"{n_payouts:,} pay-outs for "
         f"{len(world.fleet)} merchants over {settings.days} days (seed {settings.seed}); "
         f"{alerts} labelled alerts and {len(world.labels) - alerts} labelled dead letters "
         f"in {out_dir}"

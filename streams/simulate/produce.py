@@ -49,6 +49,7 @@ def message_key(raw: bytes) -> bytes | None:
 class ProduceReport:
     transactions: int = 0
     settlements: int = 0
+    payouts: int = 0
     seconds: float = 0.0
 
 
@@ -89,12 +90,12 @@ def arrival_keys(times: list[int]) -> list[int]:
 
 
 def arrival_order(
-    txn_rows: Iterable[Row], line_rows: Iterable[Row]
+    txn_rows: Iterable[Row], line_rows: Iterable[Row], *more: Iterable[Row]
 ) -> Iterator[tuple[int, int, bytes]]:
     """``(arrival key, side, raw)``: each file in its own order, interleaved by arrival key;
-    on a tie transactions go first."""
+    on a tie the earlier side (transactions, settlements, then ``more``) goes first."""
     sides = []
-    for side, rows in enumerate((list(txn_rows), list(line_rows))):
+    for side, rows in enumerate((list(txn_rows), list(line_rows), *(list(r) for r in more))):
         keys = arrival_keys([ts for ts, _, _ in rows])
         paired = enumerate(zip(keys, rows, strict=True))
         sides.append([(key, side, k, raw) for k, (key, (_, _, raw)) in paired])
@@ -112,6 +113,7 @@ def produce(
     should_stop: Callable[[], bool] | None = None,
     warmup_us: int = 0,
     security: KafkaSecurity | None = None,
+    payout_rows: Iterable[Row] = (),
 ) -> ProduceReport:
     """Send every row to its topic; with ``speed``, wait so event time runs ``speed`` times
     faster than the wall clock, after the first ``warmup_us`` of event time sent at once.
@@ -130,9 +132,10 @@ def produce(
     report = ProduceReport()
     started = time.monotonic()
     first_ts: int | None = None
-    names = (topics.transactions, topics.settlements)
+    names = (topics.transactions, topics.settlements, topics.payouts)
+    counts = [0, 0, 0]
     try:
-        for n, (ts, side, raw) in enumerate(arrival_order(txn_rows, line_rows), 1):
+        for n, (ts, side, raw) in enumerate(arrival_order(txn_rows, line_rows, payout_rows), 1):
             if speed is not None:
                 if first_ts is None:
                     first_ts = ts + warmup_us
@@ -143,14 +146,12 @@ def produce(
             if should_stop is not None and should_stop():
                 break
             producer.send(names[side], key=message_key(raw), value=raw)
-            if side:
-                report.settlements += 1
-            else:
-                report.transactions += 1
+            counts[side] += 1
             if progress is not None and not n % 1000:
                 progress(1000)
         producer.flush()
     finally:
         producer.close()
+    report.transactions, report.settlements, report.payouts = counts
     report.seconds = time.monotonic() - started
     return report

@@ -67,6 +67,7 @@ class World:
         self.labels: list[dict[str, Any]] = []
         self.bad_lines: list[tuple[str, int, bytes]] = []  # (file kind, ts to sit near, raw)
         self.conflict: SimTxn | None = None  # a resend of a known txn_id with other content
+        self.payouts: list[Any] = []  # ``payouts.SimPayout``, once the batches are paid
         self.fee_overrides: dict[str, dict[str, Fraction]] = {
             self.fleet[2].merchant_id: {"CARD": Fraction(45, 10000)}
         }
@@ -212,6 +213,7 @@ class World:
                 "terminal_id": evidence.get("terminal_id"),
                 "txn_ids": evidence.get("txn_ids", []),
                 "settlement_ids": evidence.get("settlement_ids", []),
+                "payout_ids": evidence.get("payout_ids", []),
             }
         )
 

@@ -4,11 +4,13 @@ histograms are fed as events happen, ``metrics.py``)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from faust.types import TP
 
 from streams.config import SEVERITIES
+from streams.engine.views import payout_rule
 from streams.worker.case_web import case_summary
 from streams.worker.fleet import merchant_summaries
 
@@ -46,6 +48,7 @@ def refresh_gauges(worker: StreamWorker) -> None:
             lag = max(lag, (tw - sw) / 1e6)
     m.feed_gap.set(1 if gap else 0)
     m.settlement_lag.set(lag)
+    _refresh_payout_gauges(worker)
     worker.lag_series.append((int(time.time()), lag))
     consumer = worker.app.consumer
     for side, name in enumerate(worker.names):
@@ -62,6 +65,29 @@ def refresh_gauges(worker: StreamWorker) -> None:
     m.config_version.clear()
     for p, part in worker.inputs.items():
         m.config_version.labels(str(p)).set(part.pipeline.version)
+
+
+def _refresh_payout_gauges(worker: StreamWorker) -> None:
+    m = worker.metrics
+    lags: list[int] = []
+    stalled = False
+    unpaid: Counter[str] = Counter()
+    for engine in worker.engines():
+        rule = payout_rule(engine)
+        if rule is None or rule.payout_wm is None:
+            continue  # no pay-out feed (yet): nothing to be behind
+        m.watermark.labels("payouts").set(rule.payout_wm / 1e6)
+        lag = rule.lag_us
+        if lag is not None:
+            lags.append(lag)
+        stalled |= rule.stalled
+        for amounts in rule.unpaid_totals().values():
+            unpaid.update(amounts)
+    m.payout_lag.set(max(lags, default=0) / 1e6)
+    m.payout_stalled.set(1 if stalled else 0)
+    m.unpaid_minor.clear()
+    for currency, amount in unpaid.items():
+        m.unpaid_minor.labels(currency).set(amount)
 
 
 def _refresh_case_gauges(worker: StreamWorker) -> None:

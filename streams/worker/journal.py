@@ -32,8 +32,8 @@ from streams.alerts import Alert
 
 FLUSH: Final = 2
 """An entry's kind when the worker ran the engine's open step because its inputs were idle;
-other entries' kind is their input's side (``merge.TRANSACTIONS``, ``merge.SETTLEMENTS``), or 3
-for ``merge.FEEDBACK`` (see ``entry_kind``)."""
+other entries' kind is their input's side (``merge.TRANSACTIONS``, ``merge.SETTLEMENTS``), 3
+for ``merge.FEEDBACK`` and 5 for ``merge.PAYOUTS`` (see ``entry_kind``)."""
 
 
 CONFIG: Final = 4
@@ -41,14 +41,18 @@ CONFIG: Final = 4
 ``offset`` is the version number): a rebuild switches at the same place (``config_log.py``)."""
 
 
+_KIND_OF_SIDE: Final = (0, 1, 3, 5)
+_SIDE_OF_KIND: Final = {kind: side for side, kind in enumerate(_KIND_OF_SIDE)}
+
+
 def entry_kind(side: int) -> int:
-    """The journal entry kind of an input side (``FLUSH`` itself is not a side)."""
-    return side if side < FLUSH else side + 1
+    """The journal entry kind of an input side (``FLUSH`` and ``CONFIG`` are not sides)."""
+    return _KIND_OF_SIDE[side]
 
 
 def entry_side(kind: int) -> int:
-    """The input side of a journal entry kind other than ``FLUSH``."""
-    return kind if kind < FLUSH else kind - 1
+    """The input side of a journal entry kind other than ``FLUSH`` and ``CONFIG``."""
+    return _SIDE_OF_KIND[kind]
 
 
 JOURNAL_MARGIN_US: Final = 2 * 86400_000_000

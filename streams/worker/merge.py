@@ -1,4 +1,4 @@
-"""The inputs of one partition (transactions, settlements, outcomes) merged on event time, as Kafka
+"""The inputs of one partition (transactions, settlements, outcomes, pay-outs) merged on event time, as Kafka
 Streams does it.
 
 Each topic-partition is read in offset order, which is (nearly) event-time order. Among the
@@ -35,8 +35,9 @@ T = TypeVar("T")
 TRANSACTIONS = 0
 SETTLEMENTS = 1
 FEEDBACK = 2
-SIDES = (TRANSACTIONS, SETTLEMENTS, FEEDBACK)
-NEVER = (float("-inf"), float("-inf"), float("-inf"))
+PAYOUTS = 3
+SIDES = (TRANSACTIONS, SETTLEMENTS, FEEDBACK, PAYOUTS)
+NEVER = (float("-inf"),) * len(SIDES)
 """Per side: the broker never said that side had nothing unread."""
 
 

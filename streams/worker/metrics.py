@@ -66,6 +66,24 @@ class Metrics:
             "1 while a SETTLEMENT_FEED_GAP alert is open",
             registry=registry,
         )
+        self.payout_lag = Gauge(
+            "posguard_payout_watermark_lag_seconds",
+            "How far the pay-out watermark (latest value date) is behind the settlement "
+            "watermark, where pay-outs arrive (event time)",
+            registry=registry,
+        )
+        self.payout_stalled = Gauge(
+            "posguard_payout_feed_stalled",
+            "1 while the pay-out feed is further behind the settlements than [payouts] feed_gap "
+            "(missing pay-outs are not judged meanwhile)",
+            registry=registry,
+        )
+        self.unpaid_minor = Gauge(
+            "posguard_settled_not_paid_minor",
+            "Net of settlement batches not paid out yet, in minor units",
+            ["currency"],
+            registry=registry,
+        )
         self.watermark = Gauge(
             "posguard_watermark_seconds",
             "Event-time watermarks (Unix seconds)",

@@ -40,7 +40,7 @@ from streams.worker.journal import (
 )
 from streams.worker.merge import SIDES, TRANSACTIONS, Grace, TimeMerger
 
-_KINDS: Final[tuple[EventKind, ...]] = ("transaction", "settlement", "feedback")
+_KINDS: Final[tuple[EventKind, ...]] = ("transaction", "settlement", "feedback", "payout")
 # Journal entries are kept two days beyond the engine's retention, so a rebuilt engine has seen
 # everything the live one still remembers.
 
@@ -91,7 +91,7 @@ class Output(JournaledOutput):
 
 class PartitionPipeline:
     """Engine, merger and journal bookkeeping for one partition of the input topics
-    (transactions, settlements, feedback: ``merge.SIDES``)."""
+    (transactions, settlements, feedback, pay-outs: ``merge.SIDES``)."""
 
     def __init__(
         self,

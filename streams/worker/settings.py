@@ -27,6 +27,7 @@ class Topics:
     transactions: str = "pos.transactions"
     settlements: str = "pos.settlements"
     feedback: str = "pos.feedback"
+    payouts: str = "pos.payouts"
     alerts: str = "pos.alerts"
     deadletter: str = "pos.deadletter"
     config: str = "pos.config"
@@ -165,6 +166,7 @@ def settings_from_env(
             transactions=env.get("POSGUARD_TOPIC_TRANSACTIONS") or d.topics.transactions,
             settlements=env.get("POSGUARD_TOPIC_SETTLEMENTS") or d.topics.settlements,
             feedback=env.get("POSGUARD_TOPIC_FEEDBACK") or d.topics.feedback,
+            payouts=env.get("POSGUARD_TOPIC_PAYOUTS") or d.topics.payouts,
             alerts=env.get("POSGUARD_TOPIC_ALERTS") or d.topics.alerts,
             deadletter=env.get("POSGUARD_TOPIC_DEADLETTER") or d.topics.deadletter,
             config=env.get("POSGUARD_TOPIC_CONFIG") or d.topics.config,

@@ -45,7 +45,7 @@ def ensure_topics(settings: WorkerSettings, wait_s: float = 30.0) -> TopicLayout
     admin = _connect(settings.bootstrap, settings.kafka, wait_s)
     try:
         t = settings.topics
-        inputs = [t.transactions, t.settlements, t.feedback]
+        inputs = [t.transactions, t.settlements, t.feedback, t.payouts]
         counts = _partition_counts(admin)
         found = {name: counts[name] for name in inputs if name in counts}
         if len(set(found.values())) > 1:

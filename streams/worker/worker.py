@@ -40,7 +40,7 @@ from streams.worker.flow import MergeFlow
 from streams.worker.gauges import refresh_gauges
 from streams.worker.journal_table import JournalTable
 from streams.worker.live_config import LiveConfig
-from streams.worker.merge import FEEDBACK, SETTLEMENTS, SIDES, TRANSACTIONS, Grace
+from streams.worker.merge import FEEDBACK, PAYOUTS, SETTLEMENTS, SIDES, TRANSACTIONS, Grace
 from streams.worker.metrics import Metrics
 from streams.worker.modelwatch import ModelWatcher
 from streams.worker.partition import InputPartition
@@ -79,11 +79,12 @@ class StreamWorker:
         self.metrics.model_loaded.set(1 if self.model.scorer is not None else 0)
         self.inputs: dict[int, InputPartition] = {}
         t = settings.topics
-        self.names = (t.transactions, t.settlements, t.feedback)
+        self.names = (t.transactions, t.settlements, t.feedback, t.payouts)
         self._side = {
             t.transactions: TRANSACTIONS,
             t.settlements: SETTLEMENTS,
             t.feedback: FEEDBACK,
+            t.payouts: PAYOUTS,
         }
         # Labelled children resolved once, and fed in sums (``count_arrivals``): a Prometheus
         # counter takes a lock on every increment, which cost more per message than the count.
