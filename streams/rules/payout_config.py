@@ -26,6 +26,7 @@ class PayoutConfig:
     feed_gap_us: int = 96 * 3600_000_000
     hold_after_close_us: int = 2 * 3600_000_000
     keep_us: int = 35 * DAY
+    judge_unpaid_merchants: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,19 @@ def _severity(value: Any) -> str:
     return str(value)
 
 
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
 KEYS: Final[dict[str, Key]] = {
+    "judge_unpaid_merchants": Key(
+        "judge_unpaid_merchants",
+        _boolean,
+        "false: a merchant's batches are judged only once a pay-out of it arrived (when only "
+        "some merchants' statements are imported)",
+    ),
     "unexplained_severity": Key(
         "unexplained_severity", _severity, "the severity of UNEXPLAINED_CREDIT"
     ),

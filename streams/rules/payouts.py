@@ -12,9 +12,11 @@ each pay-out is matched to its batches (by ``batch_ids``, else by amount: ``payo
   value date + ``unexplained_after``; resolved when a batch it pays arrives.
 
 Judged on the feeds' own watermarks, never the clock, with the care the settlement feed gets: while
-the pay-out feed is more than ``feed_gap`` behind the settlements (a late bank statement), and until
-its watermark is ``hold_after_close`` past the point where it caught up, missing pay-outs are not
-judged, so a late statement is one stalled feed (a metric, and its page), not one alert per batch.
+the pay-out feed is more than ``feed_gap`` behind the settlements, and until its watermark is
+``hold_after_close`` past the point where it caught up, missing pay-outs are not judged. Each
+merchant's statements are a feed of their own too: a merchant whose latest pay-out lags the
+others' by more than ``missing_after`` has a late statement, and its batches wait for it. A late
+statement is one stalled feed (a metric, and its page), not one alert per batch.
 
 A debit that reverses an earlier credit (same amount, same merchant and currency) takes that
 credit's batches back to unpaid; other debits that pay no batch (bank charges) raise nothing.
@@ -64,6 +66,8 @@ class Payouts(Rule):
         """PENDING and UNEXPLAINED pay-outs by merchant, then ``payout_id``."""
         self.settlement_wm: int | None = None
         self.payout_wm: int | None = None
+        self.merchant_wm: dict[str, int] = {}
+        """Per merchant, the latest value date of its pay-outs: how far its statements came."""
         self.stalled = False
         self.hold_until: int | None = None
         # Step-local: what the step's events touched.
@@ -100,6 +104,8 @@ class Payouts(Rule):
         ts = payout.ts
         if self.payout_wm is None or ts > self.payout_wm:
             self.payout_wm = ts
+        if ts > self.merchant_wm.get(payout.merchant_id, -(2**62)):
+            self.merchant_wm[payout.merchant_id] = ts
             self._moved[1] = True
         paid = Paid(
             payout.payout_id,
@@ -144,6 +150,24 @@ class Payouts(Rule):
         if pw is None or self.stalled:
             return False
         return self.hold_until is None or pw > self.hold_until
+
+    def _statements_current(self, merchant_id: str, pw: int) -> bool:
+        """Whether the merchant's own pay-outs keep up with the feed's: a merchant whose
+        statements lag the others' by more than ``missing_after`` has a late statement, and its
+        batches wait for it (one stalled feed, not one alert per batch). A merchant never paid
+        yet is judged on the feed's watermark, unless ``judge_unpaid_merchants`` is off."""
+        own = self.merchant_wm.get(merchant_id)
+        if own is None:
+            return self.cfg.judge_unpaid_merchants
+        return pw - own <= self.cfg.missing_after_us
+
+    def late_statements(self) -> list[str]:
+        """Merchants whose pay-outs are more than ``feed_gap`` behind the feed's."""
+        pw = self.payout_wm
+        if pw is None:
+            return []
+        gap = self.cfg.feed_gap_us
+        return sorted(m for m, own in self.merchant_wm.items() if pw - own > gap)
 
     def _follow_feed(self) -> None:
         lag = self.lag_us
@@ -303,7 +327,9 @@ class Payouts(Rule):
             b
             for batches in self.unpaid.values()
             for b in batches.values()
-            if b.settled_us < due and (b.missing is None or b.missing.status != "OPEN")
+            if b.settled_us < due
+            and (b.missing is None or b.missing.status != "OPEN")
+            and self._statements_current(b.merchant_id, pw)
         ]
         late.sort(key=lambda b: (b.settled_us, b.merchant_id, b.currency, b.name))
         for batch in late:
@@ -377,6 +403,7 @@ class Payouts(Rule):
                 unpaid.pop(batch.name, None)
                 if not unpaid:
                     del self.unpaid[(batch.merchant_id, batch.currency)]
+        self.merchant_wm = {m: ts for m, ts in self.merchant_wm.items() if ts >= horizon}
         gone = [k for k, p in self.payouts.items() if p.value_us < horizon]
         for payout_key in gone:
             paid = self.payouts.pop(payout_key)
@@ -386,9 +413,11 @@ class Payouts(Rule):
     def state_type(cls) -> Any:
         from streams.alerts import Alert  # noqa: PLC0415 (alerts import the registry)
 
-        batch = tuple[str, str, str, int, int, list[tuple[str, int]], str | None, Alert | None]
+        batch = tuple[str, str, str, bool, int, int, int, str | None, Alert | None]
         paid = tuple[str, str, str, int, int, list[str] | None, str, list[str], Alert | None]
-        return tuple[list[batch], list[paid], int | None, int | None, bool, int | None]
+        return tuple[
+            list[batch], list[paid], int | None, int | None, bool, int | None, dict[str, int]
+        ]
 
     def state(self) -> Any:
         return (
@@ -398,10 +427,14 @@ class Payouts(Rule):
             self.payout_wm,
             self.stalled,
             self.hold_until,
+            self.merchant_wm,
         )
 
     def load_state(self, state: Any) -> None:
-        batches, payouts, self.settlement_wm, self.payout_wm, self.stalled, self.hold_until = state
+        batches, payouts, self.settlement_wm, self.payout_wm, self.stalled, self.hold_until = state[
+            :6
+        ]
+        self.merchant_wm = state[6]
         for row in batches:
             batch = Batch(*row)
             self.batches[(batch.merchant_id, batch.currency, batch.name)] = batch

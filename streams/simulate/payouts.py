@@ -6,8 +6,8 @@ its pay-out is credited at midnight UTC after the day its last line settled. Mos
 pay-outs name their batch (``batch_ids``); every third merchant's do not (matched by amount), and
 every fifth merchant is paid two batches in one credit. The faults: a pay-out days late, one
 never paid, one short by a line, one paid at a higher fee rate, one with a deduction, two credits
-nobody can explain; and look-alikes that must raise nothing: bank charges, and a credit reversed
-and paid again.
+nobody can explain; and look-alikes that must raise nothing: bank charges, a credit reversed and
+paid again, and one merchant's statement arriving two days after everybody else's.
 """
 
 from __future__ import annotations
@@ -119,7 +119,16 @@ def pay_out(world: World) -> list[SimPayout]:
             credit(merchant.merchant_id, first.currency, amount, ts, names)
     _unexplained(world, by_merchant, credit)
     paid.sort(key=lambda p: (p.value_ts, p.payout_id))
-    return paid
+    return _late_statement(world, paid)
+
+
+def _late_statement(world: World, paid: list[SimPayout]) -> list[SimPayout]:
+    """One merchant's statement for two days arrives after everybody else's (last in the
+    file): its batches wait for it, nothing is missing."""
+    merchant_id = merchant_at(world, 31).merchant_id
+    window = (world.start + 3 * DAY, world.start + 5 * DAY)
+    late = [p for p in paid if p.merchant_id == merchant_id and window[0] <= p.value_ts < window[1]]
+    return [p for p in paid if p not in late] + late
 
 
 _Credit = Callable[[str, str, int, int, list[str] | None], SimPayout]

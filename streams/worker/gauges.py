@@ -71,6 +71,7 @@ def _refresh_payout_gauges(worker: StreamWorker) -> None:
     m = worker.metrics
     lags: list[int] = []
     stalled = False
+    late = 0
     unpaid: Counter[str] = Counter()
     for engine in worker.engines():
         rule = payout_rule(engine)
@@ -80,11 +81,14 @@ def _refresh_payout_gauges(worker: StreamWorker) -> None:
         lag = rule.lag_us
         if lag is not None:
             lags.append(lag)
-        stalled |= rule.stalled
+        late_statements = rule.late_statements()
+        late += len(late_statements)
+        stalled |= rule.stalled or bool(late_statements)
         for amounts in rule.unpaid_totals().values():
             unpaid.update(amounts)
     m.payout_lag.set(max(lags, default=0) / 1e6)
     m.payout_stalled.set(1 if stalled else 0)
+    m.late_statements.set(late)
     m.unpaid_minor.clear()
     for currency, amount in unpaid.items():
         m.unpaid_minor.labels(currency).set(amount)

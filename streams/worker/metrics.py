@@ -74,8 +74,14 @@ class Metrics:
         )
         self.payout_stalled = Gauge(
             "posguard_payout_feed_stalled",
-            "1 while the pay-out feed is further behind the settlements than [payouts] feed_gap "
-            "(missing pay-outs are not judged meanwhile)",
+            "1 while the pay-out feed, or one merchant's statements, are further behind than "
+            "[payouts] feed_gap (their missing pay-outs are not judged meanwhile)",
+            registry=registry,
+        )
+        self.late_statements = Gauge(
+            "posguard_payout_statements_late",
+            "Merchants whose pay-outs are further behind the other merchants' than [payouts] "
+            "feed_gap (a late bank statement)",
             registry=registry,
         )
         self.unpaid_minor = Gauge(

@@ -31,12 +31,12 @@ def test_a_huge_bad_input_is_cut_after_masking_and_says_so() -> None:
 
 def test_a_restored_huge_bad_input_gives_the_same_dead_letter() -> None:
     raw = "é".join(["z" * 999] * 200).encode()  # 200 KB, multi-byte characters across the cut
-    pipe = PartitionPipeline(0, Config(), ("tx", "st", "fb"))
+    pipe = PartitionPipeline(0, Config(), ("tx", "st", "fb", "po"))
     pipe.offer(TRANSACTIONS, 0, raw)
     pipe.release(lambda side: True)
     out = pipe.take()
     assert all(len(data) <= MAX_RAW_BYTES + 512 for _, data in out.journal)
-    rebuilt = PartitionPipeline(0, Config(), ("tx", "st", "fb"))
+    rebuilt = PartitionPipeline(0, Config(), ("tx", "st", "fb", "po"))
     rebuilt.restore([(seq, decode_entry(data)) for seq, data in out.journal], published=0)
     again = rebuilt.take()
     assert [msgspec.to_builtins(d) for d in again.dead_letters] == [

@@ -22,12 +22,12 @@ from streams.alerts import Alert
 from streams.config import Config
 from streams.engine.snapshot import SnapshotRefusedError
 from streams.rules.refund_rate import RefundRateConfig
-from streams.simulate import SimulationSettings, generate, input_rows
+from streams.simulate import SimulationSettings, generate, input_rows, payout_rows
 from streams.worker.journal import decode_entry
-from streams.worker.merge import FEEDBACK, SIDES
+from streams.worker.merge import FEEDBACK, PAYOUTS, SIDES
 from streams.worker.pipeline import Output, PartitionPipeline
 from tests.builders import line_doc, txn_doc
-from tests.unit.test_properties import common, feedback_docs, line_docs, txn_docs
+from tests.unit.test_properties import common, feedback_docs, line_docs, payout_docs, txn_docs
 from tests.unit.test_stream_pipeline import (
     TOPICS,
     _as_arrived,
@@ -49,10 +49,15 @@ class _Run:
     once ``snapshot_after`` messages were delivered (at the first moment one can be taken)."""
 
     def __init__(
-        self, txns: list[bytes], lines: list[bytes], seed: int, outcomes: list[bytes] | None = None
+        self,
+        txns: list[bytes],
+        lines: list[bytes],
+        seed: int,
+        outcomes: list[bytes] | None = None,
+        payouts: list[bytes] | None = None,
     ) -> None:
-        self.messages = (txns, lines, outcomes or [])
-        self.next = [0, 0, 0]
+        self.messages = (txns, lines, outcomes or [], payouts or [])
+        self.next = [0] * len(SIDES)
         self.rng = random.Random(seed)
 
     def caught_up(self, side: int) -> bool:
@@ -88,10 +93,14 @@ class _Run:
 
 
 def _uninterrupted(
-    txns: list[bytes], lines: list[bytes], seed: int, outcomes: list[bytes] | None = None
+    txns: list[bytes],
+    lines: list[bytes],
+    seed: int,
+    outcomes: list[bytes] | None = None,
+    payouts: list[bytes] | None = None,
 ) -> list[Alert]:
     pipe = PartitionPipeline(0, _config(), TOPICS)
-    out, _, _ = _Run(txns, lines, seed, outcomes).feed(pipe)
+    out, _, _ = _Run(txns, lines, seed, outcomes, payouts).feed(pipe)
     return out.alerts + _velocity(out.sales)
 
 
@@ -103,12 +112,13 @@ def _crash_and_take_over(
     crash_after: int,
     load: Callable[[PartitionPipeline, bytes], int] = PartitionPipeline.load_snapshot,
     outcomes: list[bytes] | None = None,
+    payouts: list[bytes] | None = None,
 ) -> tuple[list[Alert], int, bool]:
     """Alerts emitted by a worker that took a snapshot and was killed, then by the one that
     took over from that snapshot and the journal after it (and got everything again from
     Kafka); how many journal entries it fed again; whether a snapshot was taken at all."""
     first = PartitionPipeline(0, _config(), TOPICS)
-    run = _Run(txns, lines, seed, outcomes)
+    run = _Run(txns, lines, seed, outcomes, payouts)
     before, taken, taken_at = run.feed(first, crash_after, snapshot_after)
     second = PartitionPipeline(0, _config(), TOPICS)
     published = first.seq  # a snapshot is written after what its entries made is published
@@ -121,7 +131,7 @@ def _crash_and_take_over(
     after = Output()  # not take()'s own: an empty one is handed over and kept
     _collect(after, second.take())
     # Redelivered from the start, in another interleaving.
-    again = _Run(txns, lines, seed + 1, outcomes)
+    again = _Run(txns, lines, seed + 1, outcomes, payouts)
     rest, _, _ = again.feed(second)
     _collect(after, rest)
     # Everything delivered again is acknowledged, what the snapshot held once it is released.
@@ -143,6 +153,7 @@ def _crash_and_take_over(
     st.integers(0, 60),
     st.integers(0, 60),
     st.lists(feedback_docs, max_size=8),
+    st.lists(payout_docs, max_size=8),
 )
 def test_a_snapshot_taken_anywhere_then_a_crash_anywhere_changes_no_alert(
     txns: list[Any],
@@ -152,14 +163,16 @@ def test_a_snapshot_taken_anywhere_then_a_crash_anywhere_changes_no_alert(
     snapshot_after: int,
     crash_after: int,
     outcomes: list[Any],
+    payouts: list[Any],
 ) -> None:
     t_lines = _as_arrived(txns, offsets)
     s_lines = _as_arrived(lines, [], "settled_at")
     f_lines = _as_arrived(outcomes, [], "known_at")
-    expected = _uninterrupted(t_lines, s_lines, seed, f_lines)
+    p_lines = _as_arrived(payouts, [], "value_date")
+    expected = _uninterrupted(t_lines, s_lines, seed, f_lines, p_lines)
     crash_after = max(crash_after, snapshot_after)
     emitted, _, _ = _crash_and_take_over(
-        t_lines, s_lines, seed, snapshot_after, crash_after, outcomes=f_lines
+        t_lines, s_lines, seed, snapshot_after, crash_after, outcomes=f_lines, payouts=p_lines
     )
     assert _final(emitted) == _final(expected)
     assert _contents(emitted) <= _contents(expected)
@@ -174,13 +187,21 @@ def _fleet() -> tuple[list[bytes], list[bytes]]:
     return [raw for _, _, raw in txn_rows], [raw for _, _, raw in line_rows]
 
 
+@cache
+def _fleet_payouts() -> list[bytes]:
+    """The same fleet's pay-outs: late, missing, short, unexplained, reversed."""
+    world = generate(SimulationSettings(seed=5, days=4, merchants=12))
+    return [raw for _, _, raw in payout_rows(world)]
+
+
 @pytest.mark.parametrize("at", [0.2, 0.5, 0.9])
 def test_a_simulated_fleet_goes_on_from_a_snapshot_as_if_never_stopped(at: float) -> None:
     txns, lines = _fleet()
-    expected = _uninterrupted(txns, lines, 7)
-    total = len(txns) + len(lines)
+    payouts = _fleet_payouts()
+    expected = _uninterrupted(txns, lines, 7, payouts=payouts)
+    total = len(txns) + len(lines) + len(payouts)
     emitted, fed_again, taken = _crash_and_take_over(
-        txns, lines, 7, int(total * at), int(total * at) + 300
+        txns, lines, 7, int(total * at), int(total * at) + 300, payouts=payouts
     )
     assert taken
     # The journal after the snapshot (what it released of the 300 messages, and of those it
@@ -260,8 +281,8 @@ def test_no_card_number_reaches_a_snapshot() -> None:
     open step, what the merge buffers) are kept as their contract fields, bad input masked."""
     pan = "4111111111111111"
     pipe = PartitionPipeline(0, _config(), TOPICS)
-    # Nothing is caught up but the (empty) feedback topic.
-    never: Callable[[int], bool] = lambda side: side == FEEDBACK  # noqa: E731
+    # Nothing is caught up but the (empty) feedback and pay-out topics.
+    never: Callable[[int], bool] = lambda side: side in (FEEDBACK, PAYOUTS)  # noqa: E731
     pipe.offer(0, 0, msgspec.json.encode({**txn_doc("TA", 10), "note": f"card {pan}"}))
     pipe.offer(1, 0, msgspec.json.encode({**line_doc("SL", "TA", 20), "note": pan}))
     pipe.release(never)  # TA runs, into the open step

@@ -17,11 +17,27 @@ from streams.config import Config
 from streams.config_log import LiveVersion
 from streams.worker.cards import CardStage, Sale, SaleBatch
 from streams.worker.journal import decode_entry
-from streams.worker.merge import FEEDBACK, SETTLEMENTS, SIDES, TRANSACTIONS, Grace, TimeMerger
+from streams.worker.merge import (
+    FEEDBACK,
+    PAYOUTS,
+    SETTLEMENTS,
+    SIDES,
+    TRANSACTIONS,
+    Grace,
+    TimeMerger,
+)
 from streams.worker.pipeline import Output, PartitionPipeline
-from tests.unit.test_properties import _lines, _replay, common, garbage, line_docs, txn_docs
+from tests.unit.test_properties import (
+    _lines,
+    _replay,
+    common,
+    garbage,
+    line_docs,
+    payout_docs,
+    txn_docs,
+)
 
-TOPICS = ("tx", "st", "fb")
+TOPICS = ("tx", "st", "fb", "po")
 _YEAR = 365 * 86400
 # Clock errors, in seconds, a generated transaction may carry: none (most), minutes, hours, days
 # and years, both ways.
@@ -53,10 +69,14 @@ class Feed:
     """Delivers the input topics' messages to a pipeline in chunks, the way a consumer would."""
 
     def __init__(
-        self, txns: list[bytes], lines: list[bytes], outcomes: list[bytes] | None = None
+        self,
+        txns: list[bytes],
+        lines: list[bytes],
+        outcomes: list[bytes] | None = None,
+        payouts: list[bytes] | None = None,
     ) -> None:
-        self.messages = (txns, lines, outcomes or [])
-        self.next = [0, 0, 0]
+        self.messages = (txns, lines, outcomes or [], payouts or [])
+        self.next = [0] * len(SIDES)
 
     def caught_up(self, side: int) -> bool:
         return self.next[side] >= len(self.messages[side])
@@ -125,11 +145,13 @@ def _contents(alerts: list[Alert]) -> set[bytes]:
     st.lists(line_docs, max_size=20),
     st.lists(garbage, max_size=3),
     st.randoms(use_true_random=False),
+    st.lists(payout_docs, max_size=8),
 )
 def test_any_delivery_interleaving_gives_replays_alerts(
-    txns: list[Any], lines: list[Any], bad: list[bytes], rng: random.Random
+    txns: list[Any], lines: list[Any], bad: list[bytes], rng: random.Random, payouts: list[Any]
 ) -> None:
-    _check_interleaving(_lines(txns, bad, rng), _lines(lines, [], rng), rng)
+    p_lines = _lines(payouts, bad[:1], rng)
+    _check_interleaving(_lines(txns, bad, rng), _lines(lines, [], rng), rng, p_lines)
 
 
 @common
@@ -141,16 +163,23 @@ def test_out_of_order_input_and_wrong_clocks_give_replays_alerts(
     _check_interleaving(t_lines, s_lines, rng)
 
 
-def _check_interleaving(t_lines: list[bytes], s_lines: list[bytes], rng: random.Random) -> None:
-    _, expected, dead = _replay(t_lines, s_lines)
+def _check_interleaving(
+    t_lines: list[bytes],
+    s_lines: list[bytes],
+    rng: random.Random,
+    p_lines: list[bytes] | None = None,
+) -> None:
+    _, expected, dead = _replay(t_lines, s_lines, payouts=p_lines)
     pipe = PartitionPipeline(0, Config(), TOPICS)
-    out = Feed(t_lines, s_lines).run(pipe, rng, None)
+    out = Feed(t_lines, s_lines, payouts=p_lines).run(pipe, rng, None)
     assert _with_velocity(out) == _by_stage(expected)
-    assert [d.reason for d in out.dead_letters] == [d.reason for d in dead]
+    # Across topics, dead letters have no order of their own.
+    assert sorted(d.reason for d in out.dead_letters) == sorted(d.reason for d in dead)
     # Every message is acknowledged exactly once, and only once it is journaled.
     assert sorted(out.done) == sorted(
         [(TRANSACTIONS, i) for i in range(len(t_lines))]
         + [(SETTLEMENTS, i) for i in range(len(s_lines))]
+        + [(PAYOUTS, i) for i in range(len(p_lines or []))]
     )
 
 
@@ -162,6 +191,7 @@ def _check_interleaving(t_lines: list[bytes], s_lines: list[bytes], rng: random.
     st.randoms(use_true_random=False),
     st.integers(0, 80),
     st.integers(0, 80),
+    st.lists(payout_docs, max_size=8),
 )
 def test_rebuilt_from_journal_after_a_crash_continues_as_if_never_stopped(
     txns: list[Any],
@@ -170,8 +200,10 @@ def test_rebuilt_from_journal_after_a_crash_continues_as_if_never_stopped(
     rng: random.Random,
     crash_at: int,
     published_at: int,
+    payouts: list[Any],
 ) -> None:
-    _check_crash(_lines(txns, bad, rng), _lines(lines, [], rng), rng, crash_at, published_at)
+    t_lines, s_lines = _lines(txns, bad, rng), _lines(lines, [], rng)
+    _check_crash(t_lines, s_lines, rng, crash_at, published_at, _lines(payouts, [], rng))
 
 
 @common
@@ -194,10 +226,11 @@ def _check_crash(
     rng: random.Random,
     crash_at: int,
     published_at: int,
+    p_lines: list[bytes] | None = None,
 ) -> None:
-    _, expected, _ = _replay(t_lines, s_lines)
+    _, expected, _ = _replay(t_lines, s_lines, payouts=p_lines)
     first = PartitionPipeline(0, Config(), TOPICS)
-    before = Feed(t_lines, s_lines).run(first, rng, crash_at)
+    before = Feed(t_lines, s_lines, payouts=p_lines).run(first, rng, crash_at)
     trim = before.trim_below or 0
     entries = [(seq, decode_entry(v)) for seq, v in before.journal if seq >= trim]
     published = min(published_at, first.seq)
@@ -205,7 +238,7 @@ def _check_crash(
     second.restore(entries, published)
     after = second.take()
     # Kafka redelivers from the last committed offset: here, from the very beginning.
-    after_feed = Feed(t_lines, s_lines)
+    after_feed = Feed(t_lines, s_lines, payouts=p_lines)
     _collect(after, after_feed.run(second, rng, None))
     velocity = _velocity(before.sales + after.sales)
     emitted = before.alerts + after.alerts + velocity
@@ -216,8 +249,9 @@ def _check_crash(
 
 
 def _only_feedback_read(side: int) -> bool:
-    """The (empty) feedback topic is read to its end; the others may hold more."""
-    return side == FEEDBACK
+    """The (empty) feedback and pay-out topics are read to their end; the others may hold
+    more."""
+    return side in (FEEDBACK, PAYOUTS)
 
 
 def test_merger_orders_by_event_time_and_waits_for_a_side_still_reading() -> None:
@@ -237,14 +271,28 @@ def test_merger_waits_for_the_feedback_topic_too_and_outcomes_wait_their_turn() 
     merger.push(TRANSACTIONS, 10, "t10")
     merger.push(SETTLEMENTS, 30, "s30")
     merger.push(TRANSACTIONS, 40, "t40")
-    # Then s30 waits: an outcome known earlier may still be on its way.
-    assert [x for _, x in merger.pop_ready(lambda s: False)] == ["t10", "f25"]
+    # Then s30 waits: an outcome known earlier may still be on its way (the empty pay-out
+    # topic is read to its end).
+    assert [x for _, x in merger.pop_ready(lambda s: s == PAYOUTS)] == ["t10", "f25"]
     assert [x for _, x in merger.pop_ready(_only_feedback_read)] == ["s30"]
     assert list(merger.pop_ready(_only_feedback_read)) == []  # t40 waits for the settlements
     assert [x for _, x in merger.pop_ready(lambda s: True)] == ["t40"]
     merger.push(FEEDBACK, 50, "f50")
     merger.push(TRANSACTIONS, 50, "t50")
     assert [x for _, x in merger.pop_ready(lambda s: True)] == ["t50", "f50"]  # ties: lower side
+
+
+def test_merger_holds_settlements_until_the_payout_topic_is_read() -> None:
+    merger: TimeMerger[str] = TimeMerger()
+    merger.push(SETTLEMENTS, 30, "s30")
+    merger.push(PAYOUTS, 20, "p20")
+    merger.push(TRANSACTIONS, 10, "t10")
+    assert [x for _, x in merger.pop_ready(lambda s: s in (FEEDBACK, TRANSACTIONS))] == [
+        "t10",
+        "p20",
+    ]
+    assert list(merger.pop_ready(lambda s: s != PAYOUTS)) == []  # a pay-out may still come
+    assert [x for _, x in merger.pop_ready(lambda s: True)] == ["s30"]
 
 
 def test_merger_ties_go_to_transactions_and_bad_input_never_waits() -> None:
@@ -278,7 +326,7 @@ def test_merger_cuts_the_long_hold_short_when_the_broker_confirms_after_arrival(
     merger.push(SETTLEMENTS, 10, "s10", arrived=100.0)
     assert [x for _, x in merger.pop_ready(lambda s: True)] == ["s10"]
     merger.push(TRANSACTIONS, 20, "t20", arrived=100.2)
-    assert merger.held_back_by(100.2) == (SETTLEMENTS, FEEDBACK)  # both empty
+    assert merger.held_back_by(100.2) == (SETTLEMENTS, FEEDBACK, PAYOUTS)  # all empty
     assert merger.held_back_by(100.1) == ()  # not held that long yet
     # Asked before the transaction arrived: the answer may predate settlements written before it.
     early = (float("-inf"), 100.19, float("-inf"))
