@@ -10,9 +10,11 @@ import pytest
 
 from streams.config import Config
 from streams.decode import BadInputError, EventDecoder
-from streams.events import Event
+from streams.engine.views import payout_rule
+from streams.events import Event, Payout
 from streams.rules.payout_config import PayoutConfig
 from streams.rules.payout_match import Batch, exact_match, nearest_match
+from streams.rules.payouts import Payouts
 from tests.builders import HOUR, Run, line, payout, run, txn
 
 DAY = 24 * HOUR
@@ -294,7 +296,8 @@ def test_a_redelivered_payout_is_ignored_and_a_conflicting_one_rejected() -> Non
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (b'{"payout_id":"P","merchant_id":"M","amount_minor":1,"currency":"EUR"}', "SCHEMA_VIOLATION"),
+        (b'{"payout_id":"P","merchant_id":"M","amount_minor":1,"currency":"EUR"}',
+         "SCHEMA_VIOLATION"),
         (b'{"payout_id":"P","merchant_id":"M","amount_minor":1.5,"currency":"EUR",'
          b'"value_date":"2026-03-02T00:00:00Z"}', "SCHEMA_VIOLATION"),
         (b'{"payout_id":"P","merchant_id":"M","amount_minor":1,"currency":"eur",'
@@ -321,6 +324,7 @@ def test_a_payout_keeps_its_ids_exactly() -> None:
         b'"currency":"EUR","value_date":"2026-03-02T00:00:00+01:00","batch_ids":["b 1"]}'
     )
     p = EventDecoder("payout").decode(raw)
+    assert isinstance(p, Payout)
     assert (p.payout_id, p.merchant_id, p.batch_ids) == ("  ACQ/0001 ", "Mé", ["b 1"])
     assert p.ts == 1772406000 * 1_000_000
 
@@ -330,3 +334,34 @@ def test_the_rule_can_be_switched_off() -> None:
     config = replace(config, rules={**config.rules, "payouts": PayoutConfig(enabled=False)})
     r = run(*_batch(), payout("P1", 1, 2 * DAY, batches=["B1"]), config=config)
     assert _payout_alerts(r) == []
+
+
+def _rule(r: Run) -> Payouts:
+    rule = payout_rule(r.engine)
+    assert rule is not None
+    return rule
+
+
+def test_a_merchant_whose_statements_stop_is_one_late_feed_not_alerts() -> None:
+    events: list[Event] = []
+    for day in range(1, 9):
+        for m in ("M1", "M2"):
+            events += _batch(f"B{day}", day * DAY, 1, merchant=m)
+    events += [payout("M1-P1", NET, 2 * DAY, merchant="M1", batches=["B1"])]
+    events += [
+        payout(f"M2-P{day}", NET, (day + 1) * DAY, merchant="M2", batches=[f"B{day}"])
+        for day in range(1, 9)
+    ]
+    r = run(*_ordered(*events))
+    assert _payout_alerts(r) == []
+    assert _rule(r).late_statements() == ["M1"]
+    assert _rule(r).unpaid_totals() == {"M1": {"CNY": 7 * NET}}
+
+
+def test_merchants_never_paid_can_be_left_unjudged() -> None:
+    events = _ordered(*_batch(), *_other_merchant_paid_until(4 * DAY))
+    assert run(*events).one("PAYOUT_MISSING").merchant_id == "M1"
+    config = Config()
+    off = PayoutConfig(judge_unpaid_merchants=False)
+    config = replace(config, rules={**config.rules, "payouts": off})
+    assert _payout_alerts(run(*events, config=config)) == []
