@@ -26,6 +26,7 @@ from streams.config import ConfigError
 from streams.config_command import add_config_commands
 from streams.kafka_probe import BrokerSecurityError, BrokerUnavailableError
 from streams.kafka_security import add_security_flags
+from streams.statement_command import add_statement_command
 from streams.training import SCORERS
 
 
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_replay)
 
     add_config_commands(sub)
+    add_statement_command(sub)
 
     bt = sub.add_parser(
         "backtest",

@@ -203,7 +203,6 @@ class EventDecoder:
         f.ts = f.at = to_us(f.known_at)
         return f
 
-
     def _paid(self, p: Payout) -> Payout:
         """The checks of a pay-out: a few a day per merchant, so no sharing of names here."""
         _check_currency(p.currency)

@@ -1,9 +1,10 @@
 """``posguard evaluate``: replay a simulated directory and score the alerts against its labels.
 
 An alert matches a label of the same type when they share a transaction, settlement or pay-out id
-(``details.payout_ids``), or, for labels without ids (the feed gap), when the merchant matches. Per type: expected labels, labels
-found with the right final status, false positives (alerts matching no label), precision, recall,
-and noise: alerts that opened and then resolved although no label asked for that.
+(``details.payout_ids``), or, for labels without ids (the feed gap), when the merchant matches.
+Per type: expected labels, labels found with the right final status, false positives (alerts
+matching no label), precision, recall, and noise: alerts that opened and then resolved although
+no label asked for that.
 """
 
 from __future__ import annotations

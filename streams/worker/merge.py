@@ -1,5 +1,5 @@
-"""The inputs of one partition (transactions, settlements, outcomes, pay-outs) merged on event time, as Kafka
-Streams does it.
+"""The inputs of one partition (transactions, settlements, outcomes, pay-outs) merged on event
+time, as Kafka Streams does it.
 
 Each topic-partition is read in offset order, which is (nearly) event-time order. Among the
 buffered heads the earliest event goes first. While a side's buffer is empty, another side may
