@@ -3,8 +3,9 @@
 Strict: any version of the message (the namespace names it), read with ``defusedxml`` (no DTD,
 no entity expansion: a statement comes from outside). Booked entries only (``Sts`` ``BOOK``);
 pending and information-only entries are counted, not imported. Each booked entry must carry an
-amount and currency, a credit/debit mark, a value date (or else a booking date) and a reference
-(``AcctSvcrRef``, else ``NtryRef``); any violation is an error naming the statement and entry.
+amount and currency, a credit/debit mark and a value date (or else a booking date); any violation
+is an error naming the statement and entry. Its ``payout_id`` is ``AcctSvcrRef``, else
+``NtryRef``, else the statement id and the entry's number.
 Transaction details that do not add up to their entry, and booked entries that do not take the
 opening balance to the closing one, are warnings (errors with ``--strict``): hand-made statements
 often do not balance, a truncated one does not either.
@@ -83,7 +84,7 @@ def _statement(node: Element, number: int) -> Statement:
         if status != "BOOK":
             statement.skipped.append(f"{where}: {status}")
             continue
-        statement.entries.append(_entry(entry, n, where, statement.warnings))
+        statement.entries.append(_entry(entry, n, where, statement.warnings, f"{ident}/{n}"))
     _check_balances(statement, balances)
     return statement
 
@@ -97,7 +98,7 @@ def _amount(node: Element | None, where: str) -> tuple[int, str]:
     return minor_units(node.text.strip(), currency, where), currency
 
 
-def _entry(node: Element, number: int, where: str, warnings: list[str]) -> Entry:
+def _entry(node: Element, number: int, where: str, warnings: list[str], fallback_id: str) -> Entry:
     amount, currency = _amount(_child(node, "Amt"), where)
     mark = _text(node, "CdtDbtInd")
     if mark not in ("CRDT", "DBIT"):
@@ -108,9 +109,7 @@ def _entry(node: Element, number: int, where: str, warnings: list[str]) -> Entry
     if moment is None:
         raise StatementError(f"{where}: no value date (ValDt) or booking date (BookgDt)")
     value_date = utc_date(moment, where) if _DATE.fullmatch(moment) else _timestamp(moment, where)
-    reference = _text(node, "AcctSvcrRef") or _text(node, "NtryRef")
-    if reference is None:
-        raise StatementError(f"{where}: no entry reference (AcctSvcrRef or NtryRef)")
+    reference = _text(node, "AcctSvcrRef") or _text(node, "NtryRef") or fallback_id
     details = [
         d for block in _children(node, "NtryDtls") for d in _children(block, "TxDtls")
     ]  # fmt: skip

@@ -116,8 +116,6 @@ def _edited(tmp_path: Path, source: Path, old: str, new: str) -> Path:
         (EUR_CAMT, "<CdtDbtInd>CRDT</CdtDbtInd>\n        <Sts><Cd>BOOK</Cd></Sts>\n        "
          "<BookgDt><Dt>2026-03-05", "<Sts><Cd>BOOK</Cd></Sts>\n        <BookgDt><Dt>2026-03-05",
          "statement 20260306-DE89-001, entry 2: CdtDbtInd is None"),
-        (EUR_CAMT, "<AcctSvcrRef>CHG-202603-01</AcctSvcrRef>", "",
-         "entry 3: no entry reference (AcctSvcrRef or NtryRef)"),
         (EUR_CAMT, '<Amt Ccy="EUR">12.50</Amt>', '<Amt Ccy="EUR">12,5O</Amt>',
          "entry 3: '12,5O' is not an amount"),
         (EUR_CAMT, "camt.053.001.08", "camt.052.001.08", "not a camt.053 statement"),
@@ -168,6 +166,15 @@ def test_what_does_not_add_up_is_a_warning_or_with_strict_an_error(
     code, rows, err = _import(odd, "--merchant", "M1", "--strict")
     assert code == 2 and rows == []
     assert message in err and "nothing was imported" in err
+
+
+def test_an_entry_without_a_reference_is_named_by_its_statement_and_number(
+    tmp_path: Path,
+) -> None:
+    bare = _edited(tmp_path, EUR_CAMT, "<AcctSvcrRef>CHG-202603-01</AcctSvcrRef>", "")
+    code, rows, err = _import(bare, "--merchant", "M1")
+    assert code == 0, err
+    assert rows[2]["payout_id"] == "20260306-DE89-001/3"
 
 
 def test_a_reference_the_bank_reused_is_made_unique(tmp_path: Path) -> None:
