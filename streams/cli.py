@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pp.add_argument("--transactions", required=True, metavar="FILE")
     pp.add_argument("--settlements", required=True, metavar="FILE")
+    pp.add_argument("--payouts", metavar="FILE", help="pay-outs, to the pay-out topic")
     pp.add_argument("--kafka", metavar="BROKER", help="default: $POSGUARD_BROKER_URL")
     pp.add_argument("--speed", type=float, metavar="X", help="pace: event seconds per second")
     add_security_flags(pp)

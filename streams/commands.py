@@ -24,7 +24,13 @@ from streams.kafka_security import KafkaSecurity, security_from
 from streams.replay import JsonLinesWriter, format_report, input_size, replay
 from streams.rules.docs import rules_markdown
 from streams.rules.registry import describe_types
-from streams.simulate import SimulationSettings, generate, input_rows, write_simulation
+from streams.simulate import (
+    SimulationSettings,
+    generate,
+    input_rows,
+    payout_rows,
+    write_simulation,
+)
 from streams.timefmt import to_us
 from streams.training import TrainingSettings, describe_model, train_from_history
 
@@ -158,7 +164,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         warmup_us = int(args.warmup_hours * 3600_000_000)
         _produce_rows(
             "simulate", args.kafka, security_from(args=args), txn_rows, line_rows, args.speed,
-            warmup_us,
+            warmup_us, payout_rows(world),
         )  # fmt: skip
     return EXIT_OK
 
@@ -169,9 +175,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     txns = rows_from_file(_readable(args.transactions), "event_time")
     lines = rows_from_file(_readable(args.settlements), "settled_at")
+    paid = rows_from_file(_readable(args.payouts), "value_date") if args.payouts else []
     security = security_from(args=args)
     broker = args.kafka or settings_from_env(kafka=security).broker_url
-    _produce_rows("produce", broker, security, txns, lines, args.speed, 0)
+    _produce_rows("produce", broker, security, txns, lines, args.speed, 0, paid)
     return EXIT_OK
 
 
@@ -183,6 +190,7 @@ def _produce_rows(
     line_rows: list[tuple[int, int, bytes]],
     speed: float | None,
     warmup_us: int,
+    payout_rows: list[tuple[int, int, bytes]] | None = None,
 ) -> None:
     """Produce to the input topics (names from the environment) and report on stderr."""
     from streams.simulate.produce import produce
@@ -196,10 +204,12 @@ def _produce_rows(
         speed=speed,
         warmup_us=warmup_us,
         security=security,
+        payout_rows=payout_rows or [],
     )
     sys.stderr.write(
-        f"posguard {command}: produced {report.transactions:,} transactions and "
-        f"{report.settlements:,} settlement lines to {broker} in {report.seconds:.1f} s\n"
+        f"posguard {command}: produced {report.transactions:,} transactions, "
+        f"{report.settlements:,} settlement lines and {report.payouts:,} pay-outs to {broker} "
+        f"in {report.seconds:.1f} s\n"
     )
 
 

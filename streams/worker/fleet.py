@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from streams.alerts import Alert
 from streams.engine.core import Engine
+from streams.engine.views import payout_rule, unpaid_totals
 from streams.money import format_amount
 from streams.stake import money_at_stake
 
@@ -22,6 +23,10 @@ class MerchantSummary:
     at_risk_minor: Counter[str] = field(default_factory=Counter)
     """The money the merchant's open alerts are about (see ``streams.stake``), by currency."""
     terminals_in_fault: list[str] = field(default_factory=list)
+    unpaid_minor: Counter[str] = field(default_factory=Counter)
+    """Settled and not paid out yet (the pay-out feed's batches), by currency."""
+    statement_late: bool = False
+    """The merchant's pay-outs lag the others' by more than ``[payouts] feed_gap``."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -34,6 +39,9 @@ class MerchantSummary:
             "unsettled": {c: format_amount(v, c) for c, v in sorted(self.unsettled_minor.items())},
             "at_risk": {c: format_amount(v, c) for c, v in sorted(self.at_risk_minor.items())},
             "terminals_in_fault": sorted(self.terminals_in_fault),
+            "unpaid_minor": dict(self.unpaid_minor),
+            "unpaid": {c: format_amount(v, c) for c, v in sorted(self.unpaid_minor.items())},
+            "statement_late": self.statement_late,
         }
 
 
@@ -47,6 +55,11 @@ def merchant_summaries(
             summary = out.setdefault(merchant_id, MerchantSummary(merchant_id))
             summary.unsettled_count += ms.unsettled_count
             summary.unsettled_minor.update({c: v for c, v in ms.unsettled_minor.items() if v})
+        for merchant_id, amounts in unpaid_totals(engine).items():
+            out.setdefault(merchant_id, MerchantSummary(merchant_id)).unpaid_minor.update(amounts)
+        rule = payout_rule(engine)
+        for merchant_id in rule.late_statements() if rule is not None else ():
+            out.setdefault(merchant_id, MerchantSummary(merchant_id)).statement_late = True
     for alert in open_alerts:
         summary = out.setdefault(alert.merchant_id, MerchantSummary(alert.merchant_id))
         summary.open_alerts[alert.type] += 1

@@ -73,6 +73,8 @@ def merchants_page(worker: StreamWorker) -> dict[str, Any]:
         "merchants": [s.to_json() for s in summaries],
         "at_risk": fleet_totals(s.at_risk_minor for s in summaries),
         "unsettled": fleet_totals(s.unsettled_minor for s in summaries),
+        "unpaid": fleet_totals(s.unpaid_minor for s in summaries),
+        "statements_late": sorted(s.merchant_id for s in summaries if s.statement_late),
     }
 
 

@@ -68,7 +68,7 @@ def _produce(
     broker: str, topics: Topics, messages: list[tuple[int, int, bytes]], rate: float | None
 ) -> list[float]:
     """Send everything (at ``rate`` messages/s when given); returns each send's wall time."""
-    names = (topics.transactions, topics.settlements)
+    names = (topics.transactions, topics.settlements, topics.feedback, topics.payouts)
     producer = _producer(broker)
     sent: list[float] = []
     start = time.time()

@@ -24,7 +24,7 @@ from streams.worker.app import build_app
 from streams.worker.cards import SaleBatch, encode_batch
 from streams.worker.published import write_snapshots
 from streams.worker.settings import WorkerSettings
-from tests.builders import feedback_doc, line_doc, txn_doc
+from tests.builders import feedback_doc, line_doc, payout_doc, txn_doc
 from tests.support.stream import expected_from_replay, final_states, merged_messages
 
 
@@ -256,7 +256,7 @@ def test_a_record_held_behind_an_active_topic_goes_once_the_broker_says_it_is_al
     async def scenario() -> None:
         harness = Harness(tmp_path, None, merge_grace_ms=30, merge_active_grace_ms=60_000)
         worker = harness.worker
-        transactions, settlements, _ = worker.names
+        transactions, settlements, _, _ = worker.names
         declined = msgspec.json.encode(txn_doc("D1", 0, status="DECLINED"))
         paid = msgspec.json.encode(line_doc("S1", "D1", 60))
         later = msgspec.json.encode(txn_doc("T2", 120))
@@ -410,7 +410,7 @@ def test_outcomes_on_the_feedback_topic_are_journaled_and_learnt_and_bad_ones_de
     tmp_path: Path,
 ) -> None:
     first = Harness(tmp_path / "a", None)
-    transactions, _, outcomes = first.worker.names
+    transactions, _, outcomes, _ = first.worker.names
     sale = msgspec.json.encode(txn_doc("S1", 0, terminal="T9"))
     confirmed = msgspec.json.encode(feedback_doc("F1", "S1", 600))
     bad = msgspec.json.encode({**feedback_doc("F2", "S1", 700), "kind": "PERHAPS"})
@@ -427,3 +427,25 @@ def test_outcomes_on_the_feedback_topic_are_journaled_and_learnt_and_bad_ones_de
     assert rebuilt.outcomes.accepted == 1 and "F1" in rebuilt.outcomes.known
     assert rebuilt.patterns.tracker.terminals["T9"].outcomes is not None
     assert second.dead == []
+
+
+def test_payouts_on_their_topic_are_journaled_judged_and_bad_ones_dead_lettered(
+    tmp_path: Path,
+) -> None:
+    first = Harness(tmp_path / "a", None)
+    transactions, settlements, _, payouts = first.worker.names
+    sale = msgspec.json.encode(txn_doc("S1", 0))
+    line = msgspec.json.encode(line_doc("L1", "S1", 3600))
+    short = msgspec.json.encode(payout_doc("P1", 9_000, 86_400, batches=["B1"]))
+    bad = msgspec.json.encode({**payout_doc("P2", 1, 90_000), "amount_minor": "1.00"})
+    first.run([(transactions, sale), (settlements, line), (payouts, short), (payouts, bad)])
+    assert [(d["kind"], d["reason"]) for d in first.dead] == [("payout", "SCHEMA_VIOLATION")]
+    assert first.dead[0]["source"] == {"topic": payouts, "partition": 0, "offset": 1}
+    mismatch = [a for a in first.published if a["type"] == "PAYOUT_MISMATCH"]
+    assert [a["details"]["payout_ids"] for a in mismatch] == [["P1"]]
+    # Taken over from the journal: the pay-out is known again, not judged or refused twice.
+    second = _taking_over(first, tmp_path / "b", None)
+    second.run([(payouts, short)])  # Kafka delivers it again
+    assert second.worker.inputs[0].pipeline.engine.stats.payouts == 1
+    assert second.dead == []
+    assert not [a for a in second.published if a["type"] == "PAYOUT_MISMATCH"]

@@ -198,7 +198,7 @@ def test_burst_of_bad_messages_among_good_ones(
     group = f"burst-{uuid.uuid4().hex[:6]}"
     worker = _worker(kafka, topics, tmp_path, group, data, "state").start()
     messages = merged_messages(data)
-    names = (topics.transactions, topics.settlements)
+    names = (topics.transactions, topics.settlements, topics.feedback, topics.payouts)
     every = max(1, _BURST // len(messages) + 1)
     producer = KafkaProducer(
         bootstrap_servers=bootstrap_servers(kafka.url), acks="all", linger_ms=5,

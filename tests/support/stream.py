@@ -19,6 +19,7 @@ from streams.configfile import load_config
 from streams.deadletter import DeadLetter
 from streams.replay import replay
 from streams.simulate.produce import arrival_order, rows_from_file
+from streams.worker.merge import PAYOUTS, SETTLEMENTS, TRANSACTIONS
 
 
 def _version(alert: dict[str, Any]) -> bytes:
@@ -50,11 +51,13 @@ def expected_from_replay(
         dead.append,
         scorer=Scorer(load_model(model)) if model is not None else None,
         config_log=config_log,
+        payouts=data / "payouts.jsonl" if (data / "payouts.jsonl").is_file() else None,
     )
     as_dicts = [msgspec.to_builtins(a) for a in alerts]
     events = sum(
         1
-        for name in ("transactions.jsonl", "settlements.jsonl")
+        for name in ("transactions.jsonl", "settlements.jsonl", "payouts.jsonl")
+        if (data / name).is_file()
         for line in (data / name).read_bytes().splitlines()
         if line.strip()
     )
@@ -95,8 +98,12 @@ def wait_until(check: Callable[[], bool], timeout_s: float, every_s: float = 1.0
 
 
 def merged_messages(data: Path) -> list[tuple[int, int, bytes]]:
-    """A data directory's inputs as ``(arrival key, side, raw)`` (side 0 transactions, 1
-    settlements), as ``posguard produce`` sends them: each file in its order, interleaved."""
+    """A data directory's inputs as ``(arrival key, side, raw)``, sides as the worker numbers
+    them (``merge.SIDES``: transactions, settlements, pay-outs), as ``posguard produce`` sends
+    them: each file in its order, interleaved."""
     txns = rows_from_file(data / "transactions.jsonl", "event_time")
     lines = rows_from_file(data / "settlements.jsonl", "settled_at")
-    return list(arrival_order(txns, lines))
+    payouts = data / "payouts.jsonl"
+    paid = rows_from_file(payouts, "value_date") if payouts.is_file() else []
+    sides = (TRANSACTIONS, SETTLEMENTS, PAYOUTS)
+    return [(key, sides[side], raw) for key, side, raw in arrival_order(txns, lines, paid)]

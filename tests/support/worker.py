@@ -170,14 +170,16 @@ class WorkerProcess:
 
 
 def produce_dir(broker_url: str, topics: Topics, data: Path, speed: float | None = None) -> None:
-    """A data directory's transactions and settlements onto the input topics, as
-    ``posguard produce`` sends them (``speed``: event seconds per wall second)."""
+    """A data directory's transactions, settlements and pay-outs (when it has them) onto the
+    input topics, as ``posguard produce`` sends them (``speed``: event seconds per wall second)."""
+    payouts = data / "payouts.jsonl"
     produce(
         bootstrap_servers(broker_url),
         topics,
         rows_from_file(data / "transactions.jsonl", "event_time"),
         rows_from_file(data / "settlements.jsonl", "settled_at"),
         speed=speed,
+        payout_rows=rows_from_file(payouts, "value_date") if payouts.is_file() else [],
     )
 
 

@@ -274,6 +274,7 @@ const SORTS = {
   open_alerts: (a, b) => b.open_alerts - a.open_alerts,
   unsettled_count: (a, b) => b.unsettled_count - a.unsettled_count,
   unsettled: (a, b) => Object.values(b.unsettled_minor).reduce((x, y) => x + y, 0) - Object.values(a.unsettled_minor).reduce((x, y) => x + y, 0),
+  unpaid: (a, b) => Object.values(b.unpaid_minor).reduce((x, y) => x + y, 0) - Object.values(a.unpaid_minor).reduce((x, y) => x + y, 0),
   at_risk: (a, b) => riskTotal(b) - riskTotal(a) || b.open_alerts - a.open_alerts,
   faults: (a, b) => b.terminals_in_fault.length - a.terminals_in_fault.length,
 };
@@ -286,6 +287,7 @@ function renderMerchants() {
   $("#merchants tbody").innerHTML = rows.map((m) => `
     <tr data-merchant="${esc(m.merchant_id)}"><td>${esc(m.merchant_id)}</td><td>${m.open_alerts}</td>
     <td>${m.unsettled_count}</td><td>${esc(Object.values(m.unsettled).join(", "))}</td>
+    <td class="unpaid">${esc(Object.values(m.unpaid).join(", ") || "–")}${m.statement_late ? ' <span class="badge bad">statement late</span>' : ""}</td>
     <td>${esc(Object.values(m.at_risk).join(", ") || "–")}</td><td>${esc(m.terminals_in_fault.join(", "))}</td></tr>`).join("");
 }
 $("#merchants tbody").addEventListener("click", (e) => {
@@ -350,6 +352,8 @@ async function refresh() {
     const open = Object.values(stats.open).reduce((x, y) => x + y, 0);
     $("#c-open").textContent = open;
     $("#c-risk").innerHTML = money(fleet.at_risk);
+    $("#c-unpaid").innerHTML = money(fleet.unpaid) + (fleet.statements_late.length
+      ? ` <span class="sub">${fleet.statements_late.length} merchant statement(s) late</span>` : "");
     $("#c-worst").innerHTML = worstMerchant(fleet.merchants);
     const lag = stats.settlement_lag.length ? stats.settlement_lag[stats.settlement_lag.length - 1][1] : null;
     $("#c-lag").textContent = lag === null ? "–" : `${(lag / 3600).toFixed(1)} h`;
