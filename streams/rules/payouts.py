@@ -447,7 +447,7 @@ class Payouts(Rule):
                 self.waiting.setdefault(paid.merchant_id, {})[paid.payout_id] = paid
 
 
-SPEC = RuleSpec(
+SPEC: RuleSpec = RuleSpec(
     "payouts",
     "A settlement batch unpaid `missing_after` past its settlement on the pay-out feed's "
     "watermark; a pay-out that differs from its batches' net; a credit paying no batch "

@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from streams.money import expected_fee
+from streams.simulate.fleet import Merchant
 from streams.simulate.picks import merchant_at
 from streams.simulate.records import SimLine
 from streams.simulate.world import DAY, World
@@ -99,7 +100,8 @@ def pay_out(world: World) -> list[SimPayout]:
         paid.append(payout)
         return payout
 
-    faults = _faults(world)
+    chosen = _distinct_merchants(world, 8)
+    faults = _faults(world, chosen[:6])
     for index, merchant in enumerate(world.fleet):
         named = index % 3 != 2
         pairs = index % 5 == 4
@@ -117,17 +119,35 @@ def pay_out(world: World) -> list[SimPayout]:
                 fault(world, group, credit, amount, ts)
                 continue
             credit(merchant.merchant_id, first.currency, amount, ts, names)
-    _unexplained(world, by_merchant, credit)
+    _unexplained(world, by_merchant, credit, chosen[6:8])
     paid.sort(key=lambda p: (p.value_ts, p.payout_id))
-    return _late_statement(world, paid)
+    return _late_statement(world, paid, {m.merchant_id for m in chosen})
 
 
-def _late_statement(world: World, paid: list[SimPayout]) -> list[SimPayout]:
-    """One merchant's statement for two days arrives after everybody else's (last in the
-    file): its batches wait for it, nothing is missing."""
-    merchant_id = merchant_at(world, 31).merchant_id
-    window = (world.start + 3 * DAY, world.start + 5 * DAY)
-    late = [p for p in paid if p.merchant_id == merchant_id and window[0] <= p.value_ts < window[1]]
+def _distinct_merchants(world: World, count: int) -> list[Merchant]:
+    """``count`` merchants paid one batch at a time, each used once (from index 7 on, past
+    the merchants the other scenarios use first)."""
+    found: list[Merchant] = []
+    for index in range(7, 7 + 3 * len(world.fleet)):
+        merchant = merchant_at(world, index)
+        if index % len(world.fleet) % 5 != 4 and merchant not in found:
+            found.append(merchant)
+        if len(found) == count:
+            return found
+    raise ValueError(f"a fleet of {len(world.fleet)} merchants is too small for the pay-outs")
+
+
+def _late_statement(world: World, paid: list[SimPayout], busy: set[str]) -> list[SimPayout]:
+    """One merchant's statements from the run's fourth day on arrive after everybody else's
+    (last in the file): its batches wait for them, nothing is missing. The merchant is one
+    paid before that day (its statements are known to run late), and no other scenario's."""
+    cut = world.start + 3 * DAY
+    paid_before = {p.merchant_id for p in paid if p.value_ts < cut and p.amount_minor > 0}
+    candidates = [m.merchant_id for m in world.fleet if m.merchant_id in paid_before - busy]
+    if not candidates:
+        return paid
+    merchant_id = candidates[-1]
+    late = [p for p in paid if p.merchant_id == merchant_id and p.value_ts >= cut]
     return [p for p in paid if p not in late] + late
 
 
@@ -135,9 +155,8 @@ _Credit = Callable[[str, str, int, int, list[str] | None], SimPayout]
 _Fault = Callable[[World, list[SimBatch], _Credit, int, int], None]
 
 
-def _faults(world: World) -> dict[tuple[str, str], _Fault]:
-    """The first batch of a few merchants gets a fault (merchants paid one batch at a time)."""
-    chosen = [merchant_at(world, i) for i in (7, 10, 13, 16, 22, 25)]
+def _faults(world: World, chosen: list[Merchant]) -> dict[tuple[str, str], _Fault]:
+    """The first batch of each ``chosen`` merchant gets a fault."""
     out: dict[tuple[str, str], _Fault] = {}
     day1 = world.start + DAY
     for merchant, fault in zip(
@@ -213,12 +232,16 @@ def _reversal(world: World, group: list[SimBatch], credit: _Credit, amount: int,
     credit(b.merchant_id, b.currency, amount, ts + 2 * DAY, [b.batch_id])
 
 
-def _unexplained(world: World, by_merchant: dict[str, list[SimBatch]], credit: _Credit) -> None:
+def _unexplained(
+    world: World,
+    by_merchant: dict[str, list[SimBatch]],
+    credit: _Credit,
+    chosen: list[Merchant],
+) -> None:
     """Two credits nobody can explain (one naming a batch that never settled), and bank charges
     (debits paying nothing), on the run's second day."""
     ts = world.start + 2 * DAY
-    for n, index in enumerate((19, 28)):
-        merchant = merchant_at(world, index)
+    for n, merchant in enumerate(chosen):
         nets = [b.net for b in by_merchant.get(merchant.merchant_id, [])] or [1_000_000]
         amount = max(100, min(nets) // 9) + 17  # far from any batch of theirs
         names = None if n == 0 else ["B-UNKNOWN-7731"]
