@@ -132,11 +132,30 @@ def evaluate_directory(data: Path, config: Config, scorer: Scorer | None = None)
         on_scored=on_scored if scorer is not None else None,
         payouts=data / "payouts.jsonl" if (data / "payouts.jsonl").is_file() else None,
     )
+    kinds = [k for k in enabled_types(config) if k != "SUSPICIOUS_PATTERN"]
+    type_scores, false_positive_ids, missed = score_alerts(history, alert_labels, kinds)
+    expected_dead = Counter(x["reason"] for x in labels if x["type"] == "DEAD_LETTER")
+    return Evaluation(
+        data=str(data),
+        events=report.transactions + report.settlements,
+        types=type_scores,
+        dead_letters_expected=dict(sorted(expected_dead.items())),
+        dead_letters_found=dict(sorted(dead.items())),
+        false_positive_ids=false_positive_ids,
+        missed_labels=missed,
+        model=None if scorer is None else _score_model(scorer, scores, alert_labels),
+    )
+
+
+def score_alerts(
+    history: dict[str, list[Alert]], alert_labels: list[dict[str, Any]], kinds: list[str]
+) -> tuple[list[TypeScore], list[str], list[dict[str, Any]]]:
+    """Per type of ``kinds``: alert events by id (``history``, in order) against the labels.
+    Also the ids of false positives and the labels missed."""
     final = {aid: events[-1] for aid, events in history.items()}
     type_scores: list[TypeScore] = []
     false_positive_ids: list[str] = []
     missed: list[dict[str, Any]] = []
-    kinds = [k for k in enabled_types(config) if k != "SUSPICIOUS_PATTERN"]
     for kind in kinds:
         expected = [x for x in alert_labels if x["type"] == kind]
         alerts = [a for a in final.values() if a.type == kind]
@@ -171,17 +190,7 @@ def evaluate_directory(data: Path, config: Config, scorer: Scorer | None = None)
                 recall=found / len(expected) if expected else None,
             )
         )
-    expected_dead = Counter(x["reason"] for x in labels if x["type"] == "DEAD_LETTER")
-    return Evaluation(
-        data=str(data),
-        events=report.transactions + report.settlements,
-        types=type_scores,
-        dead_letters_expected=dict(sorted(expected_dead.items())),
-        dead_letters_found=dict(sorted(dead.items())),
-        false_positive_ids=false_positive_ids,
-        missed_labels=missed,
-        model=None if scorer is None else _score_model(scorer, scores, alert_labels),
-    )
+    return type_scores, false_positive_ids, missed
 
 
 def _score_model(
