@@ -132,6 +132,25 @@ def test_fleet_view_and_charts(worker: WorkerProcess, browser: Any) -> None:
 
     merchant, open_alerts = until(browser, first_row)
     assert int(open_alerts) >= 0
+    # Money settled and not paid out yet, per merchant (the batch never paid stays there).
+    unpaid = {
+        m["merchant_id"]: ", ".join(m["unpaid"].values())
+        for m in worker.get("/api/merchants")["merchants"]
+        if m["unpaid"]
+    }
+    assert unpaid
+    browser.find_element(By.CSS_SELECTOR, '#merchants th[data-sort="unpaid"]').click()
+
+    def unpaid_cells(b: Any) -> dict[str, str]:
+        rows = b.find_elements(By.CSS_SELECTOR, "#merchants tbody tr")
+        return {
+            r.get_attribute("data-merchant"): r.find_element(By.CSS_SELECTOR, "td.unpaid").text
+            for r in rows
+        }
+
+    shown = until(browser, unpaid_cells)
+    assert all(shown[m] == amounts for m, amounts in unpaid.items()), (shown, unpaid)
+    assert until(browser, lambda b: "." in b.find_element(By.ID, "c-unpaid").text)
     browser.save_screenshot(str(ARTIFACTS / "dashboard-fleet.png"))
     click_fresh(
         browser,
