@@ -48,7 +48,8 @@ demo: $(COMPILE_STAMP)
 demo-replay: $(COMPILE_STAMP)
 	$(BIN)/posguard simulate --out-dir $(DEMO_DIR) --seed 7
 	$(BIN)/posguard replay --transactions $(DEMO_DIR)/transactions.jsonl \
-		--settlements $(DEMO_DIR)/settlements.jsonl --config $(DEMO_DIR)/config.toml \
+		--settlements $(DEMO_DIR)/settlements.jsonl --payouts $(DEMO_DIR)/payouts.jsonl \
+		--config $(DEMO_DIR)/config.toml \
 		--out $(DEMO_DIR)/alerts.jsonl --dead-letter $(DEMO_DIR)/deadletter.jsonl
 	$(BIN)/posguard evaluate --data $(DEMO_DIR)
 	@echo "alerts: $(DEMO_DIR)/alerts.jsonl   dead letters: $(DEMO_DIR)/deadletter.jsonl"
