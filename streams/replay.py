@@ -299,9 +299,8 @@ def format_report(report: ReplayReport) -> str:
         out.append(f"outcomes learnt: {report.outcomes:,}")
     if report.payouts:
         out.append(f"pay-outs: {report.payouts:,}")
-    for merchant_id, amounts in sorted(report.unpaid_minor.items()):
-        money = ", ".join(format_amount(v, c) for c, v in sorted(amounts.items()))
-        out.append(f"settled, not paid out at the end of input: {merchant_id} {money}")
+    if report.unpaid_minor:
+        out.append(_unpaid_line(report.unpaid_minor))
     for path in report.sorted_in_memory:
         out.append(f"note: {path} was sorted by event time before replay, as asked")
     for path, late in sorted(report.out_of_order.items()):
@@ -332,6 +331,25 @@ def format_report(report: ReplayReport) -> str:
     for reason, count in sorted(report.dead_letters.items()):
         out.append(f"  {reason:<26}{count:>8,}")
     return "\n".join(out)
+
+
+def _unpaid_line(unpaid: dict[str, dict[str, int]], named: int = 5) -> str:
+    """Money settled and not paid out at the end of input: the total per currency, and the
+    merchants owed the most (by their largest amount)."""
+    total: Counter[str] = Counter()
+    for amounts in unpaid.values():
+        total.update(amounts)
+    money = ", ".join(format_amount(v, c) for c, v in sorted(total.items()))
+    most = sorted(unpaid, key=lambda m: (-max(unpaid[m].values()), m))[:named]
+    shown = "; ".join(
+        f"{m} " + ", ".join(format_amount(v, c) for c, v in sorted(unpaid[m].items())) for m in most
+    )
+    more = f"; {len(unpaid) - named} more" if len(unpaid) > named else ""
+    return (
+        f"settled, not paid out at the end of input: {money} to {len(unpaid)} "
+        f"merchant{'s' if len(unpaid) != 1 else ''} "
+        f"({shown}{more})"
+    )
 
 
 def input_size(paths: Iterable[Path]) -> int:

@@ -248,7 +248,8 @@ def test_an_imported_statement_pays_its_batches(tmp_path: Path) -> None:
     alerts, report = _replayed(tmp_path, payouts)
     assert alerts == []
     # The reversal took the second pay-out back: its two batches wait for money again.
-    assert "settled, not paid out at the end of input: M0042 1,500.50 EUR" in report
+    assert "settled, not paid out at the end of input: 1,500.50 EUR to 1 merchant" in report
+    assert "(M0042 1,500.50 EUR)" in report
 
 
 def test_a_line_the_payout_left_out_is_named(tmp_path: Path) -> None:

@@ -365,3 +365,11 @@ def test_merchants_never_paid_can_be_left_unjudged() -> None:
     off = PayoutConfig(judge_unpaid_merchants=False)
     config = replace(config, rules={**config.rules, "payouts": off})
     assert _payout_alerts(run(*events, config=config)) == []
+
+
+def test_of_the_fee_rates_that_fit_a_small_batch_the_round_one_is_named() -> None:
+    # One line of 15.00: 1.20 % and 1.21 % both round to a fee of 0.18.
+    from streams.rules.payout_explain import Line, explain
+
+    why = explain(-9, [Line("S1", 1491, 1500, 9)], "GBP", 0)
+    assert why["kind"] == "FEE_OFF_SCHEDULE" and why["fee_rate"] == "1.20%"
