@@ -17,6 +17,6 @@ def payout_rule(engine: Engine) -> Payouts | None:
 def unpaid_totals(engine: Engine) -> dict[str, dict[str, int]]:
     """Per merchant, per currency: settled and not paid out yet (empty without pay-outs)."""
     rule = payout_rule(engine)
-    if rule is None or rule.payout_wm is None:
+    if rule is None or rule.feed.payout_wm is None:
         return {}
     return rule.unpaid_totals()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from streams.rules import payout_texts as texts
 from streams.rules.payout_config import DAY, KEYS, PayoutConfig, Severe
 from streams.rules.payout_explain import batch_lines
+from streams.rules.payout_feed import FeedState, PayoutFeed
 from streams.rules.payout_match import (
     Batch,
     Paid,
@@ -64,12 +65,7 @@ class Payouts(Rule):
         self.payouts: dict[tuple[str, str], Paid] = {}
         self.waiting: dict[str, dict[str, Paid]] = {}
         """PENDING and UNEXPLAINED pay-outs by merchant, then ``payout_id``."""
-        self.settlement_wm: int | None = None
-        self.payout_wm: int | None = None
-        self.merchant_wm: dict[str, int] = {}
-        """Per merchant, the latest value date of its pay-outs: how far its statements came."""
-        self.stalled = False
-        self.hold_until: int | None = None
+        self.feed = PayoutFeed(config)
         # Step-local: what the step's events touched.
         self._touched: dict[str, MerchantState] = {}
         self._moved = [False, False]  # settlement, pay-out watermark
@@ -84,8 +80,7 @@ class Payouts(Rule):
         if line.status != "SETTLED":
             return
         ts = line.ts
-        if self.settlement_wm is None or ts > self.settlement_wm:
-            self.settlement_wm = ts
+        if self.feed.saw_line(ts):
             self._moved[0] = True
         name = batch_name(line.batch_id, ts)
         key = (line.merchant_id, line.currency, name)
@@ -102,10 +97,7 @@ class Payouts(Rule):
 
     def on_payout(self, ms: MerchantState, payout: Payout) -> None:
         ts = payout.ts
-        if self.payout_wm is None or ts > self.payout_wm:
-            self.payout_wm = ts
-        if ts > self.merchant_wm.get(payout.merchant_id, -(2**62)):
-            self.merchant_wm[payout.merchant_id] = ts
+        if self.feed.saw_payout(payout.merchant_id, ts):
             self._moved[1] = True
         paid = Paid(
             payout.payout_id,
@@ -130,55 +122,11 @@ class Payouts(Rule):
         if not (settlements_moved or payouts_moved):
             return
         self._moved = [False, False]
-        self._follow_feed()
-        if payouts_moved and self.judging_missing():
+        self.feed.follow()
+        if payouts_moved and self.feed.judging_missing():
             self._judge_missing(ts)
         if settlements_moved:
             self._judge_unexplained(ts)
-
-    # -- the feed -------------------------------------------------------------------------------
-
-    @property
-    def lag_us(self) -> int | None:
-        """How far the pay-out feed is behind the settlements (None before either)."""
-        if self.payout_wm is None or self.settlement_wm is None:
-            return None
-        return self.settlement_wm - self.payout_wm
-
-    def judging_missing(self) -> bool:
-        pw = self.payout_wm
-        if pw is None or self.stalled:
-            return False
-        return self.hold_until is None or pw > self.hold_until
-
-    def _statements_current(self, merchant_id: str, pw: int) -> bool:
-        """Whether the merchant's own pay-outs keep up with the feed's: a merchant whose
-        statements lag the others' by more than ``missing_after`` has a late statement, and its
-        batches wait for it (one stalled feed, not one alert per batch). A merchant never paid
-        yet is judged on the feed's watermark, unless ``judge_unpaid_merchants`` is off."""
-        own = self.merchant_wm.get(merchant_id)
-        if own is None:
-            return self.cfg.judge_unpaid_merchants
-        return pw - own <= self.cfg.missing_after_us
-
-    def late_statements(self) -> list[str]:
-        """Merchants whose pay-outs are more than ``feed_gap`` behind the feed's."""
-        pw = self.payout_wm
-        if pw is None:
-            return []
-        gap = self.cfg.feed_gap_us
-        return sorted(m for m, own in self.merchant_wm.items() if pw - own > gap)
-
-    def _follow_feed(self) -> None:
-        lag = self.lag_us
-        if lag is None:
-            return
-        if not self.stalled and lag > self.cfg.feed_gap_us:
-            self.stalled = True
-        elif self.stalled and lag <= self.cfg.feed_gap_us:
-            self.stalled = False
-            assert self.payout_wm is not None
-            self.hold_until = self.payout_wm + self.cfg.hold_after_close_us
 
     def unpaid_totals(self) -> dict[str, dict[str, int]]:
         """Per merchant, per currency: the net of batches settled and not paid yet."""
@@ -320,7 +268,7 @@ class Payouts(Rule):
     # -- judgments ------------------------------------------------------------------------------
 
     def _judge_missing(self, ts: int) -> None:
-        pw = self.payout_wm
+        pw = self.feed.payout_wm
         assert pw is not None
         due = pw - self.cfg.missing_after_us
         late = [
@@ -329,7 +277,7 @@ class Payouts(Rule):
             for b in batches.values()
             if b.settled_us < due
             and (b.missing is None or b.missing.status != "OPEN")
-            and self._statements_current(b.merchant_id, pw)
+            and self.feed.statements_current(b.merchant_id)
         ]
         late.sort(key=lambda b: (b.settled_us, b.merchant_id, b.currency, b.name))
         for batch in late:
@@ -355,7 +303,7 @@ class Payouts(Rule):
             )
 
     def _judge_unexplained(self, ts: int) -> None:
-        sw = self.settlement_wm
+        sw = self.feed.settlement_wm
         assert sw is not None
         due = sw - self.cfg.unexplained_after_us
         for merchant_id in sorted(self.waiting):
@@ -403,7 +351,7 @@ class Payouts(Rule):
                 unpaid.pop(batch.name, None)
                 if not unpaid:
                     del self.unpaid[(batch.merchant_id, batch.currency)]
-        self.merchant_wm = {m: ts for m, ts in self.merchant_wm.items() if ts >= horizon}
+        self.feed.forget_before(horizon)
         gone = [k for k, p in self.payouts.items() if p.value_us < horizon]
         for payout_key in gone:
             paid = self.payouts.pop(payout_key)
@@ -415,26 +363,18 @@ class Payouts(Rule):
 
         batch = tuple[str, str, str, bool, int, int, int, str | None, Alert | None]
         paid = tuple[str, str, str, int, int, list[str] | None, str, list[str], Alert | None]
-        return tuple[
-            list[batch], list[paid], int | None, int | None, bool, int | None, dict[str, int]
-        ]
+        return tuple[list[batch], list[paid], FeedState]
 
     def state(self) -> Any:
         return (
             [as_row(b) for b in self.batches.values()],
             [as_row(p) for p in self.payouts.values()],
-            self.settlement_wm,
-            self.payout_wm,
-            self.stalled,
-            self.hold_until,
-            self.merchant_wm,
+            self.feed.state(),
         )
 
     def load_state(self, state: Any) -> None:
-        batches, payouts, self.settlement_wm, self.payout_wm, self.stalled, self.hold_until = state[
-            :6
-        ]
-        self.merchant_wm = state[6]
+        batches, payouts, feed = state
+        self.feed.load_state(feed)
         for row in batches:
             batch = Batch(*row)
             self.batches[(batch.merchant_id, batch.currency, batch.name)] = batch

@@ -58,7 +58,7 @@ def merchant_summaries(
         for merchant_id, amounts in unpaid_totals(engine).items():
             out.setdefault(merchant_id, MerchantSummary(merchant_id)).unpaid_minor.update(amounts)
         rule = payout_rule(engine)
-        for merchant_id in rule.late_statements() if rule is not None else ():
+        for merchant_id in rule.feed.late_statements() if rule is not None else ():
             out.setdefault(merchant_id, MerchantSummary(merchant_id)).statement_late = True
     for alert in open_alerts:
         summary = out.setdefault(alert.merchant_id, MerchantSummary(alert.merchant_id))

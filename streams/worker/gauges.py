@@ -75,15 +75,15 @@ def _refresh_payout_gauges(worker: StreamWorker) -> None:
     unpaid: Counter[str] = Counter()
     for engine in worker.engines():
         rule = payout_rule(engine)
-        if rule is None or rule.payout_wm is None:
+        if rule is None or rule.feed.payout_wm is None:
             continue  # no pay-out feed (yet): nothing to be behind
-        m.watermark.labels("payouts").set(rule.payout_wm / 1e6)
-        lag = rule.lag_us
+        m.watermark.labels("payouts").set(rule.feed.payout_wm / 1e6)
+        lag = rule.feed.lag_us
         if lag is not None:
             lags.append(lag)
-        late_statements = rule.late_statements()
+        late_statements = rule.feed.late_statements()
         late += len(late_statements)
-        stalled |= rule.stalled or bool(late_statements)
+        stalled |= rule.feed.stalled or bool(late_statements)
         for amounts in rule.unpaid_totals().values():
             unpaid.update(amounts)
     m.payout_lag.set(max(lags, default=0) / 1e6)

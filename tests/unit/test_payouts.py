@@ -354,7 +354,7 @@ def test_a_merchant_whose_statements_stop_is_one_late_feed_not_alerts() -> None:
     ]
     r = run(*_ordered(*events))
     assert _payout_alerts(r) == []
-    assert _rule(r).late_statements() == ["M1"]
+    assert _rule(r).feed.late_statements() == ["M1"]
     assert _rule(r).unpaid_totals() == {"M1": {"CNY": 7 * NET}}
 
 
