@@ -276,6 +276,7 @@ class Payouts(Rule):
             for batches in self.unpaid.values()
             for b in batches.values()
             if b.settled_us < due
+            and b.net > 0  # nothing is owed to the merchant for a batch netting zero or less
             and (b.missing is None or b.missing.status != "OPEN")
             and self.feed.statements_current(b.merchant_id)
         ]

@@ -373,3 +373,12 @@ def test_of_the_fee_rates_that_fit_a_small_batch_the_round_one_is_named() -> Non
 
     why = explain(-9, [Line("S1", 1491, 1500, 9)], "GBP", 0)
     assert why["kind"] == "FEE_OFF_SCHEDULE" and why["fee_rate"] == "1.20%"
+
+
+def test_a_batch_netting_zero_owes_the_merchant_nothing() -> None:
+    events = [
+        txn("Z1", DAY - HOUR, card="cz"),
+        line("SZ", "Z1", DAY, batch="BZ", gross=0, fee=0, net=0),
+        *_other_merchant_paid_until(4 * DAY),
+    ]
+    assert _payout_alerts(run(*_ordered(*events))) == []
