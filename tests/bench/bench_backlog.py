@@ -75,6 +75,7 @@ def _catch_up(broker: str, workdir: Path, data: Path, expected: Expected) -> dic
         topics,
         rows_from_file(data / "transactions.jsonl", "event_time"),
         rows_from_file(data / "settlements.jsonl", "settled_at"),
+        payout_rows=rows_from_file(data / "payouts.jsonl", "value_date"),
     )
     group = f"backlog-{uuid.uuid4().hex[:6]}"
     state = workdir / group

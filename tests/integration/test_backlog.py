@@ -39,6 +39,7 @@ def test_backlog_on_topics_with_small_message_limits_equals_replay(
             [
                 NewTopic(topics.transactions, 1, 1),
                 NewTopic(topics.settlements, 1, 1),
+                NewTopic(topics.payouts, 1, 1),
                 *(NewTopic(name, 1, 1, topic_configs=limited) for name in (
                     topics.alerts, topics.deadletter, cards
                 )),
@@ -52,6 +53,7 @@ def test_backlog_on_topics_with_small_message_limits_equals_replay(
         topics,
         rows_from_file(data / "transactions.jsonl", "event_time"),
         rows_from_file(data / "settlements.jsonl", "settled_at"),
+        payout_rows=rows_from_file(data / "payouts.jsonl", "value_date"),
     )
     state = tmp_path / "state"
     state.mkdir()

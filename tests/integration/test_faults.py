@@ -37,7 +37,10 @@ from tests.support.worker import ROOT, WorkerProcess, read_topic, unique_topics
 pytestmark = pytest.mark.integration
 
 _BURST = 100_000
-_PER_PARTITION = frozenset({"TERMINAL_CLOCK", "SETTLEMENT_FEED_GAP"})
+_PER_PARTITION = frozenset(
+    {"TERMINAL_CLOCK", "SETTLEMENT_FEED_GAP", "PAYOUT_MISSING", "UNEXPLAINED_CREDIT"}
+)
+"""Types whose details name a partition's own watermarks (the pay-out types: the feed's)."""
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,10 @@ def _produce_paced(
             rows_from_file(data / "transactions.jsonl", "event_time"),
             rows_from_file(data / "settlements.jsonl", "settled_at"),
         ),
-        kwargs={"speed": speed},
+        kwargs={
+            "speed": speed,
+            "payout_rows": rows_from_file(data / "payouts.jsonl", "value_date"),
+        },
     )
     thread.start()
     return thread

@@ -98,6 +98,7 @@ def _stream_equals_replay(
             rows_from_file(data / "transactions.jsonl", "event_time"),
             rows_from_file(data / "settlements.jsonl", "settled_at"),
             security=security,
+            payout_rows=rows_from_file(data / "payouts.jsonl", "value_date"),
         )
 
         def published() -> dict[str, tuple[str, str]]:
