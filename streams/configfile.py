@@ -15,28 +15,23 @@ from pathlib import Path
 from typing import Any, Final
 
 from streams.cardmask import ID_CHECKS, IdCheck
-from streams.config import SEVERITIES, Config, ConfigError, FeeConfig, non_negative_int
+from streams.config import (
+    SEVERITIES,
+    Config,
+    ConfigError,
+    FeeConfig,
+    boolean,
+    non_negative_int,
+    severity,
+)
 from streams.money import parse_rate
 from streams.rules.registry import SECTIONS
 from streams.timefmt import parse_duration
 
-
-def _severity(value: Any) -> str:
-    if value not in SEVERITIES:
-        raise ValueError(f"expected one of {', '.join(SEVERITIES)}, got {value!r}")
-    return str(value)
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
 # TOML key -> (dataclass field, parser). Keys shared by every rule come first.
 _COMMON: Final[dict[str, tuple[str, Callable[[Any], Any]]]] = {
-    "enabled": ("enabled", _boolean),
-    "severity": ("severity", _severity),
+    "enabled": ("enabled", boolean),
+    "severity": ("severity", severity),
 }
 CHANNELS: Final = ("CARD", "QR")
 
@@ -135,18 +130,18 @@ def _case_sla(table: Any, base: Mapping[str, int]) -> dict[str, int]:
     ):
         raise ConfigError("[cases] takes one table: [cases.sla] with CRITICAL = '4h' and so on")
     sla = dict(base)
-    for severity, value in table.get("sla", {}).items():
-        if severity not in SEVERITIES:
+    for level, value in table.get("sla", {}).items():
+        if level not in SEVERITIES:
             raise ConfigError(
-                f"[cases.sla] has no severity {severity!r} (known: {', '.join(SEVERITIES)})"
+                f"[cases.sla] has no level {level!r} (known: {', '.join(SEVERITIES)})"
             )
         try:
             duration_us = parse_duration(value)
         except ValueError as exc:
-            raise ConfigError(f"[cases.sla] {severity}: {exc}") from None
+            raise ConfigError(f"[cases.sla] {level}: {exc}") from None
         if duration_us <= 0:
-            raise ConfigError(f"[cases.sla] {severity}: expected a duration above zero")
-        sla[severity] = duration_us // 1_000_000
+            raise ConfigError(f"[cases.sla] {level}: expected a duration above zero")
+        sla[level] = duration_us // 1_000_000
     return sla
 
 

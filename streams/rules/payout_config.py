@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final
+from typing import Final
 
-from streams.config import SEVERITIES, Severity, non_negative_int, positive_duration, ratio
+from streams.config import (
+    Severity,
+    boolean,
+    non_negative_int,
+    positive_duration,
+    ratio,
+    severity,
+)
 from streams.rules.spec import Key
 
 DAY: Final = 86400_000_000
@@ -37,27 +44,15 @@ class Severe:
     enabled: bool = True
 
 
-def _severity(value: Any) -> str:
-    if value not in SEVERITIES:
-        raise ValueError(f"expected one of {', '.join(SEVERITIES)}, got {value!r}")
-    return str(value)
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
 KEYS: Final[dict[str, Key]] = {
     "judge_unpaid_merchants": Key(
         "judge_unpaid_merchants",
-        _boolean,
+        boolean,
         "false: a merchant's batches are judged only once a pay-out of it arrived (when only "
         "some merchants' statements are imported)",
     ),
     "unexplained_severity": Key(
-        "unexplained_severity", _severity, "the severity of UNEXPLAINED_CREDIT"
+        "unexplained_severity", severity, "the severity of UNEXPLAINED_CREDIT"
     ),
     "missing_after": Key(
         "missing_after_us", positive_duration, "how long after settlement a batch is paid"
