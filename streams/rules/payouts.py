@@ -105,7 +105,7 @@ class Payouts(Rule):
             payout.currency,
             payout.amount_minor,
             ts,
-            payout.batch_ids,
+            payout.batch_ids or None,  # an empty list names no batch: matched by amount
         )
         self.payouts[(paid.merchant_id, paid.payout_id)] = paid
         if paid.amount < 0 and self._reverses(paid, ts):

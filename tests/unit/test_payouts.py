@@ -382,3 +382,8 @@ def test_a_batch_netting_zero_owes_the_merchant_nothing() -> None:
         *_other_merchant_paid_until(4 * DAY),
     ]
     assert _payout_alerts(run(*_ordered(*events))) == []
+
+
+def test_an_empty_list_of_batch_ids_is_matched_by_amount() -> None:
+    r = run(*_batch(), payout("P1", 3 * NET, 2 * DAY, batches=[]))
+    assert _payout_alerts(r) == []
