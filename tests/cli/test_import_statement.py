@@ -3,12 +3,16 @@ whole; and the pay-outs they give, replayed against the settlement batches they 
 
 from __future__ import annotations
 
+import io
+import subprocess
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
+from streams.cli import main
 from tests.builders import HOUR, line_doc, txn_doc
 from tests.cli.test_cli import posguard, write_jsonl
 
@@ -18,14 +22,30 @@ TWO_CURRENCIES = STATEMENTS / "camt053_two_currencies.xml"
 MT940 = STATEMENTS / "mt940_two_statements.sta"
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``posguard`` run in this process (the console script's start-up costs two seconds a
+    run; the first test runs the real one)."""
+    out, err = io.BytesIO(), io.BytesIO()
+    text, errors = io.TextIOWrapper(out, encoding="utf-8"), io.TextIOWrapper(err, encoding="utf-8")
+    with redirect_stdout(text), redirect_stderr(errors):
+        code = main(list(args))
+        text.flush()
+        errors.flush()
+    return subprocess.CompletedProcess(
+        list(args), code, out.getvalue().decode(), err.getvalue().decode()
+    )
+
+
 def _import(path: Path, *extra: str) -> tuple[int, list[dict[str, Any]], str]:
-    done = posguard("import-statement", str(path), *extra)
+    done = _cli("import-statement", str(path), *extra)
     rows = [msgspec.json.decode(x) for x in done.stdout.splitlines() if x.strip()]
     return done.returncode, rows, done.stderr
 
 
 def test_camt053_booked_entries_become_payouts() -> None:
-    code, rows, err = _import(EUR_CAMT, "--merchant", "M0042")
+    done = posguard("import-statement", str(EUR_CAMT), "--merchant", "M0042")
+    code, err = done.returncode, done.stderr
+    rows = [msgspec.json.decode(x) for x in done.stdout.splitlines() if x.strip()]
     assert code == 0, err
     assert rows == [
         {
@@ -97,7 +117,7 @@ def test_mt940_credits_debits_and_reversals() -> None:
 
 def test_out_writes_the_whole_file(tmp_path: Path) -> None:
     out = tmp_path / "payouts.jsonl"
-    done = posguard("import-statement", str(MT940), "--merchant", "M1", "--out", str(out))
+    done = _cli("import-statement", str(MT940), "--merchant", "M1", "--out", str(out))
     assert done.returncode == 0 and done.stdout == ""
     assert len(out.read_bytes().splitlines()) == 5
 
@@ -136,7 +156,7 @@ def test_a_bad_statement_is_refused_whole_naming_the_entry(
     bad = _edited(tmp_path, source, old, new)
     out = tmp_path / "payouts.jsonl"
     out.write_text("kept\n")
-    done = posguard("import-statement", str(bad), "--merchant", "M1", "--out", str(out))
+    done = _cli("import-statement", str(bad), "--merchant", "M1", "--out", str(out))
     assert done.returncode == 2
     assert message in done.stderr
     assert "nothing was imported" in done.stderr
@@ -190,11 +210,11 @@ def test_a_reference_the_bank_reused_is_made_unique(tmp_path: Path) -> None:
 def test_not_a_statement_and_usage_errors(tmp_path: Path) -> None:
     other = tmp_path / "notes.txt"
     other.write_text("hello\n")
-    done = posguard("import-statement", str(other), "--merchant", "M1")
+    done = _cli("import-statement", str(other), "--merchant", "M1")
     assert done.returncode == 2 and "neither a camt.053" in done.stderr
-    done = posguard("import-statement", str(MT940))
+    done = _cli("import-statement", str(MT940))
     assert done.returncode == 2 and "--merchant" in done.stderr
-    done = posguard("import-statement", str(tmp_path / "missing.xml"), "--merchant", "M1")
+    done = _cli("import-statement", str(tmp_path / "missing.xml"), "--merchant", "M1")
     assert done.returncode == 2 and "cannot read" in done.stderr
 
 
@@ -231,7 +251,7 @@ def _settlements(tmp_path: Path, extra_line: bool = False) -> tuple[Path, Path]:
 def _replayed(tmp_path: Path, payouts: Path, extra_line: bool = False) -> tuple[list[Any], str]:
     txns, lines = _settlements(tmp_path, extra_line)
     out = tmp_path / "alerts.jsonl"
-    done = posguard(
+    done = _cli(
         "replay", "--transactions", str(txns), "--settlements", str(lines),
         "--payouts", str(payouts), "--out", str(out),
     )  # fmt: skip
@@ -243,7 +263,7 @@ def _replayed(tmp_path: Path, payouts: Path, extra_line: bool = False) -> tuple[
 
 def test_an_imported_statement_pays_its_batches(tmp_path: Path) -> None:
     payouts = tmp_path / "payouts.jsonl"
-    done = posguard("import-statement", str(EUR_CAMT), "--merchant", "M0042", "--out", str(payouts))
+    done = _cli("import-statement", str(EUR_CAMT), "--merchant", "M0042", "--out", str(payouts))
     assert done.returncode == 0, done.stderr
     alerts, report = _replayed(tmp_path, payouts)
     assert alerts == []
@@ -254,7 +274,7 @@ def test_an_imported_statement_pays_its_batches(tmp_path: Path) -> None:
 
 def test_a_line_the_payout_left_out_is_named(tmp_path: Path) -> None:
     payouts = tmp_path / "payouts.jsonl"
-    posguard("import-statement", str(EUR_CAMT), "--merchant", "M0042", "--out", str(payouts))
+    _cli("import-statement", str(EUR_CAMT), "--merchant", "M0042", "--out", str(payouts))
     alerts, _ = _replayed(tmp_path, payouts, extra_line=True)
     (alert,) = alerts
     assert alert["type"] == "PAYOUT_MISMATCH"

@@ -15,8 +15,9 @@ import pytest
 from streams.alerts import Alert
 from streams.evaluate import score_alerts
 from streams.simulate import SimulationSettings, write_simulation
+from tests.cli.test_cli import posguard
 from tests.support.stream import decode_all, wait_until
-from tests.support.worker import WorkerProcess, produce_dir, read_topic, unique_topics
+from tests.support.worker import WorkerProcess, produce_dir, read_topic, topic_env, unique_topics
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +88,21 @@ def test_every_payout_alert_is_found_on_the_stream(broker_url: str, tmp_path: Pa
         )
     finally:
         worker.stop()
+
+
+def test_import_statement_produces_to_the_payout_topic(broker_url: str) -> None:
+    topics = unique_topics()
+    statement = Path(__file__).parent.parent / "data" / "statements" / "mt940_two_statements.sta"
+    env = {**topic_env(topics), "POSGUARD_BROKER_URL": broker_url}
+    done = posguard("import-statement", str(statement), "--merchant", "M0042", "--kafka", env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"5 pay-outs to {topics.payouts} on {broker_url}" in done.stderr
+    values = [msgspec.json.decode(v) for v in read_topic(broker_url, topics.payouts)]
+    assert [v["payout_id"] for v in values] == [
+        "ACQ-20260304-0001",
+        "CHG-202603-01",
+        "ACQ-20260305-0002",
+        "ACQ-20260305-0002R",
+        "ACQ-JP-0001",
+    ]
+    assert {v["merchant_id"] for v in values} == {"M0042"}

@@ -49,9 +49,12 @@ def test_existing_inputs_decide_the_partition_count(broker_url: str) -> None:
     _create(broker_url, {t.transactions: 4, t.settlements: 4})
     layout = ensure_topics(settings)
     assert layout.partitions == 4
-    # The feedback topic, missing, is created like the inputs that exist: co-partitioned.
-    assert set(layout.created) == {t.feedback, t.alerts, t.deadletter, settings.cards_topic}
-    wanted = {settings.cards_topic: 4, t.alerts: 4, t.feedback: 4}
+    # The feedback and pay-out topics, missing (an estate from before them), are created like
+    # the inputs that exist: co-partitioned.
+    assert set(layout.created) == {
+        t.feedback, t.payouts, t.alerts, t.deadletter, settings.cards_topic
+    }  # fmt: skip
+    wanted = {settings.cards_topic: 4, t.alerts: 4, t.feedback: 4, t.payouts: 4}
     assert wait_until(lambda: _counts(broker_url, list(wanted)) == wanted, timeout_s=20)
     again = ensure_topics(settings)  # a second worker: nothing to do
     assert (again.partitions, again.created) == (4, [])
