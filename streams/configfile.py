@@ -133,7 +133,7 @@ def _case_sla(table: Any, base: Mapping[str, int]) -> dict[str, int]:
     for level, value in table.get("sla", {}).items():
         if level not in SEVERITIES:
             raise ConfigError(
-                f"[cases.sla] has no level {level!r} (known: {', '.join(SEVERITIES)})"
+                f"[cases.sla] has no severity {level!r} (known: {', '.join(SEVERITIES)})"
             )
         try:
             duration_us = parse_duration(value)
