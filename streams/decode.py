@@ -103,11 +103,7 @@ class EventDecoder:
         event = cast(Transaction | Settlement, event)
         currency = event.currency
         if currency not in self._currencies:
-            if not (currency.isascii() and currency.isalpha() and currency.isupper()):
-                raise BadInputError(
-                    "SCHEMA_VIOLATION",
-                    "Expected `str` of three upper-case letters A-Z (ISO 4217) - at `$.currency`",
-                )
+            _check_currency(currency)
             self._currencies.add(currency)
         names = self._names
         check = self.id_check

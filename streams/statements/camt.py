@@ -14,6 +14,7 @@ often do not balance, a truncated one does not either.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Final
 from xml.etree.ElementTree import Element
 
@@ -145,8 +146,6 @@ def _entry(node: Element, number: int, where: str, warnings: list[str], fallback
 
 
 def _timestamp(text: str, where: str) -> str:
-    from datetime import datetime  # noqa: PLC0415
-
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -80,8 +81,6 @@ def minor_units(text: str, currency: str, where: str) -> int:
 
 def utc_date(day: str, where: str) -> str:
     """A statement date ``YYYY-MM-DD`` as the RFC 3339 midnight UTC it stands for."""
-    from datetime import date  # noqa: PLC0415
-
     try:
         date.fromisoformat(day)
     except ValueError:

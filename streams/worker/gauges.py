@@ -12,7 +12,7 @@ from faust.types import TP
 from streams.config import SEVERITIES
 from streams.engine.views import payout_rule
 from streams.worker.case_web import case_summary
-from streams.worker.fleet import merchant_summaries
+from streams.worker.fleet import MerchantSummary, merchant_summaries
 
 if TYPE_CHECKING:
     from streams.worker.worker import StreamWorker
@@ -48,7 +48,7 @@ def refresh_gauges(worker: StreamWorker) -> None:
             lag = max(lag, (tw - sw) / 1e6)
     m.feed_gap.set(1 if gap else 0)
     m.settlement_lag.set(lag)
-    _refresh_payout_gauges(worker)
+    _refresh_payout_gauges(worker, summaries)
     worker.lag_series.append((int(time.time()), lag))
     consumer = worker.app.consumer
     for side, name in enumerate(worker.names):
@@ -67,12 +67,12 @@ def refresh_gauges(worker: StreamWorker) -> None:
         m.config_version.labels(str(p)).set(part.pipeline.version)
 
 
-def _refresh_payout_gauges(worker: StreamWorker) -> None:
+def _refresh_payout_gauges(worker: StreamWorker, summaries: list[MerchantSummary]) -> None:
+    """The pay-out feed from each partition's rule; money not paid out and late statements
+    from the merchants' summaries, which read them from the same rules."""
     m = worker.metrics
     lags: list[int] = []
     stalled = False
-    late = 0
-    unpaid: Counter[str] = Counter()
     for engine in worker.engines():
         rule = payout_rule(engine)
         if rule is None or rule.feed.payout_wm is None:
@@ -81,13 +81,13 @@ def _refresh_payout_gauges(worker: StreamWorker) -> None:
         lag = rule.feed.lag_us
         if lag is not None:
             lags.append(lag)
-        late_statements = rule.feed.late_statements()
-        late += len(late_statements)
-        stalled |= rule.feed.stalled or bool(late_statements)
-        for amounts in rule.unpaid_totals().values():
-            unpaid.update(amounts)
+        stalled |= rule.feed.stalled
+    late = sum(1 for s in summaries if s.statement_late)
+    unpaid: Counter[str] = Counter()
+    for s in summaries:
+        unpaid.update(s.unpaid_minor)
     m.payout_lag.set(max(lags, default=0) / 1e6)
-    m.payout_stalled.set(1 if stalled else 0)
+    m.payout_stalled.set(1 if stalled or late else 0)
     m.late_statements.set(late)
     m.unpaid_minor.clear()
     for currency, amount in unpaid.items():
